@@ -1,0 +1,7 @@
+//! jobfirst-ai: the AI service of the JobFirst recruiting platform.
+//!
+//! Modules in data-flow order: [`vector`] (the embedded vector engine), [`eval`] (ANN
+//! evaluation over TEXMEX files).
+
+pub mod eval;
+pub mod vector;

@@ -1,0 +1,2 @@
+//! The `jobfirst-ai` command.
+fn main() {}

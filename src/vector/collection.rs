@@ -1,0 +1,359 @@
+//! One collection in memory: positions, tombstones, payload index, the frozen graphs and the
+//! small mutable tail of writes made since the last freeze — and the planner that answers a
+//! search from them.
+//!
+//! A *position* is an entity version's place in this generation of the index. Positions below
+//! `frozen_n` live in the frozen graphs (vectors included); positions from `frozen_n` on are
+//! the tail, searched exactly. A rebuild compacts positions into a new generation.
+
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::distance::cosine_distance;
+use super::filter::{Compiled, PayloadIndex};
+use super::graph::{Graph, Scored};
+use super::schema::{Collection, Payload};
+
+/// Which way a search was answered (counted per collection, exposed in stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchPath {
+    /// Graph search, no filter (tombstones skipped inside the traversal).
+    Graph,
+    /// Graph search with the filter evaluated inside the traversal, widened ef.
+    GraphFiltered,
+    /// Exact SIMD scan of just the points that match the filter.
+    Exact,
+    /// A graph search came back short; answered by an exact scan instead.
+    ExactFallback,
+}
+
+#[derive(Default)]
+pub(crate) struct PathCounters {
+    pub graph: AtomicU64,
+    pub graph_filtered: AtomicU64,
+    pub exact: AtomicU64,
+    pub exact_fallback: AtomicU64,
+}
+
+impl PathCounters {
+    pub fn count(&self, p: SearchPath) {
+        let c = match p {
+            SearchPath::Graph => &self.graph,
+            SearchPath::GraphFiltered => &self.graph_filtered,
+            SearchPath::Exact => &self.exact,
+            SearchPath::ExactFallback => &self.exact_fallback,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Tunables of the planner.
+#[derive(Debug, Clone, Copy)]
+pub struct PlannerParams {
+    /// Default beam width when the caller gives none.
+    pub ef: usize,
+    /// Filters matching at most this many points are answered by an exact scan.
+    pub exact_limit: usize,
+    /// ... or at most this fraction of the collection.
+    pub exact_fraction: f64,
+    /// Filters whose candidate set is larger than this are not materialised to count.
+    pub count_limit: usize,
+}
+
+impl Default for PlannerParams {
+    fn default() -> Self {
+        PlannerParams {
+            ef: 64,
+            exact_limit: 2_000,
+            exact_fraction: 0.02,
+            count_limit: 50_000,
+        }
+    }
+}
+
+pub(crate) struct CollectionState {
+    pub kind: Collection,
+    pub dim: usize,
+    pub model: Option<String>,
+    pub epoch: u64,
+    /// Entity id per position.
+    pub entities: Vec<u64>,
+    /// redb slot per position.
+    pub slots: Vec<u64>,
+    pub payload_of: Vec<Arc<Payload>>,
+    /// Tombstone bits per position.
+    dead: Vec<u64>,
+    pub n_dead: usize,
+    /// Live entity → position.
+    pub live: HashMap<u64, u32>,
+    pub payloads: PayloadIndex,
+    /// One frozen graph per named vector, all over positions `0..frozen_n`.
+    pub frozen: Vec<Arc<Graph>>,
+    pub frozen_n: usize,
+    /// Per named vector, the vectors of positions `frozen_n..`.
+    tail: Vec<Vec<f32>>,
+}
+
+impl CollectionState {
+    pub fn empty(kind: Collection, dim: usize, model: Option<String>, epoch: u64) -> Self {
+        let nv = kind.vector_names().len();
+        CollectionState {
+            kind,
+            dim,
+            model,
+            epoch,
+            entities: Vec::new(),
+            slots: Vec::new(),
+            payload_of: Vec::new(),
+            dead: Vec::new(),
+            n_dead: 0,
+            live: HashMap::new(),
+            payloads: PayloadIndex::default(),
+            frozen: Vec::new(),
+            frozen_n: 0,
+            tail: vec![Vec::new(); nv],
+        }
+    }
+
+    /// A state whose first `graphs[..].n` positions come from frozen graphs.
+    pub fn with_frozen(
+        kind: Collection,
+        dim: usize,
+        model: Option<String>,
+        epoch: u64,
+        graphs: Vec<Graph>,
+        entities: Vec<u64>,
+        slots: Vec<u64>,
+        payloads: Vec<Arc<Payload>>,
+    ) -> Self {
+        let mut s = Self::empty(kind, dim, model, epoch);
+        let n = entities.len();
+        s.frozen_n = n;
+        s.frozen = graphs.into_iter().map(Arc::new).collect();
+        s.dead = vec![0; n.div_ceil(64)];
+        for (pos, (e, p)) in entities.iter().zip(payloads).enumerate() {
+            s.payloads.insert(pos as u32, &p);
+            s.payload_of.push(p);
+            s.live.insert(*e, pos as u32);
+        }
+        s.entities = entities;
+        s.slots = slots;
+        s
+    }
+
+    pub fn len(&self) -> usize {
+        self.entities.len()
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.len() - self.n_dead
+    }
+
+    pub fn tail_len(&self) -> usize {
+        self.len() - self.frozen_n
+    }
+
+    #[inline]
+    pub fn is_dead(&self, pos: u32) -> bool {
+        let p = pos as usize;
+        self.dead
+            .get(p / 64)
+            .is_some_and(|w| w & (1u64 << (p % 64)) != 0)
+    }
+
+    /// Tombstones a position (idempotent).
+    pub fn kill(&mut self, pos: u32) {
+        let p = pos as usize;
+        if self.dead.len() <= p / 64 {
+            self.dead.resize(p / 64 + 1, 0);
+        }
+        let bit = 1u64 << (p % 64);
+        if self.dead[p / 64] & bit == 0 {
+            self.dead[p / 64] |= bit;
+            self.n_dead += 1;
+        }
+    }
+
+    /// Appends an entity version to the tail; tombstones the entity's previous position.
+    pub fn push(&mut self, entity: u64, slot: u64, payload: Arc<Payload>, vectors: &[f32]) {
+        let pos = self.len() as u32;
+        if let Some(old) = self.live.insert(entity, pos) {
+            self.kill(old);
+        }
+        self.entities.push(entity);
+        self.slots.push(slot);
+        self.payloads.insert(pos, &payload);
+        self.payload_of.push(payload);
+        if self.dead.len() <= pos as usize / 64 {
+            self.dead.resize(pos as usize / 64 + 1, 0);
+        }
+        for (i, t) in self.tail.iter_mut().enumerate() {
+            t.extend_from_slice(&vectors[i * self.dim..(i + 1) * self.dim]);
+        }
+    }
+
+    /// Removes an entity; returns whether it was live.
+    pub fn remove(&mut self, entity: u64) -> bool {
+        match self.live.remove(&entity) {
+            Some(pos) => {
+                self.kill(pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[inline]
+    pub fn vector(&self, vi: usize, pos: u32) -> &[f32] {
+        let p = pos as usize;
+        if p < self.frozen_n {
+            self.frozen[vi].vector(pos)
+        } else {
+            let s = (p - self.frozen_n) * self.dim;
+            &self.tail[vi][s..s + self.dim]
+        }
+    }
+
+    /// All named vectors of a position, concatenated.
+    pub fn vectors_of(&self, pos: u32) -> Vec<f32> {
+        let nv = self.kind.vector_names().len();
+        let mut out = Vec::with_capacity(nv * self.dim);
+        for vi in 0..nv {
+            out.extend_from_slice(self.vector(vi, pos));
+        }
+        out
+    }
+
+    fn exact(
+        &self,
+        vi: usize,
+        query: &[f32],
+        k: usize,
+        positions: impl Iterator<Item = u32>,
+    ) -> Vec<Scored> {
+        let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+        for pos in positions {
+            let d = cosine_distance(query, self.vector(vi, pos));
+            if heap.len() < k {
+                heap.push(Scored { dist: d, pos });
+            } else if heap.peek().is_some_and(|top| d < top.dist) {
+                heap.pop();
+                heap.push(Scored { dist: d, pos });
+            }
+        }
+        heap.into_sorted_vec()
+    }
+
+    /// Answers a search: `(entity id, cosine distance)` ascending, and the path taken.
+    pub fn search(
+        &self,
+        vi: usize,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&Compiled<'_>>,
+        params: &PlannerParams,
+    ) -> (Vec<(u64, f32)>, SearchPath) {
+        let ef = ef.unwrap_or(params.ef).max(k);
+        let n = self.len();
+        let frozen_n = self.frozen_n as u32;
+        let (hits, path) = match filter {
+            None => {
+                let want = k.min(self.live_count());
+                let mut hits = self.graph_search(vi, query, k, ef, &|p| !self.is_dead(p));
+                let tail = (frozen_n..n as u32).filter(|p| !self.is_dead(*p));
+                hits.extend(self.exact(vi, query, k, tail));
+                if hits.len() < want {
+                    let all = (0..n as u32).filter(|p| !self.is_dead(*p));
+                    (self.exact(vi, query, k, all), SearchPath::ExactFallback)
+                } else {
+                    (hits, SearchPath::Graph)
+                }
+            }
+            Some(f) => {
+                let accept = |p: u32| !self.is_dead(p) && f.matches(p);
+                let exact_cap = params
+                    .exact_limit
+                    .max((params.exact_fraction * n as f64) as usize)
+                    .max(k);
+                let candidates = f.candidate_count().unwrap_or(usize::MAX);
+                // Materialise the matches when the candidate set is small enough to count.
+                let matches: Option<Vec<u32>> = (candidates <= params.count_limit).then(|| {
+                    let mut c = Vec::with_capacity(candidates);
+                    f.candidates(&mut c);
+                    if f.is_or() {
+                        c.sort_unstable();
+                        c.dedup();
+                    }
+                    c.retain(|p| accept(*p));
+                    c
+                });
+                match matches {
+                    Some(m) if m.len() <= exact_cap => {
+                        (self.exact(vi, query, k, m.into_iter()), SearchPath::Exact)
+                    }
+                    m => {
+                        let estimate = m.as_ref().map_or(candidates, |m| m.len()).max(1);
+                        let selectivity = (estimate as f64 / n.max(1) as f64).min(1.0);
+                        // Widen the beam as the filter gets more selective (capped), so the
+                        // accepted results fill up before the traversal gives up.
+                        let widened = ((ef as f64 / selectivity.sqrt()) as usize).min(ef * 8);
+                        let mut hits = self.graph_search(vi, query, k, widened, &accept);
+                        let tail = (frozen_n..n as u32).filter(|p| accept(*p));
+                        hits.extend(self.exact(vi, query, k, tail));
+                        let want = k.min(m.as_ref().map_or(k, |m| m.len()));
+                        if hits.len() < want {
+                            let all: Box<dyn Iterator<Item = u32>> = match m {
+                                Some(m) => Box::new(m.into_iter()),
+                                None => Box::new((0..n as u32).filter(|p| accept(*p))),
+                            };
+                            (self.exact(vi, query, k, all), SearchPath::ExactFallback)
+                        } else {
+                            (hits, SearchPath::GraphFiltered)
+                        }
+                    }
+                }
+            }
+        };
+        let mut hits = hits;
+        hits.sort_unstable();
+        hits.dedup_by_key(|s| s.pos);
+        hits.truncate(k);
+        (
+            hits.into_iter()
+                .map(|s| (self.entities[s.pos as usize], s.dist))
+                .collect(),
+            path,
+        )
+    }
+
+    fn graph_search(
+        &self,
+        vi: usize,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<Scored> {
+        match self.frozen.get(vi) {
+            Some(g) if self.frozen_n > 0 => g.search(query, k, ef, accept),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Exact top-k over every live position.
+    pub fn exact_all(&self, vi: usize, query: &[f32], k: usize) -> Vec<(u64, f32)> {
+        let all = (0..self.len() as u32).filter(|p| !self.is_dead(*p));
+        self.exact(vi, query, k, all)
+            .into_iter()
+            .map(|s| (self.entities[s.pos as usize], s.dist))
+            .collect()
+    }
+
+    /// Positions of live entities in position order, for a rebuild.
+    pub fn live_positions(&self) -> Vec<u32> {
+        (0..self.len() as u32).filter(|p| !self.is_dead(*p)).collect()
+    }
+}

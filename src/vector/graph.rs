@@ -1,0 +1,486 @@
+//! The frozen search graph: an HNSW graph built by hnsw_rs, refined, and laid out flat
+//! (contiguous vectors, fixed-width level-0 adjacency, small upper layers) for our own search
+//! loop with SIMD distances, an epoch-stamped visited array and prefetching.
+//!
+//! hnsw_rs is used only to build: its own search costs a hash-map insert, an `Arc` and a lock
+//! per visited node, and its graph keeps reverse edges by distance alone. After the build we
+//! re-prune every level-0 list with the HNSW diversity heuristic over its forward and reverse
+//! edges (what hnswlib does on insert), which restores recall at low ef.
+
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+use hnsw_rs::prelude::Hnsw;
+use memmap2::Mmap;
+use rayon::prelude::*;
+
+use super::distance::{cosine_distance, SimdDot};
+
+/// Graph construction parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphParams {
+    /// Neighbours per node on upper layers; level 0 keeps `2 * m`.
+    pub m: usize,
+    /// Beam width during construction.
+    pub ef_construction: usize,
+    /// Re-prune level 0 with the diversity heuristic after the hnsw_rs build.
+    pub refine: bool,
+}
+
+impl Default for GraphParams {
+    fn default() -> Self {
+        GraphParams {
+            m: 16,
+            ef_construction: 200,
+            refine: true,
+        }
+    }
+}
+
+/// Memory holding a flat array: owned after a build, or a window of a mapped index file.
+pub(crate) enum Region<T: bytemuck::Pod> {
+    Owned(Vec<T>),
+    Mapped {
+        map: Arc<Mmap>,
+        offset: usize,
+        len: usize,
+    },
+}
+
+impl<T: bytemuck::Pod> Region<T> {
+    #[inline]
+    pub fn as_slice(&self) -> &[T] {
+        match self {
+            Region::Owned(v) => v,
+            Region::Mapped { map, offset, len } => {
+                let bytes = &map[*offset..*offset + *len * std::mem::size_of::<T>()];
+                // Alignment and bounds were checked when the file was opened.
+                bytemuck::cast_slice(bytes)
+            }
+        }
+    }
+}
+
+/// One upper layer: its member nodes (ascending) and their neighbour lists.
+pub(crate) struct UpperLayer {
+    pub nodes: Vec<u32>,
+    /// `nodes.len() * (m + 1)` words: count, then up to `m` neighbours.
+    pub adj: Vec<u32>,
+}
+
+/// A frozen HNSW graph over positions `0..n` of one named vector.
+pub(crate) struct Graph {
+    pub dim: usize,
+    pub n: usize,
+    /// Capacity of a level-0 list.
+    pub m0: usize,
+    /// Capacity of an upper-layer list.
+    pub m: usize,
+    pub entry: u32,
+    pub vectors: Region<f32>,
+    /// `n * (m0 + 1)` words: count, then up to `m0` neighbours.
+    pub level0: Region<u32>,
+    /// Layers 1..=max_level.
+    pub upper: Vec<UpperLayer>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) struct Scored {
+    pub dist: f32,
+    pub pos: u32,
+}
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.dist
+            .total_cmp(&other.dist)
+            .then(self.pos.cmp(&other.pos))
+    }
+}
+
+/// Per-thread visited marks, reset in O(1) by bumping an epoch.
+struct Visited {
+    marks: Vec<u32>,
+    epoch: u32,
+}
+
+impl Visited {
+    fn start(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.iter_mut().for_each(|m| *m = 0);
+            self.epoch = 1;
+        }
+    }
+    /// Marks `pos`; true if it was not yet visited in this search.
+    #[inline]
+    fn insert(&mut self, pos: u32) -> bool {
+        let m = &mut self.marks[pos as usize];
+        if *m == self.epoch {
+            false
+        } else {
+            *m = self.epoch;
+            true
+        }
+    }
+}
+
+thread_local! {
+    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
+}
+
+#[inline]
+fn prefetch(ptr: *const f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch(ptr as *const i8, _MM_HINT_T0);
+        _mm_prefetch((ptr as *const i8).wrapping_add(64), _MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
+}
+
+impl Graph {
+    #[inline]
+    pub fn vector(&self, pos: u32) -> &[f32] {
+        let s = pos as usize * self.dim;
+        &self.vectors.as_slice()[s..s + self.dim]
+    }
+
+    #[inline]
+    fn neighbours0(&self, pos: u32) -> &[u32] {
+        let w = self.m0 + 1;
+        let row = &self.level0.as_slice()[pos as usize * w..(pos as usize + 1) * w];
+        let c = (row[0] as usize).min(self.m0);
+        &row[1..1 + c]
+    }
+
+    fn neighbours_upper(&self, layer: usize, pos: u32) -> &[u32] {
+        let l = &self.upper[layer - 1];
+        match l.nodes.binary_search(&pos) {
+            Ok(i) => {
+                let w = self.m + 1;
+                let row = &l.adj[i * w..(i + 1) * w];
+                let c = (row[0] as usize).min(self.m);
+                &row[1..1 + c]
+            }
+            Err(_) => &[],
+        }
+    }
+
+    /// Approximate nearest neighbours of `query` among positions accepted by `accept`,
+    /// ascending by distance, at most `k`. Rejected nodes are traversed but never returned,
+    /// so tombstones and filters cannot disconnect the graph.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<Scored> {
+        if self.n == 0 || k == 0 {
+            return Vec::new();
+        }
+        let ef = ef.max(k);
+        // Greedy descent through the upper layers.
+        let mut ep = self.entry;
+        let mut ep_d = cosine_distance(query, self.vector(ep));
+        for layer in (1..=self.upper.len()).rev() {
+            loop {
+                let mut changed = false;
+                for &nb in self.neighbours_upper(layer, ep) {
+                    let d = cosine_distance(query, self.vector(nb));
+                    if d < ep_d {
+                        ep_d = d;
+                        ep = nb;
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    break;
+                }
+            }
+        }
+        VISITED.with(|v| {
+            let mut visited = v.borrow_mut();
+            visited.start(self.n);
+            self.search_level0(query, ep, ep_d, k, ef, accept, &mut visited)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn search_level0(
+        &self,
+        query: &[f32],
+        ep: u32,
+        ep_d: f32,
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        visited: &mut Visited,
+    ) -> Vec<Scored> {
+        // `candidates` is a min-heap (via Reverse), `results` a max-heap of accepted nodes.
+        let mut candidates: BinaryHeap<std::cmp::Reverse<Scored>> = BinaryHeap::with_capacity(ef * 4);
+        let mut results: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef + 1);
+        visited.insert(ep);
+        candidates.push(std::cmp::Reverse(Scored { dist: ep_d, pos: ep }));
+        if accept(ep) {
+            results.push(Scored { dist: ep_d, pos: ep });
+        }
+        let mut bound = if results.len() >= ef {
+            results.peek().map_or(f32::INFINITY, |s| s.dist)
+        } else {
+            f32::INFINITY
+        };
+        while let Some(std::cmp::Reverse(cur)) = candidates.pop() {
+            if cur.dist > bound {
+                break;
+            }
+            let nbs = self.neighbours0(cur.pos);
+            if let Some(&first) = nbs.first() {
+                prefetch(self.vector(first).as_ptr());
+            }
+            for (i, &nb) in nbs.iter().enumerate() {
+                if let Some(&next) = nbs.get(i + 1) {
+                    prefetch(self.vector(next).as_ptr());
+                }
+                if !visited.insert(nb) {
+                    continue;
+                }
+                let d = cosine_distance(query, self.vector(nb));
+                if results.len() < ef || d < bound {
+                    candidates.push(std::cmp::Reverse(Scored { dist: d, pos: nb }));
+                    if accept(nb) {
+                        results.push(Scored { dist: d, pos: nb });
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                        if results.len() >= ef {
+                            bound = results.peek().map_or(f32::INFINITY, |s| s.dist);
+                        }
+                    }
+                }
+            }
+        }
+        let mut out = results.into_sorted_vec();
+        out.truncate(k);
+        out
+    }
+
+    /// Builds a graph over `vectors` (`n * dim`, L2-normalised) with hnsw_rs, then freezes it.
+    pub fn build(vectors: Vec<f32>, dim: usize, params: GraphParams) -> Graph {
+        let n = if dim == 0 { 0 } else { vectors.len() / dim };
+        let m = params.m.clamp(2, 128);
+        let m0 = 2 * m;
+        if n == 0 {
+            return Graph {
+                dim,
+                n: 0,
+                m0,
+                m,
+                entry: 0,
+                vectors: Region::Owned(vectors),
+                level0: Region::Owned(Vec::new()),
+                upper: Vec::new(),
+            };
+        }
+        let hnsw: Hnsw<f32, SimdDot> =
+            Hnsw::new(m, n, 16, params.ef_construction.max(m), SimdDot);
+        let data: Vec<(&[f32], usize)> = (0..n)
+            .map(|i| (&vectors[i * dim..(i + 1) * dim], i))
+            .collect();
+        hnsw.parallel_insert_slice(&data);
+        drop(data);
+
+        // Extract every point's neighbour lists, by our position (hnsw_rs's origin id).
+        let mut levels = vec![0usize; n];
+        let mut lists: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n];
+        let mut entry = 0u32;
+        let mut top = 0usize;
+        for point in hnsw.get_point_indexation() {
+            let pos = point.get_origin_id();
+            let level = point.get_point_id().0 as usize;
+            if pos >= n {
+                continue;
+            }
+            levels[pos] = level;
+            if level > top || (level == top && entry == 0) {
+                top = level;
+                entry = pos as u32;
+            }
+            lists[pos] = point
+                .get_neighborhood_id()
+                .into_iter()
+                .take(level + 1)
+                .map(|layer| {
+                    layer
+                        .into_iter()
+                        .map(|nb| nb.get_origin_id() as u32)
+                        .filter(|p| (*p as usize) < n && *p as usize != pos)
+                        .collect()
+                })
+                .collect();
+        }
+        drop(hnsw);
+
+        let mut level0: Vec<Vec<u32>> = lists
+            .iter_mut()
+            .map(|l| if l.is_empty() { Vec::new() } else { std::mem::take(&mut l[0]) })
+            .collect();
+        if params.refine {
+            level0 = refine_level0(&vectors, dim, level0, m0);
+        }
+        let mut flat0 = vec![0u32; n * (m0 + 1)];
+        for (pos, list) in level0.iter().enumerate() {
+            let row = &mut flat0[pos * (m0 + 1)..(pos + 1) * (m0 + 1)];
+            let c = list.len().min(m0);
+            row[0] = c as u32;
+            row[1..1 + c].copy_from_slice(&list[..c]);
+        }
+        let mut upper = Vec::with_capacity(top);
+        for layer in 1..=top {
+            let nodes: Vec<u32> = (0..n as u32)
+                .filter(|p| levels[*p as usize] >= layer)
+                .collect();
+            let mut adj = vec![0u32; nodes.len() * (m + 1)];
+            for (i, p) in nodes.iter().enumerate() {
+                let list = lists[*p as usize].get(layer).map(|v| v.as_slice()).unwrap_or(&[]);
+                let row = &mut adj[i * (m + 1)..(i + 1) * (m + 1)];
+                let c = list.len().min(m);
+                row[0] = c as u32;
+                row[1..1 + c].copy_from_slice(&list[..c]);
+            }
+            upper.push(UpperLayer { nodes, adj });
+        }
+        Graph {
+            dim,
+            n,
+            m0,
+            m,
+            entry,
+            vectors: Region::Owned(vectors),
+            level0: Region::Owned(flat0),
+            upper,
+        }
+    }
+}
+
+/// Re-prunes every level-0 list over its forward and reverse edges with the HNSW heuristic:
+/// keep a candidate only if it is closer to the node than to every neighbour already kept.
+fn refine_level0(vectors: &[f32], dim: usize, lists: Vec<Vec<u32>>, m0: usize) -> Vec<Vec<u32>> {
+    let n = lists.len();
+    let v = |p: u32| &vectors[p as usize * dim..(p as usize + 1) * dim];
+    let mut reverse: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (p, list) in lists.iter().enumerate() {
+        for &q in list {
+            reverse[q as usize].push(p as u32);
+        }
+    }
+    let pruned: Vec<Vec<u32>> = (0..n)
+        .into_par_iter()
+        .map(|p| {
+            let mut cand: Vec<u32> = lists[p].iter().chain(&reverse[p]).copied().collect();
+            cand.sort_unstable();
+            cand.dedup();
+            let vp = v(p as u32);
+            let mut scored: Vec<Scored> = cand
+                .into_iter()
+                .map(|q| Scored {
+                    dist: cosine_distance(vp, v(q)),
+                    pos: q,
+                })
+                .collect();
+            scored.sort_unstable();
+            let mut kept: Vec<u32> = Vec::with_capacity(m0);
+            let mut skipped: Vec<u32> = Vec::new();
+            for s in &scored {
+                if kept.len() >= m0 {
+                    break;
+                }
+                let vq = v(s.pos);
+                if kept.iter().all(|&k| cosine_distance(vq, v(k)) > s.dist) {
+                    kept.push(s.pos);
+                } else {
+                    skipped.push(s.pos);
+                }
+            }
+            // Fill up with the closest pruned candidates: more edges help recall at level 0.
+            for q in skipped {
+                if kept.len() >= m0 {
+                    break;
+                }
+                kept.push(q);
+            }
+            kept
+        })
+        .collect();
+    pruned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vector::distance::normalized;
+
+    fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        let mut out = Vec::with_capacity(n * dim);
+        for _ in 0..n {
+            let v: Vec<f32> = (0..dim)
+                .map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+                })
+                .collect();
+            out.extend(normalized("v", &v, dim).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn graph_finds_true_neighbours() {
+        let (n, dim) = (2000, 32);
+        let data = random_unit(n, dim, 7);
+        let queries = random_unit(50, dim, 99);
+        let g = Graph::build(data.clone(), dim, GraphParams::default());
+        let mut hits = 0;
+        for q in queries.chunks(dim) {
+            let mut exact: Vec<Scored> = (0..n as u32)
+                .map(|p| Scored {
+                    dist: cosine_distance(q, &data[p as usize * dim..(p as usize + 1) * dim]),
+                    pos: p,
+                })
+                .collect();
+            exact.sort_unstable();
+            let got = g.search(q, 10, 64, &|_| true);
+            assert_eq!(got.len(), 10);
+            hits += got
+                .iter()
+                .filter(|s| exact[..10].iter().any(|e| e.pos == s.pos))
+                .count();
+        }
+        assert!(hits as f64 / 500.0 >= 0.95, "recall {}", hits as f64 / 500.0);
+    }
+
+    #[test]
+    fn tiny_graphs() {
+        let data = random_unit(1, 8, 1);
+        let g = Graph::build(data, 8, GraphParams::default());
+        assert_eq!(g.search(&random_unit(1, 8, 2), 5, 10, &|_| true).len(), 1);
+        assert!(g.search(&random_unit(1, 8, 2), 5, 10, &|_| false).is_empty());
+        let empty = Graph::build(Vec::new(), 8, GraphParams::default());
+        assert!(empty.search(&random_unit(1, 8, 2), 5, 10, &|_| true).is_empty());
+    }
+}

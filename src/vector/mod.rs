@@ -1,0 +1,705 @@
+//! The embedded vector engine: companies, jobs and resumes with named vectors, HNSW search
+//! with filters, persisted in redb and memory-mapped index files.
+//!
+//! Read path: [`Engine::search`] takes a read lock on one collection, compiles the filter,
+//! lets the planner pick exact scan or graph traversal, and returns `(id, cosine distance)`
+//! ascending. Write path: [`Engine::upsert`] / [`Engine::delete`] commit to redb first, then
+//! apply to memory under a short write lock; the write is acknowledged after both. A
+//! background rebuild freezes the tail and drops tombstones, swapping the new graphs in.
+
+mod collection;
+pub mod distance;
+mod error;
+pub mod filter;
+mod graph;
+mod index_file;
+mod schema;
+mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
+use serde::Serialize;
+
+pub use collection::{PlannerParams, SearchPath};
+pub use error::{Result, VectorError};
+pub use filter::Filter;
+pub use graph::GraphParams;
+pub use index_file::FORMAT_VERSION;
+pub use schema::{Collection, Payload, PayloadValue};
+
+use collection::{CollectionState, PathCounters};
+use graph::Graph;
+use store::{NewRecord, Store};
+
+/// Largest vector dimension accepted.
+pub const MAX_DIMENSION: usize = 4096;
+/// Largest k a search may ask for.
+pub const MAX_K: usize = 1000;
+/// Largest beam width a search may ask for.
+pub const MAX_EF: usize = 4096;
+/// Most entities in one batch write.
+pub const MAX_BATCH: usize = 10_000;
+
+/// Engine tunables.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    pub graph: GraphParams,
+    pub planner: PlannerParams,
+    /// Freeze (rebuild) once this many writes sit in the exact-scanned tail.
+    pub tail_limit: usize,
+    /// Rebuild once this fraction of positions are tombstones.
+    pub tombstone_ratio: f64,
+    /// Run rebuilds on a background thread when the limits are crossed (off: only
+    /// [`Engine::rebuild`] rebuilds).
+    pub background_rebuild: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            graph: GraphParams::default(),
+            planner: PlannerParams::default(),
+            tail_limit: 2_048,
+            tombstone_ratio: 0.2,
+            background_rebuild: true,
+        }
+    }
+}
+
+/// An entity to write: every named vector of its collection, and its payload.
+#[derive(Debug, Clone)]
+pub struct EntityUpsert {
+    pub id: u64,
+    pub vectors: HashMap<String, Vec<f32>>,
+    pub payload: Payload,
+}
+
+/// An entity as stored (vectors L2-normalised).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Entity {
+    pub id: u64,
+    pub payload: Payload,
+    pub vectors: BTreeMap<String, Vec<f32>>,
+}
+
+/// A search: a query vector against one named vector of a collection.
+#[derive(Debug, Clone)]
+pub struct SearchRequest<'a> {
+    pub collection: Collection,
+    pub vector: &'a str,
+    pub query: &'a [f32],
+    pub k: usize,
+    pub filter: Option<&'a Filter>,
+    /// Beam width; the engine's default when `None`.
+    pub ef: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SearchHit {
+    pub id: u64,
+    /// Cosine distance, 0 = identical.
+    pub distance: f32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResult {
+    pub hits: Vec<SearchHit>,
+    pub path: SearchPath,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PathCounts {
+    pub graph: u64,
+    pub graph_filtered: u64,
+    pub exact: u64,
+    pub exact_fallback: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionStats {
+    pub name: &'static str,
+    pub dimension: usize,
+    pub model: Option<String>,
+    pub epoch: u64,
+    pub live: usize,
+    pub tombstones: usize,
+    pub frozen: usize,
+    pub tail: usize,
+    pub searches: PathCounts,
+    pub rebuilds: u64,
+    pub last_rebuild_ms: u64,
+    pub rebuilding: bool,
+    /// Whether the graphs came from the index file at open (no rebuild needed).
+    pub loaded_from_file: bool,
+}
+
+struct Slot {
+    state: RwLock<CollectionState>,
+    counters: PathCounters,
+    rebuilding: AtomicBool,
+    rebuild_lock: Mutex<()>,
+    rebuilds: AtomicU64,
+    last_rebuild_ms: AtomicU64,
+    loaded_from_file: AtomicBool,
+}
+
+struct Inner {
+    dir: PathBuf,
+    store: Store,
+    options: EngineOptions,
+    collections: [Slot; 3],
+    /// Serialises writes so memory applies them in commit order.
+    write_lock: Mutex<()>,
+}
+
+/// The vector engine. Cheap to clone; all clones share one store.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Opens (or creates) the engine in `dir`: redb at `dir/vectors.redb`, index files in
+    /// `dir/index/`. Valid index files are mapped; missing, stale or damaged ones are rebuilt
+    /// from redb.
+    pub fn open(dir: &Path, options: EngineOptions) -> Result<Engine> {
+        std::fs::create_dir_all(dir).map_err(|e| VectorError::io(dir, e))?;
+        let store = Store::open(&dir.join("vectors.redb"))?;
+        let mut slots = Vec::with_capacity(3);
+        let mut loaded = Vec::with_capacity(3);
+        for c in Collection::ALL {
+            let (state, from_file) = load_collection(dir, &store, c, &options)?;
+            loaded.push(from_file);
+            slots.push(Slot {
+                state: RwLock::new(state),
+                counters: PathCounters::default(),
+                rebuilding: AtomicBool::new(false),
+                rebuild_lock: Mutex::new(()),
+                rebuilds: AtomicU64::new(0),
+                last_rebuild_ms: AtomicU64::new(0),
+                loaded_from_file: AtomicBool::new(from_file),
+            });
+        }
+        let collections: [Slot; 3] = match slots.try_into() {
+            Ok(s) => s,
+            Err(_) => unreachable!("three collections"),
+        };
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                dir: dir.to_path_buf(),
+                store,
+                options,
+                collections,
+                write_lock: Mutex::new(()),
+            }),
+        };
+        for c in Collection::ALL {
+            engine.maybe_rebuild(c);
+        }
+        Ok(engine)
+    }
+
+    pub fn options(&self) -> &EngineOptions {
+        &self.inner.options
+    }
+
+    fn slot(&self, c: Collection) -> &Slot {
+        &self.inner.collections[c.index()]
+    }
+
+    /// Writes one entity (all its named vectors and payload) atomically.
+    pub fn upsert(&self, c: Collection, model: &str, entity: EntityUpsert) -> Result<()> {
+        self.upsert_batch(c, model, vec![entity])
+    }
+
+    /// Writes a batch of entities in one transaction: all or none.
+    pub fn upsert_batch(&self, c: Collection, model: &str, batch: Vec<EntityUpsert>) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if batch.len() > MAX_BATCH {
+            return Err(VectorError::BadPayload(format!(
+                "batch of {} entities, at most {MAX_BATCH}",
+                batch.len()
+            )));
+        }
+        let names = c.vector_names();
+        let _w = self.inner.write_lock.lock();
+        let known_dim = self.slot(c).state.read().dim;
+        // Validate and normalise everything before touching the store.
+        let mut prepared = Vec::with_capacity(batch.len());
+        let mut dim = known_dim;
+        for e in &batch {
+            if e.id == 0 {
+                return Err(VectorError::BadId(0));
+            }
+            e.payload.validate()?;
+            for name in e.vectors.keys() {
+                c.vector_index(name)?;
+            }
+            let mut flat = Vec::new();
+            for name in names {
+                let v = e
+                    .vectors
+                    .get(*name)
+                    .ok_or_else(|| VectorError::MissingVector(name.to_string()))?;
+                if dim == 0 {
+                    if v.is_empty() || v.len() > MAX_DIMENSION {
+                        return Err(VectorError::BadDimension(v.len()));
+                    }
+                    dim = v.len();
+                }
+                flat.extend(distance::normalized(name, v, dim)?);
+            }
+            prepared.push((e.id, flat));
+        }
+        let records: Vec<NewRecord<'_>> = batch
+            .iter()
+            .zip(&prepared)
+            .map(|(e, (id, flat))| NewRecord {
+                entity: *id,
+                payload: &e.payload,
+                vectors: flat,
+            })
+            .collect();
+        let (written, epoch) = self.inner.store.upsert(c, dim, model, &records)?;
+        {
+            let mut st = self.slot(c).state.write();
+            if st.dim == 0 {
+                st.dim = dim;
+                st.model = Some(model.to_string());
+            }
+            for (w, (e, (_, flat))) in written.iter().zip(batch.into_iter().zip(prepared)) {
+                st.push(w.entity, w.slot, Arc::new(e.payload), &flat);
+            }
+            st.epoch = epoch;
+        }
+        drop(_w);
+        self.maybe_rebuild(c);
+        Ok(())
+    }
+
+    /// Deletes an entity. Returns whether it existed. It is never returned by a search again.
+    pub fn delete(&self, c: Collection, id: u64) -> Result<bool> {
+        let _w = self.inner.write_lock.lock();
+        let (removed, epoch) = self.inner.store.delete(c, id)?;
+        if removed.is_some() {
+            let mut st = self.slot(c).state.write();
+            st.remove(id);
+            st.epoch = epoch;
+        }
+        drop(_w);
+        self.maybe_rebuild(c);
+        Ok(removed.is_some())
+    }
+
+    /// The stored entity, or `None`.
+    pub fn get(&self, c: Collection, id: u64) -> Result<Option<Entity>> {
+        let st = self.slot(c).state.read();
+        let Some(&pos) = st.live.get(&id) else {
+            return Ok(None);
+        };
+        let mut vectors = BTreeMap::new();
+        for (vi, name) in c.vector_names().iter().enumerate() {
+            vectors.insert(name.to_string(), st.vector(vi, pos).to_vec());
+        }
+        Ok(Some(Entity {
+            id,
+            payload: (*st.payload_of[pos as usize]).clone(),
+            vectors,
+        }))
+    }
+
+    /// Ids of every live entity (unordered).
+    pub fn ids(&self, c: Collection) -> Vec<u64> {
+        self.slot(c).state.read().live.keys().copied().collect()
+    }
+
+    /// Nearest neighbours of `req.query`, ascending by cosine distance. Never fewer than
+    /// `min(k, number of live entities matching the filter)` results.
+    pub fn search(&self, req: &SearchRequest<'_>) -> Result<SearchResult> {
+        let c = req.collection;
+        let vi = c.vector_index(req.vector)?;
+        if req.k == 0 || req.k > MAX_K {
+            return Err(VectorError::BadK { got: req.k });
+        }
+        if let Some(ef) = req.ef {
+            if ef == 0 || ef > MAX_EF {
+                return Err(VectorError::BadEf { got: ef });
+            }
+        }
+        if let Some(f) = req.filter {
+            f.validate()?;
+        }
+        let slot = self.slot(c);
+        let st = slot.state.read();
+        if st.dim == 0 {
+            // Nothing stored yet: any well-formed query has no neighbours.
+            if req.query.is_empty() || req.query.len() > MAX_DIMENSION {
+                return Err(VectorError::BadDimension(req.query.len()));
+            }
+            distance::normalized("query", req.query, req.query.len())?;
+            return Ok(SearchResult {
+                hits: Vec::new(),
+                path: SearchPath::Exact,
+            });
+        }
+        let query = distance::normalized("query", req.query, st.dim)?;
+        let compiled = req.filter.map(|f| st.payloads.compile(f));
+        let (hits, path) = st.search(
+            vi,
+            &query,
+            req.k,
+            req.ef,
+            compiled.as_ref(),
+            &self.inner.options.planner,
+        );
+        slot.counters.count(path);
+        Ok(SearchResult {
+            hits: hits
+                .into_iter()
+                .map(|(id, distance)| SearchHit { id, distance })
+                .collect(),
+            path,
+        })
+    }
+
+    /// Exact nearest neighbours (a full scan), for recall tests and evaluation.
+    pub fn search_exact(&self, req: &SearchRequest<'_>) -> Result<Vec<SearchHit>> {
+        let mut planner = self.inner.options.planner;
+        planner.exact_limit = usize::MAX;
+        planner.count_limit = usize::MAX;
+        let c = req.collection;
+        let vi = c.vector_index(req.vector)?;
+        let st = self.slot(c).state.read();
+        if st.dim == 0 {
+            return Ok(Vec::new());
+        }
+        let query = distance::normalized("query", req.query, st.dim)?;
+        let compiled = req.filter.map(|f| st.payloads.compile(f));
+        let hits = match compiled {
+            Some(f) => st.search(vi, &query, req.k, None, Some(&f), &planner).0,
+            None => st.exact_all(vi, &query, req.k),
+        };
+        Ok(hits
+            .into_iter()
+            .map(|(id, distance)| SearchHit { id, distance })
+            .collect())
+    }
+
+    pub fn stats(&self) -> Vec<CollectionStats> {
+        Collection::ALL
+            .iter()
+            .map(|c| {
+                let slot = self.slot(*c);
+                let st = slot.state.read();
+                let ctr = &slot.counters;
+                CollectionStats {
+                    name: c.name(),
+                    dimension: st.dim,
+                    model: st.model.clone(),
+                    epoch: st.epoch,
+                    live: st.live_count(),
+                    tombstones: st.n_dead,
+                    frozen: st.frozen_n,
+                    tail: st.tail_len(),
+                    searches: PathCounts {
+                        graph: ctr.graph.load(Ordering::Relaxed),
+                        graph_filtered: ctr.graph_filtered.load(Ordering::Relaxed),
+                        exact: ctr.exact.load(Ordering::Relaxed),
+                        exact_fallback: ctr.exact_fallback.load(Ordering::Relaxed),
+                    },
+                    rebuilds: slot.rebuilds.load(Ordering::Relaxed),
+                    last_rebuild_ms: slot.last_rebuild_ms.load(Ordering::Relaxed),
+                    rebuilding: slot.rebuilding.load(Ordering::Relaxed),
+                    loaded_from_file: slot.loaded_from_file.load(Ordering::Relaxed),
+                }
+            })
+            .collect()
+    }
+
+    pub fn collection_stats(&self, c: Collection) -> CollectionStats {
+        self.stats().swap_remove(c.index())
+    }
+
+    fn maybe_rebuild(&self, c: Collection) {
+        if !self.inner.options.background_rebuild {
+            return;
+        }
+        let slot = self.slot(c);
+        let due = {
+            let st = slot.state.read();
+            st.tail_len() > self.inner.options.tail_limit
+                || (st.len() > 0
+                    && st.n_dead as f64 > self.inner.options.tombstone_ratio * st.len() as f64
+                    && st.len() > 64)
+        };
+        if !due || slot.rebuilding.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let engine = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("rebuild-{c}"))
+            .spawn(move || {
+                if let Err(e) = engine.rebuild(c) {
+                    tracing::error!(collection = %c, error = %e, "background rebuild failed");
+                }
+                engine.slot(c).rebuilding.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            slot.rebuilding.store(false, Ordering::Release);
+        }
+    }
+
+    /// Waits until no background rebuild is running.
+    pub fn wait_idle(&self) {
+        for c in Collection::ALL {
+            while self.slot(c).rebuilding.load(Ordering::Acquire) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            drop(self.slot(c).rebuild_lock.lock());
+        }
+    }
+
+    /// Rebuilds a collection's graphs over its live entities, swaps them in, writes the index
+    /// file and compacts redb. Searches and writes continue meanwhile.
+    pub fn rebuild(&self, c: Collection) -> Result<()> {
+        let slot = self.slot(c);
+        let _one = slot.rebuild_lock.lock();
+        let started = Instant::now();
+        let nv = c.vector_names().len();
+        // 1. Snapshot the live positions under a read lock.
+        let (dim, model, epoch, old_len, entities, slots, payloads, vectors) = {
+            let st = slot.state.read();
+            let live = st.live_positions();
+            let dim = st.dim;
+            let mut vectors: Vec<Vec<f32>> = vec![Vec::with_capacity(live.len() * dim); nv];
+            for &p in &live {
+                for (vi, v) in vectors.iter_mut().enumerate() {
+                    v.extend_from_slice(st.vector(vi, p));
+                }
+            }
+            (
+                dim,
+                st.model.clone(),
+                st.epoch,
+                st.len(),
+                live.iter().map(|p| st.entities[*p as usize]).collect::<Vec<_>>(),
+                live.iter().map(|p| st.slots[*p as usize]).collect::<Vec<_>>(),
+                live.iter()
+                    .map(|p| st.payload_of[*p as usize].clone())
+                    .collect::<Vec<_>>(),
+                vectors,
+            )
+        };
+        if dim == 0 {
+            return Ok(());
+        }
+        // 2. Build outside any lock.
+        let params = self.inner.options.graph;
+        let graphs: Vec<Graph> = vectors
+            .into_par_iter()
+            .map(|v| Graph::build(v, dim, params))
+            .collect();
+        let mut next = CollectionState::with_frozen(
+            c,
+            dim,
+            model,
+            epoch,
+            graphs,
+            entities.clone(),
+            slots.clone(),
+            payloads,
+        );
+        let frozen: Vec<Arc<Graph>> = next.frozen.clone();
+        // 3. Reconcile with writes made since the snapshot, and swap.
+        let old = {
+            let mut st = slot.state.write();
+            for (pos, (e, s)) in entities.iter().zip(&slots).enumerate() {
+                let still = st
+                    .live
+                    .get(e)
+                    .is_some_and(|p| st.slots[*p as usize] == *s);
+                if !still {
+                    next.live.remove(e);
+                    next.kill(pos as u32);
+                }
+            }
+            for p in old_len..st.len() {
+                let p = p as u32;
+                if !st.is_dead(p) {
+                    let vectors = st.vectors_of(p);
+                    next.push(
+                        st.entities[p as usize],
+                        st.slots[p as usize],
+                        st.payload_of[p as usize].clone(),
+                        &vectors,
+                    );
+                }
+            }
+            next.epoch = st.epoch;
+            next.model = st.model.clone();
+            std::mem::replace(&mut *st, next)
+        };
+        drop(old);
+        slot.rebuilds.fetch_add(1, Ordering::Relaxed);
+        slot.last_rebuild_ms
+            .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        tracing::info!(
+            collection = %c,
+            points = entities.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "rebuilt graphs"
+        );
+        // 4. Persist the frozen graphs (derived data: a failure here loses nothing).
+        let refs: Vec<&Graph> = frozen.iter().map(|g| g.as_ref()).collect();
+        if let Err(e) = index_file::write(
+            &index_path(&self.inner.dir, c),
+            self.inner.store.store_id,
+            epoch,
+            dim,
+            &entities,
+            &slots,
+            &refs,
+        ) {
+            tracing::warn!(collection = %c, error = %e, "could not write the index file; it will be rebuilt at next start");
+        }
+        // 5. Drop the records of dead slots from redb.
+        self.inner.store.compact(c)?;
+        Ok(())
+    }
+}
+
+fn index_path(dir: &Path, c: Collection) -> PathBuf {
+    dir.join("index").join(format!("{}.idx", c.name()))
+}
+
+/// Loads a collection: from its index file plus the redb tail when the file is valid,
+/// otherwise from redb alone (building graphs when the collection is large enough).
+fn load_collection(
+    dir: &Path,
+    store: &Store,
+    c: Collection,
+    options: &EngineOptions,
+) -> Result<(CollectionState, bool)> {
+    let meta = store.meta(c)?;
+    let Some(dim) = meta.dim else {
+        return Ok((CollectionState::empty(c, 0, None, meta.epoch), false));
+    };
+    let live = store.live(c)?;
+    let path = index_path(dir, c);
+    let nv = c.vector_names().len();
+    match index_file::read(&path) {
+        Ok(file)
+            if file.store_id == store.store_id
+                && file.epoch <= meta.epoch
+                && file.dim == dim
+                && file.graphs.len() == nv =>
+        {
+            let min_slot = file.slots.first().copied().unwrap_or(0);
+            let mut payload_map = store.payloads_from(c, min_slot)?;
+            let payloads: Vec<Arc<Payload>> = file
+                .entities
+                .iter()
+                .zip(&file.slots)
+                .map(|(e, s)| {
+                    if live.get(e) == Some(s) {
+                        Arc::new(payload_map.remove(s).unwrap_or_default())
+                    } else {
+                        Arc::new(Payload::default())
+                    }
+                })
+                .collect();
+            let file_slots: std::collections::HashSet<u64> = file.slots.iter().copied().collect();
+            let mut state = CollectionState::with_frozen(
+                c,
+                dim,
+                meta.model.clone(),
+                meta.epoch,
+                file.graphs,
+                file.entities.clone(),
+                file.slots.clone(),
+                payloads,
+            );
+            for (pos, (e, s)) in file.entities.iter().zip(&file.slots).enumerate() {
+                if live.get(e) != Some(s) {
+                    state.live.remove(e);
+                    state.kill(pos as u32);
+                }
+            }
+            let mut newer: Vec<u64> = live
+                .values()
+                .filter(|s| !file_slots.contains(s))
+                .copied()
+                .collect();
+            newer.sort_unstable();
+            for r in store.records(c, &newer)? {
+                state.push(r.entity, r.slot, Arc::new(r.payload), &r.vectors);
+            }
+            tracing::info!(collection = %c, frozen = state.frozen_n, tail = state.tail_len(), "index file loaded");
+            Ok((state, true))
+        }
+        other => {
+            match &other {
+                Ok(_) => tracing::warn!(collection = %c, path = %path.display(), "index file is stale (other store or newer epoch); rebuilding from redb"),
+                Err(index_file::IndexFileProblem::Missing) if live.is_empty() => {}
+                Err(problem) => tracing::warn!(collection = %c, path = %path.display(), %problem, "index file unusable; rebuilding from redb"),
+            }
+            drop(other);
+            let mut slots: Vec<u64> = live.values().copied().collect();
+            slots.sort_unstable();
+            let records = store.records(c, &slots)?;
+            let mut state = CollectionState::empty(c, dim, meta.model.clone(), meta.epoch);
+            if records.len() <= options.tail_limit {
+                for r in records {
+                    state.push(r.entity, r.slot, Arc::new(r.payload), &r.vectors);
+                }
+                return Ok((state, false));
+            }
+            let mut vectors: Vec<Vec<f32>> = vec![Vec::with_capacity(records.len() * dim); nv];
+            let mut entities = Vec::with_capacity(records.len());
+            let mut payloads = Vec::with_capacity(records.len());
+            for r in records {
+                for (vi, v) in vectors.iter_mut().enumerate() {
+                    v.extend_from_slice(&r.vectors[vi * dim..(vi + 1) * dim]);
+                }
+                entities.push(r.entity);
+                payloads.push(Arc::new(r.payload));
+            }
+            let graphs: Vec<Graph> = vectors
+                .into_par_iter()
+                .map(|v| Graph::build(v, dim, options.graph))
+                .collect();
+            let refs: Vec<&Graph> = graphs.iter().collect();
+            if let Err(e) = index_file::write(
+                &path,
+                store.store_id,
+                meta.epoch,
+                dim,
+                &entities,
+                &slots,
+                &refs,
+            ) {
+                tracing::warn!(collection = %c, error = %e, "could not write the index file");
+            }
+            drop(refs);
+            let state = CollectionState::with_frozen(
+                c,
+                dim,
+                meta.model.clone(),
+                meta.epoch,
+                graphs,
+                entities,
+                slots,
+                payloads,
+            );
+            Ok((state, false))
+        }
+    }
+}
