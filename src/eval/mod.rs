@@ -1,1 +1,4 @@
-//! Evaluation of the vector engine.
+//! Offline evaluation: TEXMEX file readers and the `eval-ann` recall/latency runner.
+
+pub mod ann;
+pub mod texmex;

@@ -86,8 +86,12 @@ mod tests {
 
     #[test]
     fn simd_matches_scalar() {
-        let a: Vec<f32> = (0..384).map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0).collect();
-        let b: Vec<f32> = (0..384).map(|i| ((i * 5 % 11) as f32 - 5.0) / 10.0).collect();
+        let a: Vec<f32> = (0..384)
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 10.0)
+            .collect();
+        let b: Vec<f32> = (0..384)
+            .map(|i| ((i * 5 % 11) as f32 - 5.0) / 10.0)
+            .collect();
         let a = normalized("a", &a, 384).unwrap();
         let b = normalized("b", &b, 384).unwrap();
         assert!((cosine_distance(&a, &b) - scalar_cosine_distance(&a, &b)).abs() < 1e-5);

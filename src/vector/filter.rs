@@ -306,7 +306,10 @@ impl PayloadIndex {
         ids.dedup();
         let mut parts = Vec::new();
         if !ids.is_empty() {
-            let postings = ids.iter().map(|id| f.postings[*id as usize].as_slice()).collect();
+            let postings = ids
+                .iter()
+                .map(|id| f.postings[*id as usize].as_slice())
+                .collect();
             parts.push(Compiled::Keyword {
                 column: &f.keyword,
                 ids,

@@ -25,8 +25,24 @@ pub struct GraphParams {
     pub m: usize,
     /// Beam width during construction.
     pub ef_construction: usize,
-    /// Re-prune level 0 with the diversity heuristic after the hnsw_rs build.
-    pub refine: bool,
+    /// Refinement passes after the hnsw_rs build (0 = use hnsw_rs's graph as built, with
+    /// the full `ef_construction`).
+    pub refine_passes: usize,
+}
+
+impl GraphParams {
+    /// Beam of the hnsw_rs seed build: the refinement passes do the fine work.
+    fn seed_ef(&self) -> usize {
+        if self.refine_passes == 0 {
+            self.ef_construction
+        } else {
+            (self.ef_construction / 5).max(2 * self.m)
+        }
+    }
+    /// Beam of each refinement search.
+    fn refine_ef(&self) -> usize {
+        (self.ef_construction / 4).max(2 * self.m)
+    }
 }
 
 impl Default for GraphParams {
@@ -34,7 +50,7 @@ impl Default for GraphParams {
         GraphParams {
             m: 16,
             ef_construction: 200,
-            refine: true,
+            refine_passes: 2,
         }
     }
 }
@@ -153,6 +169,17 @@ fn prefetch(ptr: *const f32) {
 }
 
 impl Graph {
+    /// Bytes of vectors and adjacency.
+    pub fn memory_bytes(&self) -> usize {
+        self.vectors.as_slice().len() * 4
+            + self.level0.as_slice().len() * 4
+            + self
+                .upper
+                .iter()
+                .map(|l| (l.nodes.len() + l.adj.len()) * 4)
+                .sum::<usize>()
+    }
+
     #[inline]
     pub fn vector(&self, pos: u32) -> &[f32] {
         let s = pos as usize * self.dim;
@@ -220,6 +247,11 @@ impl Graph {
         })
     }
 
+    /// Beam search on level 0. The beam (`top`, all visited nodes, size `ef`) bounds the
+    /// traversal exactly as in unfiltered HNSW; accepted nodes are collected on the side. So
+    /// a filter or tombstones cost extra visits only while fewer than `k` accepted nodes have
+    /// been found — the traversal then keeps expanding past the bound until it has them or
+    /// runs out of graph.
     #[allow(clippy::too_many_arguments)]
     fn search_level0(
         &self,
@@ -231,21 +263,27 @@ impl Graph {
         accept: &dyn Fn(u32) -> bool,
         visited: &mut Visited,
     ) -> Vec<Scored> {
-        // `candidates` is a min-heap (via Reverse), `results` a max-heap of accepted nodes.
-        let mut candidates: BinaryHeap<std::cmp::Reverse<Scored>> = BinaryHeap::with_capacity(ef * 4);
-        let mut results: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef + 1);
-        visited.insert(ep);
-        candidates.push(std::cmp::Reverse(Scored { dist: ep_d, pos: ep }));
-        if accept(ep) {
-            results.push(Scored { dist: ep_d, pos: ep });
-        }
-        let mut bound = if results.len() >= ef {
-            results.peek().map_or(f32::INFINITY, |s| s.dist)
-        } else {
-            f32::INFINITY
+        use std::cmp::Reverse;
+        let mut candidates: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef * 4);
+        let mut top: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef + 1);
+        let mut results: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+        let start = Scored {
+            dist: ep_d,
+            pos: ep,
         };
-        while let Some(std::cmp::Reverse(cur)) = candidates.pop() {
-            if cur.dist > bound {
+        visited.insert(ep);
+        candidates.push(Reverse(start));
+        top.push(start);
+        if accept(ep) {
+            results.push(start);
+        }
+        while let Some(Reverse(cur)) = candidates.pop() {
+            let bound = if top.len() >= ef {
+                top.peek().map_or(f32::INFINITY, |s| s.dist)
+            } else {
+                f32::INFINITY
+            };
+            if cur.dist > bound && results.len() >= k {
                 break;
             }
             let nbs = self.neighbours0(cur.pos);
@@ -260,28 +298,33 @@ impl Graph {
                     continue;
                 }
                 let d = cosine_distance(query, self.vector(nb));
-                if results.len() < ef || d < bound {
-                    candidates.push(std::cmp::Reverse(Scored { dist: d, pos: nb }));
-                    if accept(nb) {
-                        results.push(Scored { dist: d, pos: nb });
-                        if results.len() > ef {
-                            results.pop();
-                        }
-                        if results.len() >= ef {
-                            bound = results.peek().map_or(f32::INFINITY, |s| s.dist);
-                        }
+                let s = Scored { dist: d, pos: nb };
+                let in_beam = top.len() < ef || d < top.peek().map_or(f32::INFINITY, |t| t.dist);
+                if in_beam {
+                    top.push(s);
+                    if top.len() > ef {
+                        top.pop();
+                    }
+                }
+                if in_beam || results.len() < k {
+                    candidates.push(Reverse(s));
+                }
+                if accept(nb)
+                    && (results.len() < k || d < results.peek().map_or(f32::INFINITY, |r| r.dist))
+                {
+                    results.push(s);
+                    if results.len() > k {
+                        results.pop();
                     }
                 }
             }
         }
-        let mut out = results.into_sorted_vec();
-        out.truncate(k);
-        out
+        results.into_sorted_vec()
     }
 
     /// Builds a graph over `vectors` (`n * dim`, L2-normalised) with hnsw_rs, then freezes it.
     pub fn build(vectors: Vec<f32>, dim: usize, params: GraphParams) -> Graph {
-        let n = if dim == 0 { 0 } else { vectors.len() / dim };
+        let n = vectors.len().checked_div(dim).unwrap_or(0);
         let m = params.m.clamp(2, 128);
         let m0 = 2 * m;
         if n == 0 {
@@ -296,13 +339,14 @@ impl Graph {
                 upper: Vec::new(),
             };
         }
-        let hnsw: Hnsw<f32, SimdDot> =
-            Hnsw::new(m, n, 16, params.ef_construction.max(m), SimdDot);
+        let hnsw: Hnsw<f32, SimdDot> = Hnsw::new(m, n, 16, params.seed_ef().max(m), SimdDot);
         let data: Vec<(&[f32], usize)> = (0..n)
             .map(|i| (&vectors[i * dim..(i + 1) * dim], i))
             .collect();
+        let t0 = std::time::Instant::now();
         hnsw.parallel_insert_slice(&data);
         drop(data);
+        tracing::debug!(n, secs = t0.elapsed().as_secs_f64(), "hnsw_rs insert");
 
         // Extract every point's neighbour lists, by our position (hnsw_rs's origin id).
         let mut levels = vec![0usize; n];
@@ -337,18 +381,20 @@ impl Graph {
 
         let mut level0: Vec<Vec<u32>> = lists
             .iter_mut()
-            .map(|l| if l.is_empty() { Vec::new() } else { std::mem::take(&mut l[0]) })
+            .map(|l| {
+                if l.is_empty() {
+                    Vec::new()
+                } else {
+                    std::mem::take(&mut l[0])
+                }
+            })
             .collect();
-        if params.refine {
+        if params.refine_passes > 0 {
+            let t0 = std::time::Instant::now();
             level0 = refine_level0(&vectors, dim, level0, m0);
+            tracing::debug!(n, secs = t0.elapsed().as_secs_f64(), "level-0 refine");
         }
-        let mut flat0 = vec![0u32; n * (m0 + 1)];
-        for (pos, list) in level0.iter().enumerate() {
-            let row = &mut flat0[pos * (m0 + 1)..(pos + 1) * (m0 + 1)];
-            let c = list.len().min(m0);
-            row[0] = c as u32;
-            row[1..1 + c].copy_from_slice(&list[..c]);
-        }
+        let flat0 = flatten(&level0, m0);
         let mut upper = Vec::with_capacity(top);
         for layer in 1..=top {
             let nodes: Vec<u32> = (0..n as u32)
@@ -356,7 +402,10 @@ impl Graph {
                 .collect();
             let mut adj = vec![0u32; nodes.len() * (m + 1)];
             for (i, p) in nodes.iter().enumerate() {
-                let list = lists[*p as usize].get(layer).map(|v| v.as_slice()).unwrap_or(&[]);
+                let list = lists[*p as usize]
+                    .get(layer)
+                    .map(|v| v.as_slice())
+                    .unwrap_or(&[]);
                 let row = &mut adj[i * (m + 1)..(i + 1) * (m + 1)];
                 let c = list.len().min(m);
                 row[0] = c as u32;
@@ -364,7 +413,7 @@ impl Graph {
             }
             upper.push(UpperLayer { nodes, adj });
         }
-        Graph {
+        let mut g = Graph {
             dim,
             n,
             m0,
@@ -373,8 +422,77 @@ impl Graph {
             vectors: Region::Owned(vectors),
             level0: Region::Owned(flat0),
             upper,
+        };
+        for _ in 0..params.refine_passes {
+            let t0 = std::time::Instant::now();
+            let lists = g.refine_by_search(params.refine_ef());
+            let lists = refine_level0(g.vectors.as_slice(), dim, lists, m0);
+            g.level0 = Region::Owned(flatten(&lists, m0));
+            tracing::debug!(n, secs = t0.elapsed().as_secs_f64(), "search refine pass");
+        }
+        g
+    }
+
+    /// New level-0 candidate lists: each node's own neighbours found by searching the graph
+    /// with its vector (beam `ef`), merged with its current list, heuristic-pruned.
+    fn refine_by_search(&self, ef: usize) -> Vec<Vec<u32>> {
+        (0..self.n as u32)
+            .into_par_iter()
+            .map(|p| {
+                let vp = self.vector(p);
+                let mut scored = self.search(vp, ef, ef, &|x| x != p);
+                for &q in self.neighbours0(p) {
+                    if !scored.iter().any(|s| s.pos == q) {
+                        scored.push(Scored {
+                            dist: cosine_distance(vp, self.vector(q)),
+                            pos: q,
+                        });
+                    }
+                }
+                scored.sort_unstable();
+                heuristic(&scored, self.m0, |a, b| {
+                    cosine_distance(self.vector(a), self.vector(b))
+                })
+            })
+            .collect()
+    }
+}
+
+/// Fixed-width rows: count, then up to `width` neighbours.
+fn flatten(lists: &[Vec<u32>], width: usize) -> Vec<u32> {
+    let mut flat = vec![0u32; lists.len() * (width + 1)];
+    for (pos, list) in lists.iter().enumerate() {
+        let row = &mut flat[pos * (width + 1)..(pos + 1) * (width + 1)];
+        let c = list.len().min(width);
+        row[0] = c as u32;
+        row[1..1 + c].copy_from_slice(&list[..c]);
+    }
+    flat
+}
+
+/// The HNSW neighbour-selection heuristic over candidates sorted by distance: keep a
+/// candidate only if it is closer to the node than to every neighbour already kept; then fill
+/// the remaining room with the closest pruned candidates (more edges help recall at level 0).
+fn heuristic(sorted: &[Scored], cap: usize, dist: impl Fn(u32, u32) -> f32) -> Vec<u32> {
+    let mut kept: Vec<u32> = Vec::with_capacity(cap);
+    let mut skipped: Vec<u32> = Vec::new();
+    for s in sorted {
+        if kept.len() >= cap {
+            break;
+        }
+        if kept.iter().all(|&k| dist(s.pos, k) > s.dist) {
+            kept.push(s.pos);
+        } else {
+            skipped.push(s.pos);
         }
     }
+    for q in skipped {
+        if kept.len() >= cap {
+            break;
+        }
+        kept.push(q);
+    }
+    kept
 }
 
 /// Re-prunes every level-0 list over its forward and reverse edges with the HNSW heuristic:
@@ -403,27 +521,7 @@ fn refine_level0(vectors: &[f32], dim: usize, lists: Vec<Vec<u32>>, m0: usize) -
                 })
                 .collect();
             scored.sort_unstable();
-            let mut kept: Vec<u32> = Vec::with_capacity(m0);
-            let mut skipped: Vec<u32> = Vec::new();
-            for s in &scored {
-                if kept.len() >= m0 {
-                    break;
-                }
-                let vq = v(s.pos);
-                if kept.iter().all(|&k| cosine_distance(vq, v(k)) > s.dist) {
-                    kept.push(s.pos);
-                } else {
-                    skipped.push(s.pos);
-                }
-            }
-            // Fill up with the closest pruned candidates: more edges help recall at level 0.
-            for q in skipped {
-                if kept.len() >= m0 {
-                    break;
-                }
-                kept.push(q);
-            }
-            kept
+            heuristic(&scored, m0, |a, b| cosine_distance(v(a), v(b)))
         })
         .collect();
     pruned
@@ -440,7 +538,9 @@ mod tests {
         for _ in 0..n {
             let v: Vec<f32> = (0..dim)
                 .map(|_| {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
                 })
                 .collect();
@@ -471,7 +571,11 @@ mod tests {
                 .filter(|s| exact[..10].iter().any(|e| e.pos == s.pos))
                 .count();
         }
-        assert!(hits as f64 / 500.0 >= 0.95, "recall {}", hits as f64 / 500.0);
+        assert!(
+            hits as f64 / 500.0 >= 0.95,
+            "recall {}",
+            hits as f64 / 500.0
+        );
     }
 
     #[test]
@@ -479,8 +583,12 @@ mod tests {
         let data = random_unit(1, 8, 1);
         let g = Graph::build(data, 8, GraphParams::default());
         assert_eq!(g.search(&random_unit(1, 8, 2), 5, 10, &|_| true).len(), 1);
-        assert!(g.search(&random_unit(1, 8, 2), 5, 10, &|_| false).is_empty());
+        assert!(g
+            .search(&random_unit(1, 8, 2), 5, 10, &|_| false)
+            .is_empty());
         let empty = Graph::build(Vec::new(), 8, GraphParams::default());
-        assert!(empty.search(&random_unit(1, 8, 2), 5, 10, &|_| true).is_empty());
+        assert!(empty
+            .search(&random_unit(1, 8, 2), 5, 10, &|_| true)
+            .is_empty());
     }
 }

@@ -132,12 +132,15 @@ fn write_to(
         gh[4..8].copy_from_slice(&(g.upper.len() as u32).to_le_bytes());
         body.bytes(&gh).map_err(io)?;
         body.align().map_err(io)?;
-        body.bytes(bytemuck::cast_slice(g.vectors.as_slice())).map_err(io)?;
+        body.bytes(bytemuck::cast_slice(g.vectors.as_slice()))
+            .map_err(io)?;
         body.align().map_err(io)?;
-        body.bytes(bytemuck::cast_slice(g.level0.as_slice())).map_err(io)?;
+        body.bytes(bytemuck::cast_slice(g.level0.as_slice()))
+            .map_err(io)?;
         body.align().map_err(io)?;
         for layer in &g.upper {
-            body.bytes(&(layer.nodes.len() as u64).to_le_bytes()).map_err(io)?;
+            body.bytes(&(layer.nodes.len() as u64).to_le_bytes())
+                .map_err(io)?;
             body.bytes(bytemuck::cast_slice(&layer.nodes)).map_err(io)?;
             body.bytes(bytemuck::cast_slice(&layer.adj)).map_err(io)?;
             body.align().map_err(io)?;
@@ -222,7 +225,9 @@ impl Cursor {
 pub(crate) fn read(path: &Path) -> std::result::Result<IndexFile, IndexFileProblem> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(IndexFileProblem::Missing),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(IndexFileProblem::Missing)
+        }
         Err(e) => return Err(IndexFileProblem::Io(e)),
     };
     // SAFETY: the file is private to this data directory and only ever replaced by rename,

@@ -7,6 +7,7 @@
 //! apply to memory under a short write lock; the write is acknowledged after both. A
 //! background rebuild freezes the tail and drops tombstones, swapping the new graphs in.
 
+pub mod ann;
 mod collection;
 pub mod distance;
 mod error;
@@ -33,7 +34,7 @@ pub use graph::GraphParams;
 pub use index_file::FORMAT_VERSION;
 pub use schema::{Collection, Payload, PayloadValue};
 
-use collection::{CollectionState, PathCounters};
+use collection::{CollectionState, Frozen, PathCounters};
 use graph::Graph;
 use store::{NewRecord, Store};
 
@@ -373,7 +374,7 @@ impl Engine {
     /// Exact nearest neighbours (a full scan), for recall tests and evaluation.
     pub fn search_exact(&self, req: &SearchRequest<'_>) -> Result<Vec<SearchHit>> {
         let mut planner = self.inner.options.planner;
-        planner.exact_limit = usize::MAX;
+        planner.exact_budget = usize::MAX;
         planner.count_limit = usize::MAX;
         let c = req.collection;
         let vi = c.vector_index(req.vector)?;
@@ -490,8 +491,12 @@ impl Engine {
                 st.model.clone(),
                 st.epoch,
                 st.len(),
-                live.iter().map(|p| st.entities[*p as usize]).collect::<Vec<_>>(),
-                live.iter().map(|p| st.slots[*p as usize]).collect::<Vec<_>>(),
+                live.iter()
+                    .map(|p| st.entities[*p as usize])
+                    .collect::<Vec<_>>(),
+                live.iter()
+                    .map(|p| st.slots[*p as usize])
+                    .collect::<Vec<_>>(),
                 live.iter()
                     .map(|p| st.payload_of[*p as usize].clone())
                     .collect::<Vec<_>>(),
@@ -512,20 +517,19 @@ impl Engine {
             dim,
             model,
             epoch,
-            graphs,
-            entities.clone(),
-            slots.clone(),
-            payloads,
+            Frozen {
+                graphs,
+                entities: entities.clone(),
+                slots: slots.clone(),
+                payloads,
+            },
         );
         let frozen: Vec<Arc<Graph>> = next.frozen.clone();
         // 3. Reconcile with writes made since the snapshot, and swap.
         let old = {
             let mut st = slot.state.write();
             for (pos, (e, s)) in entities.iter().zip(&slots).enumerate() {
-                let still = st
-                    .live
-                    .get(e)
-                    .is_some_and(|p| st.slots[*p as usize] == *s);
+                let still = st.live.get(e).is_some_and(|p| st.slots[*p as usize] == *s);
                 if !still {
                     next.live.remove(e);
                     next.kill(pos as u32);
@@ -622,10 +626,12 @@ fn load_collection(
                 dim,
                 meta.model.clone(),
                 meta.epoch,
-                file.graphs,
-                file.entities.clone(),
-                file.slots.clone(),
-                payloads,
+                Frozen {
+                    graphs: file.graphs,
+                    entities: file.entities.clone(),
+                    slots: file.slots.clone(),
+                    payloads,
+                },
             );
             for (pos, (e, s)) in file.entities.iter().zip(&file.slots).enumerate() {
                 if live.get(e) != Some(s) {
@@ -647,9 +653,13 @@ fn load_collection(
         }
         other => {
             match &other {
-                Ok(_) => tracing::warn!(collection = %c, path = %path.display(), "index file is stale (other store or newer epoch); rebuilding from redb"),
+                Ok(_) => {
+                    tracing::warn!(collection = %c, path = %path.display(), "index file is stale (other store or newer epoch); rebuilding from redb")
+                }
                 Err(index_file::IndexFileProblem::Missing) if live.is_empty() => {}
-                Err(problem) => tracing::warn!(collection = %c, path = %path.display(), %problem, "index file unusable; rebuilding from redb"),
+                Err(problem) => {
+                    tracing::warn!(collection = %c, path = %path.display(), %problem, "index file unusable; rebuilding from redb")
+                }
             }
             drop(other);
             let mut slots: Vec<u64> = live.values().copied().collect();
@@ -694,10 +704,12 @@ fn load_collection(
                 dim,
                 meta.model.clone(),
                 meta.epoch,
-                graphs,
-                entities,
-                slots,
-                payloads,
+                Frozen {
+                    graphs,
+                    entities,
+                    slots,
+                    payloads,
+                },
             );
             Ok((state, false))
         }

@@ -79,14 +79,15 @@ pub(crate) struct Store {
 
 fn encode_payload(entity: u64, payload: &Payload) -> Result<Vec<u8>> {
     let mut out = entity.to_le_bytes().to_vec();
-    serde_json::to_writer(&mut out, payload)
-        .map_err(|e| VectorError::BadPayload(e.to_string()))?;
+    serde_json::to_writer(&mut out, payload).map_err(|e| VectorError::BadPayload(e.to_string()))?;
     Ok(out)
 }
 
 fn decode_payload(bytes: &[u8]) -> Result<(u64, Payload)> {
     if bytes.len() < 8 {
-        return Err(VectorError::Corrupt("payload record shorter than 8 bytes".into()));
+        return Err(VectorError::Corrupt(
+            "payload record shorter than 8 bytes".into(),
+        ));
     }
     let mut id = [0u8; 8];
     id.copy_from_slice(&bytes[..8]);
@@ -96,8 +97,10 @@ fn decode_payload(bytes: &[u8]) -> Result<(u64, Payload)> {
 }
 
 fn decode_vectors(bytes: &[u8]) -> Result<Vec<f32>> {
-    if bytes.len() % 4 != 0 {
-        return Err(VectorError::Corrupt("vector record length is not a multiple of 4".into()));
+    if !bytes.len().is_multiple_of(4) {
+        return Err(VectorError::Corrupt(
+            "vector record length is not a multiple of 4".into(),
+        ));
     }
     Ok(bytes
         .chunks_exact(4)
