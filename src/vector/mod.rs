@@ -79,6 +79,9 @@ pub struct EntityUpsert {
     pub id: u64,
     pub vectors: HashMap<String, Vec<f32>>,
     pub payload: Payload,
+    /// Any JSON document stored with this version (the service keeps the input data and its
+    /// analysis here); `Null` for none. Read back with [`Engine::document`].
+    pub document: serde_json::Value,
 }
 
 /// An entity as stored (vectors L2-normalised).
@@ -267,6 +270,7 @@ impl Engine {
                 entity: *id,
                 payload: &e.payload,
                 vectors: flat,
+                document: &e.document,
             })
             .collect();
         let (written, epoch) = self.inner.store.upsert(c, dim, model, &records)?;
@@ -315,6 +319,19 @@ impl Engine {
             payload: (*st.payload_of[pos as usize]).clone(),
             vectors,
         }))
+    }
+
+    /// The JSON document stored with the entity's live version (`Null` if none was given),
+    /// or `None` if the entity does not exist. Read from redb.
+    pub fn document(&self, c: Collection, id: u64) -> Result<Option<serde_json::Value>> {
+        let slot = {
+            let st = self.slot(c).state.read();
+            match st.live.get(&id) {
+                Some(&pos) => st.slots[pos as usize],
+                None => return Ok(None),
+            }
+        };
+        self.inner.store.document(c, slot).map(Some)
     }
 
     /// Ids of every live entity (unordered).

@@ -31,6 +31,11 @@ const PAYLOADS: [TableDefinition<u64, &[u8]>; 3] = [
     TableDefinition::new("jobs.payloads"),
     TableDefinition::new("resumes.payloads"),
 ];
+const DOCUMENTS: [TableDefinition<u64, &[u8]>; 3] = [
+    TableDefinition::new("companies.documents"),
+    TableDefinition::new("jobs.documents"),
+    TableDefinition::new("resumes.documents"),
+];
 const VECTORS: [TableDefinition<u64, &[u8]>; 3] = [
     TableDefinition::new("companies.vectors"),
     TableDefinition::new("jobs.vectors"),
@@ -63,6 +68,7 @@ pub(crate) struct NewRecord<'a> {
     pub entity: u64,
     pub payload: &'a Payload,
     pub vectors: &'a [f32],
+    pub document: &'a serde_json::Value,
 }
 
 /// What a committed write did to one entity.
@@ -131,6 +137,7 @@ impl Store {
                 txn.open_table(ENTITIES[c.index()])?;
                 txn.open_table(PAYLOADS[c.index()])?;
                 txn.open_table(VECTORS[c.index()])?;
+                txn.open_table(DOCUMENTS[c.index()])?;
             }
             id
         };
@@ -163,12 +170,18 @@ impl Store {
             let mut entities = txn.open_table(ENTITIES[c.index()])?;
             let mut payloads = txn.open_table(PAYLOADS[c.index()])?;
             let mut vectors = txn.open_table(VECTORS[c.index()])?;
+            let mut documents = txn.open_table(DOCUMENTS[c.index()])?;
             for r in records {
                 let slot = meta.next_slot;
                 meta.next_slot += 1;
                 entities.insert(r.entity, slot)?;
                 payloads.insert(slot, encode_payload(r.entity, r.payload)?.as_slice())?;
                 vectors.insert(slot, bytemuck::cast_slice::<f32, u8>(r.vectors))?;
+                if !r.document.is_null() {
+                    let doc = serde_json::to_vec(r.document)
+                        .map_err(|e| VectorError::BadPayload(e.to_string()))?;
+                    documents.insert(slot, doc.as_slice())?;
+                }
                 written.push(Written {
                     entity: r.entity,
                     slot,
@@ -254,6 +267,17 @@ impl Store {
         Ok(out)
     }
 
+    /// The document stored with a slot (`Null` when none was).
+    pub fn document(&self, c: Collection, slot: u64) -> Result<serde_json::Value> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(DOCUMENTS[c.index()])?;
+        match t.get(slot)? {
+            Some(v) => serde_json::from_slice(v.value())
+                .map_err(|e| VectorError::Corrupt(format!("{c} document of slot {slot}: {e}"))),
+            None => Ok(serde_json::Value::Null),
+        }
+    }
+
     /// Removes the records of slots no entity points at any more (after a rebuild).
     pub fn compact(&self, c: Collection) -> Result<usize> {
         let live: std::collections::HashSet<u64> = self.live(c)?.into_values().collect();
@@ -277,6 +301,7 @@ impl Store {
             let entities = txn.open_table(ENTITIES[c.index()])?;
             let mut payloads = txn.open_table(PAYLOADS[c.index()])?;
             let mut vectors = txn.open_table(VECTORS[c.index()])?;
+            let mut documents = txn.open_table(DOCUMENTS[c.index()])?;
             for &slot in &dead {
                 // Re-check inside the write transaction: a slot is dead for good once its
                 // entity has moved on, but read it again rather than trust the snapshot.
@@ -289,6 +314,7 @@ impl Store {
                 }
                 payloads.remove(slot)?;
                 vectors.remove(slot)?;
+                documents.remove(slot)?;
             }
         }
         txn.commit()?;
