@@ -248,10 +248,10 @@ impl Graph {
     }
 
     /// Beam search on level 0. The beam (`top`, all visited nodes, size `ef`) bounds the
-    /// traversal exactly as in unfiltered HNSW; accepted nodes are collected on the side. So
-    /// a filter or tombstones cost extra visits only while fewer than `k` accepted nodes have
-    /// been found — the traversal then keeps expanding past the bound until it has them or
-    /// runs out of graph.
+    /// traversal exactly as in unfiltered HNSW; accepted nodes are collected on the side. A
+    /// node outside the beam is still followed while it is closer than the k-th accepted
+    /// result (or fewer than `k` are known), so a filter or tombstones cost extra visits only
+    /// where they can still change the answer.
     #[allow(clippy::too_many_arguments)]
     fn search_level0(
         &self,
@@ -277,13 +277,22 @@ impl Graph {
         if accept(ep) {
             results.push(start);
         }
+        // Distance of the k-th accepted result so far (infinite until k are known): any node
+        // closer than it could still improve the answer, inside the beam or not.
+        let kth = |r: &BinaryHeap<Scored>| {
+            if r.len() >= k {
+                r.peek().map_or(f32::INFINITY, |s| s.dist)
+            } else {
+                f32::INFINITY
+            }
+        };
         while let Some(Reverse(cur)) = candidates.pop() {
             let bound = if top.len() >= ef {
                 top.peek().map_or(f32::INFINITY, |s| s.dist)
             } else {
                 f32::INFINITY
             };
-            if cur.dist > bound && results.len() >= k {
+            if cur.dist > bound && cur.dist > kth(&results) {
                 break;
             }
             let nbs = self.neighbours0(cur.pos);
@@ -306,7 +315,7 @@ impl Graph {
                         top.pop();
                     }
                 }
-                if in_beam || results.len() < k {
+                if in_beam || d < kth(&results) {
                     candidates.push(Reverse(s));
                 }
                 if accept(nb)

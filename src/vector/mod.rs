@@ -160,12 +160,35 @@ struct Inner {
     collections: [Slot; 3],
     /// Serialises writes so memory applies them in commit order.
     write_lock: Mutex<()>,
+    /// Set when the last caller handle is dropped: no new background rebuilds.
+    closing: AtomicBool,
+    /// Background threads alive (each decrements after dropping its engine).
+    threads: Arc<std::sync::atomic::AtomicUsize>,
 }
 
-/// The vector engine. Cheap to clone; all clones share one store.
+/// The vector engine. Cheap to clone; all clones share one store. Dropping the last clone
+/// waits for a running background rebuild to finish, so the data directory can be reopened
+/// at once.
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
+    /// Shared by the caller's clones only (not by background threads): its drop is the
+    /// engine's close.
+    _handle: Option<Arc<Handle>>,
+}
+
+struct Handle {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.inner.closing.store(true, Ordering::Release);
+        // Wait until every background thread has dropped its reference to the store.
+        while self.inner.threads.load(Ordering::Acquire) > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
 }
 
 impl Engine {
@@ -194,14 +217,20 @@ impl Engine {
             Ok(s) => s,
             Err(_) => unreachable!("three collections"),
         };
+        let inner = Arc::new(Inner {
+            dir: dir.to_path_buf(),
+            store,
+            options,
+            collections,
+            write_lock: Mutex::new(()),
+            closing: AtomicBool::new(false),
+            threads: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        });
         let engine = Engine {
-            inner: Arc::new(Inner {
-                dir: dir.to_path_buf(),
-                store,
-                options,
-                collections,
-                write_lock: Mutex::new(()),
-            }),
+            _handle: Some(Arc::new(Handle {
+                inner: inner.clone(),
+            })),
+            inner,
         };
         for c in Collection::ALL {
             engine.maybe_rebuild(c);
@@ -324,14 +353,17 @@ impl Engine {
     /// The JSON document stored with the entity's live version (`Null` if none was given),
     /// or `None` if the entity does not exist. Read from redb.
     pub fn document(&self, c: Collection, id: u64) -> Result<Option<serde_json::Value>> {
-        let slot = {
-            let st = self.slot(c).state.read();
-            match st.live.get(&id) {
-                Some(&pos) => st.slots[pos as usize],
-                None => return Ok(None),
-            }
-        };
-        self.inner.store.document(c, slot).map(Some)
+        // Hold the read lock while reading redb: the slot cannot be replaced (write lock) and
+        // therefore cannot be compacted away meanwhile.
+        let st = self.slot(c).state.read();
+        match st.live.get(&id) {
+            Some(&pos) => self
+                .inner
+                .store
+                .document(c, st.slots[pos as usize])
+                .map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Ids of every live entity (unordered).
@@ -343,18 +375,7 @@ impl Engine {
     /// `min(k, number of live entities matching the filter)` results.
     pub fn search(&self, req: &SearchRequest<'_>) -> Result<SearchResult> {
         let c = req.collection;
-        let vi = c.vector_index(req.vector)?;
-        if req.k == 0 || req.k > MAX_K {
-            return Err(VectorError::BadK { got: req.k });
-        }
-        if let Some(ef) = req.ef {
-            if ef == 0 || ef > MAX_EF {
-                return Err(VectorError::BadEf { got: ef });
-            }
-        }
-        if let Some(f) = req.filter {
-            f.validate()?;
-        }
+        let vi = validate(req)?;
         let slot = self.slot(c);
         let st = slot.state.read();
         if st.dim == 0 {
@@ -394,7 +415,7 @@ impl Engine {
         planner.exact_budget = usize::MAX;
         planner.count_limit = usize::MAX;
         let c = req.collection;
-        let vi = c.vector_index(req.vector)?;
+        let vi = validate(req)?;
         let st = self.slot(c).state.read();
         if st.dim == 0 {
             return Ok(Vec::new());
@@ -447,7 +468,7 @@ impl Engine {
     }
 
     fn maybe_rebuild(&self, c: Collection) {
-        if !self.inner.options.background_rebuild {
+        if !self.inner.options.background_rebuild || self.inner.closing.load(Ordering::Acquire) {
             return;
         }
         let slot = self.slot(c);
@@ -461,7 +482,19 @@ impl Engine {
         if !due || slot.rebuilding.swap(true, Ordering::AcqRel) {
             return;
         }
-        let engine = self.clone();
+        let threads = self.inner.threads.clone();
+        threads.fetch_add(1, Ordering::AcqRel);
+        if self.inner.closing.load(Ordering::Acquire) {
+            slot.rebuilding.store(false, Ordering::Release);
+            threads.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        // The thread's engine holds no caller handle, so dropping the caller's engine closes.
+        let engine = Engine {
+            inner: self.inner.clone(),
+            _handle: None,
+        };
+        let thread_count = threads.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("rebuild-{c}"))
             .spawn(move || {
@@ -469,9 +502,14 @@ impl Engine {
                     tracing::error!(collection = %c, error = %e, "background rebuild failed");
                 }
                 engine.slot(c).rebuilding.store(false, Ordering::Release);
+                // Writes made during the rebuild may already be due for the next one.
+                engine.maybe_rebuild(c);
+                drop(engine);
+                thread_count.fetch_sub(1, Ordering::AcqRel);
             });
         if spawned.is_err() {
             slot.rebuilding.store(false, Ordering::Release);
+            threads.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -595,6 +633,23 @@ impl Engine {
         self.inner.store.compact(c)?;
         Ok(())
     }
+}
+
+/// Checks a search request's k, ef, vector name and filter; returns the vector's index.
+fn validate(req: &SearchRequest<'_>) -> Result<usize> {
+    let vi = req.collection.vector_index(req.vector)?;
+    if req.k == 0 || req.k > MAX_K {
+        return Err(VectorError::BadK { got: req.k });
+    }
+    if let Some(ef) = req.ef {
+        if ef == 0 || ef > MAX_EF {
+            return Err(VectorError::BadEf { got: ef });
+        }
+    }
+    if let Some(f) = req.filter {
+        f.validate()?;
+    }
+    Ok(vi)
 }
 
 fn index_path(dir: &Path, c: Collection) -> PathBuf {
