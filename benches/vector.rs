@@ -225,12 +225,15 @@ fn reopen(c: &mut Criterion) {
         b.iter(|| Engine::open(small.path(), opts).expect("open"))
     });
     let idx = small.path().join("index").join("jobs.idx");
-    g.bench_function(BenchmarkId::new("rebuild_from_redb_jobs_x4", small_n), |b| {
-        b.iter(|| {
-            std::fs::write(&idx, b"damaged").expect("write");
-            Engine::open(small.path(), opts).expect("open")
-        })
-    });
+    g.bench_function(
+        BenchmarkId::new("rebuild_from_redb_jobs_x4", small_n),
+        |b| {
+            b.iter(|| {
+                std::fs::write(&idx, b"damaged").expect("write");
+                Engine::open(small.path(), opts).expect("open")
+            })
+        },
+    );
     g.finish();
 }
 
