@@ -5,3 +5,10 @@
 
 pub mod eval;
 pub mod vector;
+
+pub mod ai;
+pub mod analysis;
+pub mod config;
+pub mod entity;
+pub mod http;
+pub mod service;

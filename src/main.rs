@@ -1,22 +1,27 @@
-//! The `jobfirst-ai` command: `eval-ann` today (the service's `serve` arrives with the HTTP
-//! issue).
+//! The `jobfirst-ai` command: `serve` (the default: the HTTP service) and `eval-ann`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use jobfirst_ai::config::ServeArgs;
 use jobfirst_ai::eval::ann::{run, AnnEvalConfig};
 
 #[derive(Parser)]
 #[command(
     name = "jobfirst-ai",
     version,
-    about = "AI service of the JobFirst recruiting platform"
+    about = "AI service of the JobFirst recruiting platform",
+    long_about = "AI service of the JobFirst recruiting platform. Without a subcommand it runs \
+`serve` with the settings below (each also readable from the environment variable shown).",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 fn parse_list<T: std::str::FromStr>(s: &str) -> Result<Vec<T>, String> {
@@ -31,6 +36,8 @@ fn parse_list<T: std::str::FromStr>(s: &str) -> Result<Vec<T>, String> {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP service (the default when no subcommand is given).
+    Serve(ServeArgs),
     /// Recall and latency of the vector index on TEXMEX .fvecs/.ivecs files; prints one JSON
     /// object per line per (ef, selectivity).
     EvalAnn {
@@ -79,7 +86,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match cli.command {
+    let command = match cli.command {
+        Some(c) => c,
+        None => Command::Serve(cli.serve),
+    };
+    match command {
+        Command::Serve(args) => serve(args),
         Command::EvalAnn {
             base,
             queries,
@@ -119,4 +131,87 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match args.validate() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("jobfirst-ai: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("jobfirst-ai: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_server(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("jobfirst-ai: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_server(config: jobfirst_ai::config::Config) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if config.jwt_secret.is_none() {
+        tracing::warn!(
+            "JWT_SECRET is not set: authentication is off, binding {} (loopback only)",
+            config.addr
+        );
+    } else {
+        tracing::warn!(
+            "JWT verification is not implemented yet: binding {} (loopback only) despite JWT_SECRET",
+            config.addr
+        );
+    }
+    if config.loopback_forced {
+        tracing::warn!(
+            "AI_SERVICE_HOST is not loopback; ignored until authentication is available"
+        );
+    }
+    let addr = config.addr;
+    let service = jobfirst_ai::service::AiService::open(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind {addr}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "jobfirst-ai listening");
+    let engine = service.engine().clone();
+    jobfirst_ai::http::serve(listener, service, shutdown_signal()).await?;
+    // Let a running background rebuild finish writing its index file.
+    tokio::task::spawn_blocking(move || engine.wait_idle()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
 }

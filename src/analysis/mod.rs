@@ -1,0 +1,9 @@
+//! Rule-based analysers (the fallback when no LLM answers): skills from a lexicon, experience
+//! years and education level from text, cities normalised, salary from similar jobs.
+
+pub mod city;
+pub mod company;
+pub mod extract;
+pub mod job;
+pub mod lexicon;
+pub mod resume;

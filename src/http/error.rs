@@ -1,0 +1,106 @@
+//! The one HTTP error type: `{"error": "<human message>", "code": "<stable_snake_case>"}` with
+//! the status of `spec/API.md`. System failures are logged here and answered without internals.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::ai::EmbedError;
+use crate::service::ServiceError;
+use crate::vector::VectorError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "内部错误 (internal error)",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": self.message, "code": self.code})),
+        )
+            .into_response()
+    }
+}
+
+fn vector_code(e: &VectorError) -> &'static str {
+    match e {
+        VectorError::DimensionMismatch { .. } | VectorError::BadDimension(_) => {
+            "dimension_mismatch"
+        }
+        VectorError::NonFinite(_) => "non_finite_vector",
+        VectorError::ZeroVector(_) => "zero_vector",
+        VectorError::BadFilter(_) => "invalid_filter",
+        VectorError::BadPayload(_) => "invalid_payload",
+        VectorError::ModelMismatch { .. } => "model_mismatch",
+        _ => "invalid_request",
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> ApiError {
+        match e {
+            ServiceError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
+            ServiceError::Invalid { code, message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
+            ServiceError::Engine(v) if v.is_caller_error() => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vector_code(&v),
+                v.to_string(),
+            ),
+            ServiceError::Engine(VectorError::DiskFull) => {
+                tracing::error!("write refused: disk full");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "disk_full",
+                    "存储空间不足，暂时无法写入",
+                )
+            }
+            ServiceError::ModelMismatch { .. } => {
+                tracing::error!(error = %e, "embedding model mismatch");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "model_mismatch",
+                    e.to_string(),
+                )
+            }
+            ServiceError::Embed(EmbedError::Unavailable(ref m)) => {
+                tracing::error!(error = %m, "embedder unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "embedder_unavailable",
+                    "向量化服务不可用",
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "request failed");
+                ApiError::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! Analyse use-cases: validate → rule-based analysers (the LLM slots in here later) → embed
+//! the entity's named texts in one batch → commit vectors, payload and document → respond.
+//! Re-analysing an id replaces its vectors, payload and document.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{
+    blocking, check_len, now_iso, now_year, AiService, Result, ServiceError, FALLBACK_MODEL,
+    MAX_CONTENT_CHARS, MAX_FIELD_CHARS,
+};
+use crate::analysis::company::{self, CompanyAnalysis};
+use crate::analysis::job::{self, JobAnalysis, SalaryNeighbour};
+use crate::analysis::resume::{self, ResumeAnalysis};
+use crate::entity::{CompanyData, Id, JobData, ResumeData};
+use crate::vector::{Collection, EntityUpsert, Filter, Payload, SearchRequest};
+
+/// Highest monthly salary accepted (CNY).
+const MAX_SALARY: f64 = 10_000_000.0;
+/// Similar jobs consulted for a salary prediction.
+const SALARY_NEIGHBOURS: usize = 10;
+
+#[derive(Debug, Serialize)]
+pub struct ResumeResponse {
+    pub resume_id: Id,
+    pub status: &'static str,
+    pub analysis: ResumeAnalysis,
+    pub vectors: NamedVectors,
+    pub source: &'static str,
+    pub model: &'static str,
+    pub embedding_model: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobResponse {
+    pub job_id: Id,
+    pub status: &'static str,
+    pub analysis: JobAnalysis,
+    pub embeddings: NamedVectors,
+    pub source: &'static str,
+    pub model: &'static str,
+    pub embedding_model: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CompanyResponse {
+    pub company_id: Id,
+    pub status: &'static str,
+    pub analysis: CompanyAnalysis,
+    pub embeddings: NamedVectors,
+    pub source: &'static str,
+    pub model: &'static str,
+    pub embedding_model: String,
+    pub created_at: String,
+}
+
+/// `{"<name>_vector": [...]}` for every named vector of a collection, in its order.
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct NamedVectors(serde_json::Map<String, serde_json::Value>);
+
+fn named(c: Collection, vectors: &[Vec<f32>]) -> NamedVectors {
+    NamedVectors(
+        c.vector_names()
+            .iter()
+            .zip(vectors)
+            .map(|(n, v)| (format!("{n}_vector"), json!(v)))
+            .collect(),
+    )
+}
+
+fn upsert(
+    c: Collection,
+    id: Id,
+    vectors: Vec<Vec<f32>>,
+    payload: Payload,
+    document: serde_json::Value,
+) -> EntityUpsert {
+    EntityUpsert {
+        id: id.0,
+        vectors: c
+            .vector_names()
+            .iter()
+            .map(|n| n.to_string())
+            .zip(vectors)
+            .collect(),
+        payload,
+        document,
+    }
+}
+
+fn with_opt(p: Payload, field: &str, value: Option<&str>) -> Payload {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => p.with(field, v),
+        None => p,
+    }
+}
+
+fn check_salary(job: &JobData) -> Result<()> {
+    for (name, v) in [
+        ("salary_min", job.salary_min),
+        ("salary_max", job.salary_max),
+    ] {
+        if let Some(v) = v {
+            if !v.is_finite() || !(0.0..=MAX_SALARY).contains(&v) {
+                return Err(ServiceError::invalid(
+                    "invalid_salary",
+                    format!("{name} must be between 0 and {MAX_SALARY}"),
+                ));
+            }
+        }
+    }
+    if let (Some(lo), Some(hi)) = (job.salary_min, job.salary_max) {
+        if lo > hi {
+            return Err(ServiceError::invalid(
+                "invalid_salary",
+                "salary_min is larger than salary_max",
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl AiService {
+    /// `POST /api/v1/analyze/resume`.
+    pub async fn analyze_resume(&self, id: Id, data: ResumeData) -> Result<ResumeResponse> {
+        let (resp, entity) = self.prepare_resume(id, data).await?;
+        self.write(Collection::Resumes, vec![entity]).await?;
+        Ok(resp)
+    }
+
+    pub(crate) async fn prepare_resume(
+        &self,
+        id: Id,
+        data: ResumeData,
+    ) -> Result<(ResumeResponse, EntityUpsert)> {
+        check_len("content", &data.content, MAX_CONTENT_CHARS)?;
+        check_len("file_name", &data.file_name, 1_000)?;
+        check_len("file_type", &data.file_type, 100)?;
+        if data.content.trim().is_empty() {
+            return Err(ServiceError::invalid("empty_content", "content is empty"));
+        }
+        let (analysis, facts) = resume::analyze(&data.content, now_year());
+        let texts = vec![
+            data.content.clone(),
+            analysis.skills.join(" "),
+            analysis.experience.join("\n"),
+            format!(
+                "{}\n{}\n{}",
+                analysis.summary,
+                analysis.skills.join(" "),
+                data.content
+            ),
+        ];
+        let vectors = self.embed(texts).await?;
+        let mut payload = Payload::new();
+        if let Some(u) = data.user_id {
+            payload = payload.with("user_id", u.0 as f64);
+        }
+        if let Some(y) = facts.years {
+            payload = payload.with("experience_years", f64::from(y));
+        }
+        if let Some(e) = facts.education {
+            payload = payload.with("education", e.label());
+        }
+        let created_at = now_iso();
+        let document = json!({
+            "input": data, "analysis": analysis, "source": "fallback", "model": FALLBACK_MODEL,
+            "embedding_model": self.embedder.model_id(), "created_at": created_at,
+        });
+        let resp = ResumeResponse {
+            resume_id: id,
+            status: "completed",
+            analysis,
+            vectors: named(Collection::Resumes, &vectors),
+            source: "fallback",
+            model: FALLBACK_MODEL,
+            embedding_model: self.embedder.model_id().to_string(),
+            created_at,
+        };
+        Ok((
+            resp,
+            upsert(Collection::Resumes, id, vectors, payload, document),
+        ))
+    }
+
+    /// `POST /api/v1/analyze/job`.
+    pub async fn analyze_job(&self, id: Id, data: JobData) -> Result<JobResponse> {
+        let (resp, entity) = self.prepare_job(id, data).await?;
+        self.write(Collection::Jobs, vec![entity]).await?;
+        Ok(resp)
+    }
+
+    pub(crate) async fn prepare_job(
+        &self,
+        id: Id,
+        data: JobData,
+    ) -> Result<(JobResponse, EntityUpsert)> {
+        for (name, text) in [
+            ("title", &data.title),
+            ("company", &data.company),
+            ("location", &data.location),
+            ("description", &data.description),
+            ("requirements", &data.requirements),
+        ] {
+            check_len(name, text, MAX_FIELD_CHARS)?;
+        }
+        check_salary(&data)?;
+        let facts = job::facts(&data);
+        let skills_hint = crate::analysis::lexicon::Lexicon::bundled()
+            .find_skills(&format!("{}\n{}", data.title, data.requirements))
+            .join(" ");
+        let texts = vec![
+            data.title.clone(),
+            data.description.clone(),
+            data.requirements.clone(),
+            format!(
+                "{}\n{}\n{}\n{}\n{}",
+                data.title,
+                skills_hint,
+                data.description,
+                data.requirements,
+                data.industry.as_deref().unwrap_or("")
+            ),
+        ];
+        let vectors = self.embed(texts).await?;
+        let neighbours = if data.salary_min.is_none() && data.salary_max.is_none() {
+            self.salary_neighbours(id, vectors[3].clone()).await?
+        } else {
+            Vec::new()
+        };
+        let analysis = job::analyze(&data, &facts, job::predict_salary(&data, &neighbours));
+        let mut payload = Payload::new();
+        payload = with_opt(payload, "city", facts.city.as_deref());
+        payload = with_opt(payload, "industry", data.industry.as_deref());
+        payload = with_opt(payload, "job_type", data.job_type.as_deref());
+        payload = with_opt(payload, "company_size", data.company_size.as_deref());
+        if let Some(c) = data.company_id {
+            payload = payload.with("company_id", c.0 as f64);
+        }
+        // Only posted salaries are indexed: predictions must not feed later predictions.
+        if let Some(v) = data.salary_min {
+            payload = payload.with("salary_min", v);
+        }
+        if let Some(v) = data.salary_max {
+            payload = payload.with("salary_max", v);
+        }
+        if let Some(y) = facts.years {
+            payload = payload.with("experience_years", f64::from(y.min));
+        }
+        if let Some(e) = facts.education {
+            payload = payload.with("education", e.label());
+        }
+        let created_at = now_iso();
+        let document = json!({
+            "input": data, "analysis": analysis, "source": "fallback", "model": FALLBACK_MODEL,
+            "embedding_model": self.embedder.model_id(), "created_at": created_at,
+        });
+        let resp = JobResponse {
+            job_id: id,
+            status: "completed",
+            analysis,
+            embeddings: named(Collection::Jobs, &vectors),
+            source: "fallback",
+            model: FALLBACK_MODEL,
+            embedding_model: self.embedder.model_id().to_string(),
+            created_at,
+        };
+        Ok((
+            resp,
+            upsert(Collection::Jobs, id, vectors, payload, document),
+        ))
+    }
+
+    /// Salaries of the jobs nearest to `overall` that posted one (the job itself excluded).
+    async fn salary_neighbours(&self, id: Id, overall: Vec<f32>) -> Result<Vec<SalaryNeighbour>> {
+        let engine = self.engine.clone();
+        blocking(move || {
+            let filter = Filter::range("salary_max", Some(1.0), None);
+            let res = engine.search(&SearchRequest {
+                collection: Collection::Jobs,
+                vector: "overall",
+                query: &overall,
+                k: SALARY_NEIGHBOURS + 1,
+                filter: Some(&filter),
+                ef: None,
+            });
+            let hits = match res {
+                Ok(r) => r.hits,
+                // A dimension mismatch here is reported by the write that follows.
+                Err(e) if e.is_caller_error() => return Ok(Vec::new()),
+                Err(e) => return Err(e.into()),
+            };
+            let mut out = Vec::new();
+            for h in hits
+                .into_iter()
+                .filter(|h| h.id != id.0)
+                .take(SALARY_NEIGHBOURS)
+            {
+                let Some(e) = engine.get(Collection::Jobs, h.id)? else {
+                    continue;
+                };
+                let num = |f: &str| match e.payload.get(f) {
+                    Some(crate::vector::PayloadValue::Number(x)) => Some(*x),
+                    _ => None,
+                };
+                if let (Some(lo), Some(hi)) =
+                    (num("salary_min").or(num("salary_max")), num("salary_max"))
+                {
+                    out.push(SalaryNeighbour {
+                        distance: h.distance,
+                        min: lo,
+                        max: hi,
+                    });
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// `POST /api/v1/analyze/company`.
+    pub async fn analyze_company(&self, id: Id, data: CompanyData) -> Result<CompanyResponse> {
+        let (resp, entity) = self.prepare_company(id, data).await?;
+        self.write(Collection::Companies, vec![entity]).await?;
+        Ok(resp)
+    }
+
+    pub(crate) async fn prepare_company(
+        &self,
+        id: Id,
+        data: CompanyData,
+    ) -> Result<(CompanyResponse, EntityUpsert)> {
+        for (name, text) in [
+            ("name", &data.name),
+            ("industry", &data.industry),
+            ("size", &data.size),
+            ("location", &data.location),
+            ("description", &data.description),
+            ("website", &data.website),
+        ] {
+            check_len(name, text, MAX_FIELD_CHARS)?;
+        }
+        let analysis = company::analyze(&data);
+        let texts = vec![
+            format!("{} {} {}", data.name, data.industry, data.description),
+            analysis.culture_analysis.clone(),
+            analysis.benefits_analysis.clone(),
+            format!(
+                "{}\n{}\n{}\n{}",
+                data.name, data.industry, data.description, analysis.company_profile
+            ),
+        ];
+        let vectors = self.embed(texts).await?;
+        let mut payload = Payload::new();
+        payload = with_opt(payload, "city", company::city(&data).as_deref());
+        payload = with_opt(payload, "industry", Some(&data.industry));
+        payload = with_opt(
+            payload,
+            "company_size",
+            company::size_label(&data.size).or(Some(data.size.as_str())),
+        );
+        let created_at = now_iso();
+        let document = json!({
+            "input": data, "analysis": analysis, "source": "fallback", "model": FALLBACK_MODEL,
+            "embedding_model": self.embedder.model_id(), "created_at": created_at,
+        });
+        let resp = CompanyResponse {
+            company_id: id,
+            status: "completed",
+            analysis,
+            embeddings: named(Collection::Companies, &vectors),
+            source: "fallback",
+            model: FALLBACK_MODEL,
+            embedding_model: self.embedder.model_id().to_string(),
+            created_at,
+        };
+        Ok((
+            resp,
+            upsert(Collection::Companies, id, vectors, payload, document),
+        ))
+    }
+
+    /// Writes many prepared entities in one transaction (sample data, imports).
+    pub(crate) async fn write_batch(&self, c: Collection, batch: Vec<EntityUpsert>) -> Result<()> {
+        self.write(c, batch).await
+    }
+}

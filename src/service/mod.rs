@@ -1,0 +1,340 @@
+//! Use-cases of the AI service: analyse companies, jobs and resumes (rule-based analysers +
+//! embedder + vector engine), search them, read and delete them, report health. The HTTP layer
+//! calls exactly one of these per request; engine calls that do CPU or disk work run on the
+//! blocking pool.
+
+mod analyze;
+pub mod sample;
+mod search;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::ai::{EmbedError, Embedder};
+use crate::config::{Config, LlmProvider};
+use crate::entity::Id;
+use crate::vector::{Collection, Engine, EntityUpsert, VectorError};
+
+pub use analyze::{CompanyResponse, JobResponse, ResumeResponse};
+pub use search::{EntitySearch, ResumeSearch, SearchResults};
+
+/// Name of the rule-based analysers, reported as `model` when they answered.
+pub const FALLBACK_MODEL: &str = "rules-v1";
+/// Longest resume text accepted (characters).
+pub const MAX_CONTENT_CHARS: usize = 100_000;
+/// Longest other text field accepted (characters).
+pub const MAX_FIELD_CHARS: usize = 20_000;
+
+/// What a use-case can fail with. Each variant names who caused it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// *caller*: no such entity (the message is the user-facing one).
+    #[error("{0}")]
+    NotFound(String),
+    /// *caller*: well-formed input that cannot be used (range, length, unknown filter key).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// The vector engine refused (*caller*) or failed (*system*); see `is_caller_error`.
+    #[error(transparent)]
+    Engine(#[from] VectorError),
+    /// *system*: the embedder failed.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+    /// *operator*: the collection holds vectors of another embedding model; reindex.
+    #[error("collection '{collection}' holds vectors of model '{stored}', this service embeds with '{current}': reindex into a new data dir or configure the same model")]
+    ModelMismatch {
+        collection: &'static str,
+        stored: String,
+        current: String,
+    },
+    /// *system*: a blocking task died.
+    #[error("internal task failed: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> ServiceError {
+        ServiceError::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
+
+/// The service: engine, embedder and configuration, cheap to clone into handlers.
+#[derive(Clone)]
+pub struct AiService {
+    engine: Engine,
+    embedder: Arc<dyn Embedder>,
+    config: Arc<Config>,
+    started: Instant,
+}
+
+/// ISO-8601 UTC timestamp with milliseconds.
+pub fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The current date as a fractional year (for "2019.03-至今").
+fn now_year() -> f32 {
+    use chrono::Datelike;
+    let d = chrono::Utc::now();
+    d.year() as f32 + d.ordinal0() as f32 / 366.0
+}
+
+/// Runs engine work on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+}
+
+fn check_len(field: &str, text: &str, max: usize) -> Result<()> {
+    let n = text.chars().count();
+    if n > max {
+        return Err(ServiceError::invalid(
+            "text_too_long",
+            format!("{field} has {n} characters, at most {max}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The JSON key of an entity's id and data in responses.
+fn keys(c: Collection) -> (&'static str, &'static str) {
+    match c {
+        Collection::Companies => ("company_id", "company_data"),
+        Collection::Jobs => ("job_id", "job_data"),
+        Collection::Resumes => ("resume_id", "resume_data"),
+    }
+}
+
+/// The `vectors` of `GET /api/v1/vectors/{resume_id}`.
+#[derive(Debug, Serialize)]
+pub struct ResumeVectors {
+    pub resume_id: Id,
+    pub vectors: Value,
+}
+
+impl AiService {
+    pub fn new(engine: Engine, embedder: Arc<dyn Embedder>, config: Arc<Config>) -> AiService {
+        AiService {
+            engine,
+            embedder,
+            config,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+        let v = self.embedder.embed(&texts).await?;
+        if v.len() != texts.len() || v.iter().any(|x| x.len() != self.embedder.dimension()) {
+            return Err(EmbedError::BadAnswer {
+                got: v.len(),
+                dim: v.first().map_or(0, Vec::len),
+                expected: texts.len(),
+                want: self.embedder.dimension(),
+            }
+            .into());
+        }
+        Ok(v)
+    }
+
+    /// Refuses to mix embedding models in one collection.
+    fn check_model(&self, c: Collection) -> Result<()> {
+        let stats = self.engine.collection_stats(c);
+        match stats.model {
+            Some(m) if m != self.embedder.model_id() => Err(ServiceError::ModelMismatch {
+                collection: c.name(),
+                stored: m,
+                current: self.embedder.model_id().to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Commits entities (one transaction) after the model check.
+    async fn write(&self, c: Collection, batch: Vec<EntityUpsert>) -> Result<()> {
+        self.check_model(c)?;
+        let engine = self.engine.clone();
+        let model = self.embedder.model_id().to_string();
+        blocking(move || Ok(engine.upsert_batch(c, &model, batch)?)).await
+    }
+
+    /// `GET /api/v1/{jobs,companies,resumes}/{id}`: the stored input data and latest analysis.
+    pub async fn get(&self, c: Collection, id: Id) -> Result<Value> {
+        let engine = self.engine.clone();
+        let doc = blocking(move || Ok(engine.document(c, id.0)?)).await?;
+        let (id_key, data_key) = keys(c);
+        let Some(mut doc) = doc else {
+            return Err(ServiceError::NotFound(not_found_message(c)));
+        };
+        let mut out = serde_json::Map::new();
+        out.insert(id_key.into(), json!(id));
+        out.insert(
+            data_key.into(),
+            doc.get_mut("input").map(Value::take).unwrap_or(Value::Null),
+        );
+        for k in [
+            "analysis",
+            "source",
+            "model",
+            "embedding_model",
+            "created_at",
+        ] {
+            out.insert(
+                k.into(),
+                doc.get_mut(k).map(Value::take).unwrap_or(Value::Null),
+            );
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// `DELETE /api/v1/{jobs,companies,resumes}/{id}`.
+    pub async fn delete(&self, c: Collection, id: Id) -> Result<Value> {
+        let engine = self.engine.clone();
+        let existed = blocking(move || Ok(engine.delete(c, id.0)?)).await?;
+        if !existed {
+            return Err(ServiceError::NotFound(not_found_message(c)));
+        }
+        let (id_key, _) = keys(c);
+        Ok(json!({ id_key: id, "status": "deleted", "deleted_at": now_iso() }))
+    }
+
+    /// `GET /api/v1/vectors/{resume_id}`.
+    pub async fn resume_vectors(&self, id: Id) -> Result<ResumeVectors> {
+        let engine = self.engine.clone();
+        let e = blocking(move || Ok(engine.get(Collection::Resumes, id.0)?)).await?;
+        let Some(mut e) = e else {
+            return Err(ServiceError::NotFound("简历向量未找到".into()));
+        };
+        let mut vectors = serde_json::Map::new();
+        for name in Collection::Resumes.vector_names() {
+            let v = e.vectors.remove(*name).unwrap_or_default();
+            vectors.insert(format!("{name}_vector"), json!(v));
+        }
+        Ok(ResumeVectors {
+            resume_id: id,
+            vectors: Value::Object(vectors),
+        })
+    }
+
+    /// `GET /health`: always answers; `degraded` when something configured does not work.
+    pub fn health(&self) -> Value {
+        let stats = self.engine.stats();
+        let mismatch: Vec<&str> = stats
+            .iter()
+            .filter(|s| {
+                s.model
+                    .as_deref()
+                    .is_some_and(|m| m != self.embedder.model_id())
+            })
+            .map(|s| s.name)
+            .collect();
+        let llm = match self.config.llm_provider {
+            LlmProvider::None => {
+                json!({"status": "disabled", "provider": "none", "fallback": true})
+            }
+            p => json!({
+                "status": "unavailable",
+                "provider": format!("{p:?}").to_lowercase(),
+                "detail": "LLM client not implemented yet; rule-based analysers answer",
+                "fallback": true,
+            }),
+        };
+        let degraded = !mismatch.is_empty() || self.config.llm_provider != LlmProvider::None;
+        json!({
+            "status": if degraded { "degraded" } else { "healthy" },
+            "service": "ai-service",
+            "version": env!("CARGO_PKG_VERSION"),
+            "timestamp": now_iso(),
+            "uptime_seconds": self.started.elapsed().as_secs(),
+            "components": {
+                "index": {
+                    "status": if mismatch.is_empty() { "up" } else { "model_mismatch" },
+                    "collections": stats,
+                },
+                "embedder": {
+                    "status": "up",
+                    "provider": "builtin",
+                    "model": self.embedder.model_id(),
+                    "dimension": self.embedder.dimension(),
+                },
+                "llm": llm,
+                "postgres": {"status": "not_configured"},
+                "mysql": {"status": "not_configured"},
+                "outbox": {"status": "not_configured", "backlog": 0},
+            }
+        })
+    }
+}
+
+fn not_found_message(c: Collection) -> String {
+    match c {
+        Collection::Companies => "企业未找到".into(),
+        Collection::Jobs => "职位未找到".into(),
+        Collection::Resumes => "简历未找到".into(),
+    }
+}
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The data dir's store could not be opened.
+    #[error("cannot open the vector store in {dir}: {source}")]
+    Store {
+        dir: std::path::PathBuf,
+        source: VectorError,
+    },
+    /// The sample data could not be loaded.
+    #[error("cannot load the sample data: {0}")]
+    Sample(ServiceError),
+    /// A blocking task died.
+    #[error("startup task failed: {0}")]
+    Task(String),
+}
+
+impl AiService {
+    /// Opens the data dir, builds the embedder and, on a new data dir with sample data on,
+    /// loads the bundled sample set.
+    pub async fn open(config: Config) -> Result<AiService, StartError> {
+        let fresh = !config.data_dir.join("vectors.redb").exists();
+        let dir = config.data_dir.clone();
+        let engine = tokio::task::spawn_blocking(move || {
+            Engine::open(&dir, crate::vector::EngineOptions::default())
+                .map_err(|source| StartError::Store { dir, source })
+        })
+        .await
+        .map_err(|e| StartError::Task(e.to_string()))??;
+        let embedder: Arc<dyn Embedder> =
+            Arc::new(crate::ai::HashEmbedder::new(config.embedding_dim));
+        let load_sample = fresh && config.sample_data;
+        let service = AiService::new(engine, embedder, Arc::new(config));
+        if load_sample {
+            let t = Instant::now();
+            let (c, j) = sample::load(&service).await.map_err(StartError::Sample)?;
+            tracing::info!(
+                companies = c,
+                jobs = j,
+                ms = t.elapsed().as_millis() as u64,
+                "sample data loaded"
+            );
+        }
+        Ok(service)
+    }
+}
