@@ -41,3 +41,4 @@ pub trait Embedder: Send + Sync {
     fn embed<'a>(&'a self, texts: &'a [String])
         -> BoxFuture<'a, Result<Vec<Vec<f32>>, EmbedError>>;
 }
+pub mod llm;
