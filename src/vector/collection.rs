@@ -287,8 +287,12 @@ impl CollectionState {
                 let accept = |p: u32| !self.is_dead(p) && f.matches(p);
                 let exact_cap = (params.exact_budget / self.dim.max(1)).max(k);
                 let candidates = f.candidate_count().unwrap_or(usize::MAX);
-                // Materialise the matches when the candidate set is small enough to count.
-                let matches: Option<Vec<u32>> = (candidates <= params.count_limit).then(|| {
+                // Materialise the matches when the candidate set is small enough that the exact
+                // path is plausible; a huge candidate set goes straight to the graph with its
+                // size as the selectivity estimate (counting 50k matches costs ~100 µs).
+                let worth_counting =
+                    candidates <= params.count_limit.min(exact_cap.saturating_mul(4));
+                let matches: Option<Vec<u32>> = worth_counting.then(|| {
                     let mut c = Vec::with_capacity(candidates);
                     f.candidates(&mut c);
                     if f.is_or() {
