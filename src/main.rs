@@ -1,5 +1,6 @@
 //! The `jobfirst-ai` command: `serve` (the default: the HTTP service) and `eval-ann`.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -134,6 +135,8 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
+    // The configured host, before validation pins the address to loopback (see `bind_addr`).
+    let host = args.host;
     let config = match args.validate() {
         Ok(c) => c,
         Err(e) => {
@@ -151,7 +154,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run_server(config)) {
+    match runtime.block_on(run_server(config, host)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("jobfirst-ai: {e:#}");
@@ -160,25 +163,33 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn run_server(config: jobfirst_ai::config::Config) -> anyhow::Result<()> {
+/// Where to listen: with a JWT secret, `AI_SERVICE_HOST` (default 0.0.0.0, reachable by the
+/// gateway); without one, loopback only, since nothing would check who is calling.
+fn bind_addr(config: &jobfirst_ai::config::Config, host: Option<IpAddr>) -> SocketAddr {
+    let port = config.addr.port();
+    if config.jwt_secret.is_some() {
+        SocketAddr::new(host.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
+    } else {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
+    }
+}
+
+async fn run_server(
+    config: jobfirst_ai::config::Config,
+    host: Option<IpAddr>,
+) -> anyhow::Result<()> {
     use anyhow::Context;
+    let addr = bind_addr(&config, host);
     if config.jwt_secret.is_none() {
         tracing::warn!(
-            "JWT_SECRET is not set: authentication is off, binding {} (loopback only)",
-            config.addr
+            "JWT_SECRET is not set: authentication is off, binding {addr} (loopback only)"
         );
+        if host.is_some_and(|h| !h.is_loopback()) {
+            tracing::warn!("AI_SERVICE_HOST is not loopback; ignored while authentication is off");
+        }
     } else {
-        tracing::warn!(
-            "JWT verification is not implemented yet: binding {} (loopback only) despite JWT_SECRET",
-            config.addr
-        );
+        tracing::info!("JWT verification on (HS256)");
     }
-    if config.loopback_forced {
-        tracing::warn!(
-            "AI_SERVICE_HOST is not loopback; ignored until authentication is available"
-        );
-    }
-    let addr = config.addr;
     let service = jobfirst_ai::service::AiService::open(config).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -214,4 +225,30 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(secret: Option<&str>) -> jobfirst_ai::config::Config {
+        let mut a = ServeArgs::for_tests(PathBuf::from("unused"));
+        a.jwt_secret = secret.map(Into::into);
+        a.validate().unwrap()
+    }
+
+    #[test]
+    fn without_a_secret_only_loopback_is_bound() {
+        let public = Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        assert!(bind_addr(&config(None), public).ip().is_loopback());
+        assert!(bind_addr(&config(None), None).ip().is_loopback());
+    }
+
+    #[test]
+    fn with_a_secret_the_configured_host_is_bound() {
+        let c = config(Some("k"));
+        assert_eq!(bind_addr(&c, None).ip(), IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let h = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7));
+        assert_eq!(bind_addr(&c, Some(h)).ip(), h);
+    }
 }

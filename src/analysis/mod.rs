@@ -1,9 +1,11 @@
 //! Rule-based analysers (the fallback when no LLM answers): skills from a lexicon, experience
-//! years and education level from text, cities normalised, salary from similar jobs.
+//! years and education level from text, cities normalised, salary from similar jobs — and
+//! ([`llm`]) what the LLM is asked, the schema of its answer and how that merges with the rules.
 
 pub mod city;
 pub mod company;
 pub mod extract;
 pub mod job;
 pub mod lexicon;
+pub mod llm;
 pub mod resume;

@@ -1,59 +1,187 @@
-//! The HTTP edge (axum): routes of `spec/API.md`, JSON extractors and the error type. Handlers
-//! are thin — extract, call one use-case of [`crate::service`], map the result.
+//! The HTTP edge (axum): routes of `spec/API.md`, JSON extractors, the error type, auth
+//! ([`auth`]), metrics ([`metrics`]) and the OpenAPI document ([`openapi`]). Handlers are thin —
+//! extract, check access, call one use-case of [`crate::service`], map the result.
+//!
+//! Every route is registered through [`Api::add`], which records it in the route table the
+//! OpenAPI document is generated from, so the document cannot silently miss a route.
 
+pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod metrics;
+pub mod openapi;
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
+use axum::handler::Handler;
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{on, MethodFilter};
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::entity::{CompanyData, Id, JobData, ResumeData};
-use crate::service::{AiService, EntitySearch, ResumeSearch};
+use crate::service::{AiService, EntitySearch, ResumeSearch, ServiceError};
 use crate::vector::Collection;
+use auth::{Auth, Caller, JwtKey};
 use error::ApiError;
 use extract::{ApiJson, IdPath};
+use metrics::HttpMetrics;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-/// The application's routes over a service.
+/// Longest a request may take before it is answered 504: under the gateway's 30 s, so the
+/// client gets our JSON error rather than the gateway's.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Options of the HTTP layer that are not service configuration.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> HttpOptions {
+        HttpOptions {
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// What the handlers can reach: the service plus the edge's own state.
+#[derive(Clone)]
+pub struct AppState {
+    service: AiService,
+    http_metrics: Arc<HttpMetrics>,
+    openapi: Arc<Value>,
+}
+
+impl FromRef<AppState> for AiService {
+    fn from_ref(s: &AppState) -> AiService {
+        s.service.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<HttpMetrics> {
+    fn from_ref(s: &AppState) -> Arc<HttpMetrics> {
+        s.http_metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Value> {
+    fn from_ref(s: &AppState) -> Arc<Value> {
+        s.openapi.clone()
+    }
+}
+
+/// One registered operation: an HTTP method and a route template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Route {
+    /// Upper case: `GET`, `POST`, `DELETE`.
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+/// The router under construction and the table of what it serves.
+pub struct Api {
+    router: Router<AppState>,
+    routes: Vec<Route>,
+}
+
+impl Api {
+    /// Registers `handler` for `method path` and records it in the route table.
+    fn add<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Api
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "DELETE" => MethodFilter::DELETE,
+            "PUT" => MethodFilter::PUT,
+            "PATCH" => MethodFilter::PATCH,
+            other => unreachable!("route method {other} is not mapped"),
+        };
+        self.router = self.router.route(path, on(filter, handler));
+        self.routes.push(Route { method, path });
+        self
+    }
+}
+
+/// Every route of the service, in registration order.
+fn api() -> Api {
+    Api {
+        router: Router::new(),
+        routes: Vec::new(),
+    }
+    .add("GET", "/health", health)
+    .add("GET", "/metrics", metrics::handler)
+    .add("GET", "/openapi.json", openapi_json)
+    .add("POST", "/api/v1/analyze/resume", analyze_resume)
+    .add("POST", "/api/v1/analyze/job", analyze_job)
+    .add("POST", "/api/v1/analyze/company", analyze_company)
+    .add("POST", "/api/v1/vectors/search", search_resumes)
+    .add("GET", "/api/v1/vectors/{resume_id}", resume_vectors)
+    .add("POST", "/api/v1/search/jobs", search_jobs)
+    .add("POST", "/api/v1/search/companies", search_companies)
+    .add("GET", "/api/v1/jobs/{id}", get_job)
+    .add("DELETE", "/api/v1/jobs/{id}", delete_job)
+    .add("GET", "/api/v1/companies/{id}", get_company)
+    .add("DELETE", "/api/v1/companies/{id}", delete_company)
+    .add("GET", "/api/v1/resumes/{id}", get_resume)
+    .add("DELETE", "/api/v1/resumes/{id}", delete_resume)
+}
+
+/// The route table (what `/openapi.json` documents).
+pub fn routes() -> Vec<Route> {
+    api().routes
+}
+
+/// The application's routes over a service, with the default options.
 pub fn router(service: AiService) -> Router {
+    router_with(service, HttpOptions::default())
+}
+
+/// The application's routes over a service.
+pub fn router_with(service: AiService, options: HttpOptions) -> Router {
     let limit = service.config().max_body_bytes;
-    Router::new()
-        .route("/health", get(health))
-        .route("/api/v1/analyze/resume", post(analyze_resume))
-        .route("/api/v1/analyze/job", post(analyze_job))
-        .route("/api/v1/analyze/company", post(analyze_company))
-        .route("/api/v1/vectors/search", post(search_resumes))
-        .route("/api/v1/vectors/{resume_id}", get(resume_vectors))
-        .route("/api/v1/search/jobs", post(search_jobs))
-        .route("/api/v1/search/companies", post(search_companies))
-        .route("/api/v1/jobs/{id}", get(get_job).delete(delete_job))
-        .route(
-            "/api/v1/companies/{id}",
-            get(get_company).delete(delete_company),
-        )
-        .route(
-            "/api/v1/resumes/{id}",
-            get(get_resume).delete(delete_resume),
-        )
+    let auth = Auth(service.config().jwt_secret.as_deref().map(JwtKey::new));
+    let Api { router, routes } = api();
+    let state = AppState {
+        openapi: Arc::new(openapi::document(&routes)),
+        http_metrics: Arc::new(HttpMetrics::default()),
+        service,
+    };
+    // Layers added later wrap the earlier ones: metrics see every answer (401s, timeouts and
+    // panics included); the timeout covers auth and the handler.
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn_with_state(auth, auth::authenticate))
+        .layer(middleware::from_fn_with_state(
+            options.request_timeout,
+            timeout,
+        ))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a handler panicked");
                 ApiError::internal().into_response()
             },
         ))
-        .with_state(service)
+        .layer(middleware::from_fn_with_state(
+            state.http_metrics.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
 }
 
 /// Serves until `shutdown` resolves, then drains open requests.
@@ -65,6 +193,24 @@ pub async fn serve(
     axum::serve(listener, router(service))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Middleware: answers 504 JSON when the request takes longer than the limit. The handler's
+/// future is dropped; work already on the blocking pool finishes, unacknowledged.
+pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(%path, limit_ms = limit.as_millis() as u64, "request timed out");
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "timeout",
+                "请求超时 (request timed out)",
+            )
+            .into_response()
+        }
+    }
 }
 
 async fn not_found() -> ApiError {
@@ -79,6 +225,10 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+async fn openapi_json(State(doc): State<Arc<Value>>) -> Json<Value> {
+    Json((*doc).clone())
+}
+
 async fn health(State(s): State<AiService>) -> Response {
     let body = s.health();
     let status = match body["status"].as_str() {
@@ -86,6 +236,30 @@ async fn health(State(s): State<AiService>) -> Response {
         _ => StatusCode::OK,
     };
     (status, Json(body)).into_response()
+}
+
+/// The owner of a stored resume: `None` when there is no such resume, `Some(None)` when it
+/// has no `user_id`.
+async fn resume_owner(s: &AiService, id: Id) -> Result<Option<Option<Id>>, ApiError> {
+    match s.get(Collection::Resumes, id).await {
+        Ok(doc) => Ok(Some(
+            serde_json::from_value::<Id>(doc["resume_data"]["user_id"].clone()).ok(),
+        )),
+        Err(ServiceError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Refuses a non-privileged caller access to an existing resume of someone else. A missing
+/// resume passes, so the use-case answers its own 404.
+async fn check_resume_access(s: &AiService, caller: &Caller, id: Id) -> Result<(), ApiError> {
+    if caller.is_privileged() {
+        return Ok(());
+    }
+    match resume_owner(s, id).await? {
+        Some(owner) => caller.may_act_for(owner),
+        None => Ok(()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -97,8 +271,17 @@ struct ResumeRequest {
 
 async fn analyze_resume(
     State(s): State<AiService>,
-    ApiJson(r): ApiJson<ResumeRequest>,
+    caller: Caller,
+    ApiJson(mut r): ApiJson<ResumeRequest>,
 ) -> ApiResult<crate::service::ResumeResponse> {
+    match r.data.user_id {
+        Some(u) => caller.may_act_for(Some(u))?,
+        // The resume's user comes from the token (admin and service tokens act for others).
+        None if !caller.is_privileged() => r.data.user_id = caller.user_id(),
+        None => {}
+    }
+    // Re-analysing replaces: only the owner may replace someone's resume.
+    check_resume_access(&s, &caller, r.resume_id).await?;
     Ok(Json(s.analyze_resume(r.resume_id, r.data).await?))
 }
 
@@ -130,15 +313,45 @@ async fn analyze_company(
 
 async fn resume_vectors(
     State(s): State<AiService>,
+    caller: Caller,
     IdPath(id): IdPath,
 ) -> ApiResult<crate::service::ResumeVectors> {
+    check_resume_access(&s, &caller, id).await?;
     Ok(Json(s.resume_vectors(id).await?))
+}
+
+/// Scopes a non-privileged caller's resume search to their own resumes.
+fn scope_to_caller(caller: &Caller, r: &mut ResumeSearch) -> Result<(), ApiError> {
+    let Some(uid) = caller.user_id().filter(|_| !caller.is_privileged()) else {
+        return Ok(());
+    };
+    let filters = r.filters.get_or_insert_with(Default::default);
+    if let Some(asked) = filters.get("user_id").filter(|v| !v.is_null()) {
+        let asked: Option<Id> = serde_json::from_value(asked.clone()).ok();
+        if asked != Some(uid) {
+            return Err(auth::forbidden());
+        }
+    }
+    const ENGINE_KEYS: [&str; 5] = ["eq", "any_of", "range", "and", "or"];
+    if filters.keys().any(|k| ENGINE_KEYS.contains(&k.as_str())) {
+        // An engine filter: keep it and add the owner as a conjunct.
+        let original = Value::Object(std::mem::take(filters));
+        filters.insert(
+            "and".into(),
+            json!([original, {"eq": {"field": "user_id", "value": uid.0 as f64}}]),
+        );
+    } else {
+        filters.insert("user_id".into(), json!(uid.0));
+    }
+    Ok(())
 }
 
 async fn search_resumes(
     State(s): State<AiService>,
-    ApiJson(r): ApiJson<ResumeSearch>,
+    caller: Caller,
+    ApiJson(mut r): ApiJson<ResumeSearch>,
 ) -> ApiResult<crate::service::SearchResults> {
+    scope_to_caller(&caller, &mut r)?;
     Ok(Json(s.search_resumes(r).await?))
 }
 
@@ -156,22 +369,48 @@ async fn search_companies(
     Ok(Json(s.search_entities(Collection::Companies, r).await?))
 }
 
-macro_rules! entity_routes {
-    ($get:ident, $delete:ident, $c:expr) => {
-        async fn $get(
-            State(s): State<AiService>,
-            IdPath(id): IdPath,
-        ) -> ApiResult<serde_json::Value> {
-            Ok(Json(s.get($c, id).await?))
-        }
-        async fn $delete(
-            State(s): State<AiService>,
-            IdPath(id): IdPath,
-        ) -> ApiResult<serde_json::Value> {
-            Ok(Json(s.delete($c, id).await?))
-        }
-    };
+async fn get_job(State(s): State<AiService>, IdPath(id): IdPath) -> ApiResult<Value> {
+    Ok(Json(s.get(Collection::Jobs, id).await?))
 }
-entity_routes!(get_job, delete_job, Collection::Jobs);
-entity_routes!(get_company, delete_company, Collection::Companies);
-entity_routes!(get_resume, delete_resume, Collection::Resumes);
+
+/// Jobs and companies belong to the platform, not to a user: only `admin` and `service`
+/// (the job service closing a posting) delete them.
+async fn delete_job(
+    State(s): State<AiService>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> ApiResult<Value> {
+    caller.require_privileged()?;
+    Ok(Json(s.delete(Collection::Jobs, id).await?))
+}
+
+async fn get_company(State(s): State<AiService>, IdPath(id): IdPath) -> ApiResult<Value> {
+    Ok(Json(s.get(Collection::Companies, id).await?))
+}
+
+async fn delete_company(
+    State(s): State<AiService>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> ApiResult<Value> {
+    caller.require_privileged()?;
+    Ok(Json(s.delete(Collection::Companies, id).await?))
+}
+
+async fn get_resume(
+    State(s): State<AiService>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> ApiResult<Value> {
+    check_resume_access(&s, &caller, id).await?;
+    Ok(Json(s.get(Collection::Resumes, id).await?))
+}
+
+async fn delete_resume(
+    State(s): State<AiService>,
+    caller: Caller,
+    IdPath(id): IdPath,
+) -> ApiResult<Value> {
+    check_resume_access(&s, &caller, id).await?;
+    Ok(Json(s.delete(Collection::Resumes, id).await?))
+}

@@ -1,16 +1,23 @@
-//! Analyse use-cases: validate → rule-based analysers (the LLM slots in here later) → embed
-//! the entity's named texts in one batch → commit vectors, payload and document → respond.
-//! Re-analysing an id replaces its vectors, payload and document.
+//! Analyse use-cases: validate → LLM (schema-constrained, parsed, validated, merged with the
+//! facts the rules read) or, on any failure, the rule-based analysers → embed the entity's named
+//! texts in one batch → commit vectors, payload and document → respond with `source` and
+//! `model`. The payload (city, salaries, years, education, ids) always comes from the input and
+//! the rules, never from model text. Re-analysing an id replaces its vectors, payload and
+//! document.
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 
+use super::llm::{Analyser, Fallback};
 use super::{
     blocking, check_len, now_iso, now_year, AiService, Result, ServiceError, FALLBACK_MODEL,
     MAX_CONTENT_CHARS, MAX_FIELD_CHARS,
 };
+use crate::ai::llm::{LlmError, Validate};
 use crate::analysis::company::{self, CompanyAnalysis};
 use crate::analysis::job::{self, JobAnalysis, SalaryNeighbour};
+use crate::analysis::llm as prompts;
 use crate::analysis::resume::{self, ResumeAnalysis};
 use crate::entity::{CompanyData, Id, JobData, ResumeData};
 use crate::vector::{Collection, EntityUpsert, Filter, Payload, SearchRequest};
@@ -27,7 +34,7 @@ pub struct ResumeResponse {
     pub analysis: ResumeAnalysis,
     pub vectors: NamedVectors,
     pub source: &'static str,
-    pub model: &'static str,
+    pub model: String,
     pub embedding_model: String,
     pub created_at: String,
 }
@@ -39,7 +46,7 @@ pub struct JobResponse {
     pub analysis: JobAnalysis,
     pub embeddings: NamedVectors,
     pub source: &'static str,
-    pub model: &'static str,
+    pub model: String,
     pub embedding_model: String,
     pub created_at: String,
 }
@@ -51,7 +58,7 @@ pub struct CompanyResponse {
     pub analysis: CompanyAnalysis,
     pub embeddings: NamedVectors,
     pub source: &'static str,
-    pub model: &'static str,
+    pub model: String,
     pub embedding_model: String,
     pub created_at: String,
 }
@@ -126,7 +133,17 @@ fn check_salary(job: &JobData) -> Result<()> {
 impl AiService {
     /// `POST /api/v1/analyze/resume`.
     pub async fn analyze_resume(&self, id: Id, data: ResumeData) -> Result<ResumeResponse> {
-        let (resp, entity) = self.prepare_resume(id, data).await?;
+        self.analyze_resume_with(id, data, Analyser::Auto).await
+    }
+
+    /// [`AiService::analyze_resume`] with a choice of analysers (`Rules` for bulk imports).
+    pub async fn analyze_resume_with(
+        &self,
+        id: Id,
+        data: ResumeData,
+        via: Analyser,
+    ) -> Result<ResumeResponse> {
+        let (resp, entity) = self.prepare_resume(id, data, via).await?;
         self.write(Collection::Resumes, vec![entity]).await?;
         Ok(resp)
     }
@@ -135,6 +152,7 @@ impl AiService {
         &self,
         id: Id,
         data: ResumeData,
+        via: Analyser,
     ) -> Result<(ResumeResponse, EntityUpsert)> {
         check_len("content", &data.content, MAX_CONTENT_CHARS)?;
         check_len("file_name", &data.file_name, 1_000)?;
@@ -142,7 +160,16 @@ impl AiService {
         if data.content.trim().is_empty() {
             return Err(ServiceError::invalid("empty_content", "content is empty"));
         }
-        let (analysis, facts) = resume::analyze(&data.content, now_year());
+        let (rules, facts) = resume::analyze(&data.content, now_year());
+        let answer = self
+            .ask::<prompts::ResumeOutput>(Collection::Resumes, via, || {
+                prompts::resume_task(&data.content, &data.file_name)
+            })
+            .await;
+        let (analysis, source, model) = match answer {
+            Some((out, model)) => (prompts::merge_resume(out, rules), "llm", model),
+            None => (rules, "fallback", FALLBACK_MODEL.to_string()),
+        };
         let texts = vec![
             data.content.clone(),
             analysis.skills.join(" "),
@@ -167,7 +194,7 @@ impl AiService {
         }
         let created_at = now_iso();
         let document = json!({
-            "input": data, "analysis": analysis, "source": "fallback", "model": FALLBACK_MODEL,
+            "input": data, "analysis": analysis, "source": source, "model": model,
             "embedding_model": self.embedder.model_id(), "created_at": created_at,
         });
         let resp = ResumeResponse {
@@ -175,8 +202,8 @@ impl AiService {
             status: "completed",
             analysis,
             vectors: named(Collection::Resumes, &vectors),
-            source: "fallback",
-            model: FALLBACK_MODEL,
+            source,
+            model,
             embedding_model: self.embedder.model_id().to_string(),
             created_at,
         };
@@ -188,7 +215,17 @@ impl AiService {
 
     /// `POST /api/v1/analyze/job`.
     pub async fn analyze_job(&self, id: Id, data: JobData) -> Result<JobResponse> {
-        let (resp, entity) = self.prepare_job(id, data).await?;
+        self.analyze_job_with(id, data, Analyser::Auto).await
+    }
+
+    /// [`AiService::analyze_job`] with a choice of analysers (`Rules` for bulk imports).
+    pub async fn analyze_job_with(
+        &self,
+        id: Id,
+        data: JobData,
+        via: Analyser,
+    ) -> Result<JobResponse> {
+        let (resp, entity) = self.prepare_job(id, data, via).await?;
         self.write(Collection::Jobs, vec![entity]).await?;
         Ok(resp)
     }
@@ -197,6 +234,7 @@ impl AiService {
         &self,
         id: Id,
         data: JobData,
+        via: Analyser,
     ) -> Result<(JobResponse, EntityUpsert)> {
         for (name, text) in [
             ("title", &data.title),
@@ -225,13 +263,25 @@ impl AiService {
                 data.industry.as_deref().unwrap_or("")
             ),
         ];
-        let vectors = self.embed(texts).await?;
-        let neighbours = if data.salary_min.is_none() && data.salary_max.is_none() {
-            self.salary_neighbours(id, vectors[3].clone()).await?
-        } else {
-            Vec::new()
+        // The job's vectors do not depend on its analysis: embed while the model thinks.
+        let (answer, embedded) = tokio::join!(
+            self.ask::<prompts::JobOutput>(Collection::Jobs, via, || prompts::job_task(&data)),
+            async {
+                let vectors = self.embed(texts).await?;
+                let neighbours = if data.salary_min.is_none() && data.salary_max.is_none() {
+                    self.salary_neighbours(id, vectors[3].clone()).await?
+                } else {
+                    Vec::new()
+                };
+                Ok::<_, ServiceError>((vectors, neighbours))
+            }
+        );
+        let (vectors, neighbours) = embedded?;
+        let rules = job::analyze(&data, &facts, job::predict_salary(&data, &neighbours));
+        let (analysis, source, model) = match answer {
+            Some((out, model)) => (prompts::merge_job(out, rules), "llm", model),
+            None => (rules, "fallback", FALLBACK_MODEL.to_string()),
         };
-        let analysis = job::analyze(&data, &facts, job::predict_salary(&data, &neighbours));
         let mut payload = Payload::new();
         payload = with_opt(payload, "city", facts.city.as_deref());
         payload = with_opt(payload, "industry", data.industry.as_deref());
@@ -255,7 +305,7 @@ impl AiService {
         }
         let created_at = now_iso();
         let document = json!({
-            "input": data, "analysis": analysis, "source": "fallback", "model": FALLBACK_MODEL,
+            "input": data, "analysis": analysis, "source": source, "model": model,
             "embedding_model": self.embedder.model_id(), "created_at": created_at,
         });
         let resp = JobResponse {
@@ -263,8 +313,8 @@ impl AiService {
             status: "completed",
             analysis,
             embeddings: named(Collection::Jobs, &vectors),
-            source: "fallback",
-            model: FALLBACK_MODEL,
+            source,
+            model,
             embedding_model: self.embedder.model_id().to_string(),
             created_at,
         };
@@ -323,7 +373,17 @@ impl AiService {
 
     /// `POST /api/v1/analyze/company`.
     pub async fn analyze_company(&self, id: Id, data: CompanyData) -> Result<CompanyResponse> {
-        let (resp, entity) = self.prepare_company(id, data).await?;
+        self.analyze_company_with(id, data, Analyser::Auto).await
+    }
+
+    /// [`AiService::analyze_company`] with a choice of analysers (`Rules` for bulk imports).
+    pub async fn analyze_company_with(
+        &self,
+        id: Id,
+        data: CompanyData,
+        via: Analyser,
+    ) -> Result<CompanyResponse> {
+        let (resp, entity) = self.prepare_company(id, data, via).await?;
         self.write(Collection::Companies, vec![entity]).await?;
         Ok(resp)
     }
@@ -332,6 +392,7 @@ impl AiService {
         &self,
         id: Id,
         data: CompanyData,
+        via: Analyser,
     ) -> Result<(CompanyResponse, EntityUpsert)> {
         for (name, text) in [
             ("name", &data.name),
@@ -343,7 +404,19 @@ impl AiService {
         ] {
             check_len(name, text, MAX_FIELD_CHARS)?;
         }
-        let analysis = company::analyze(&data);
+        let answer = self
+            .ask::<prompts::CompanyOutput>(Collection::Companies, via, || {
+                prompts::company_task(&data)
+            })
+            .await;
+        let (analysis, source, model) = match answer {
+            Some((out, model)) => (prompts::merge_company(out), "llm", model),
+            None => (
+                company::analyze(&data),
+                "fallback",
+                FALLBACK_MODEL.to_string(),
+            ),
+        };
         let texts = vec![
             format!("{} {} {}", data.name, data.industry, data.description),
             analysis.culture_analysis.clone(),
@@ -364,7 +437,7 @@ impl AiService {
         );
         let created_at = now_iso();
         let document = json!({
-            "input": data, "analysis": analysis, "source": "fallback", "model": FALLBACK_MODEL,
+            "input": data, "analysis": analysis, "source": source, "model": model,
             "embedding_model": self.embedder.model_id(), "created_at": created_at,
         });
         let resp = CompanyResponse {
@@ -372,8 +445,8 @@ impl AiService {
             status: "completed",
             analysis,
             embeddings: named(Collection::Companies, &vectors),
-            source: "fallback",
-            model: FALLBACK_MODEL,
+            source,
+            model,
             embedding_model: self.embedder.model_id().to_string(),
             created_at,
         };
@@ -381,6 +454,44 @@ impl AiService {
             resp,
             upsert(Collection::Companies, id, vectors, payload, document),
         ))
+    }
+
+    /// The LLM's validated answer for one entity, or `None` when the rules must answer (no LLM,
+    /// rules requested, call failed, output unusable). Counts the path taken; never fails.
+    async fn ask<T: DeserializeOwned + Validate>(
+        &self,
+        c: Collection,
+        via: Analyser,
+        task: impl FnOnce() -> prompts::Task,
+    ) -> Option<(T, String)> {
+        let outcome = match (&self.llm, via) {
+            (_, Analyser::Rules) => Err(Fallback::RulesRequested),
+            (None, _) => Err(Fallback::Disabled),
+            (Some(llm), _) => llm.run::<T>(task()).await,
+        };
+        match outcome {
+            Ok(answer) => {
+                self.paths.llm(c);
+                Some(answer)
+            }
+            Err(why) => {
+                match &why {
+                    Fallback::Disabled
+                    | Fallback::RulesRequested
+                    | Fallback::Llm(LlmError::CircuitOpen) => {}
+                    Fallback::Llm(e) => {
+                        tracing::warn!(collection = c.name(), error = %e,
+                            "LLM analysis failed; the rule-based analysers answer");
+                    }
+                    Fallback::Output(e) => {
+                        tracing::warn!(collection = c.name(), error = %e,
+                            "LLM answer unusable; the rule-based analysers answer");
+                    }
+                }
+                self.paths.fallback(c, &why);
+                None
+            }
+        }
     }
 
     /// Writes many prepared entities in one transaction (sample data, imports).

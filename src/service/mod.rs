@@ -1,9 +1,10 @@
-//! Use-cases of the AI service: analyse companies, jobs and resumes (rule-based analysers +
-//! embedder + vector engine), search them, read and delete them, report health. The HTTP layer
-//! calls exactly one of these per request; engine calls that do CPU or disk work run on the
-//! blocking pool.
+//! Use-cases of the AI service: analyse companies, jobs and resumes (LLM with the rule-based
+//! analysers as fallback + embedder + vector engine), search them, read and delete them, report
+//! health and metrics. The HTTP layer calls exactly one of these per request; engine calls that
+//! do CPU or disk work run on the blocking pool.
 
 mod analyze;
+mod llm;
 pub mod sample;
 mod search;
 
@@ -13,13 +14,17 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::ai::llm::{LlmError, OllamaEmbedder};
 use crate::ai::{EmbedError, Embedder};
-use crate::config::{Config, LlmProvider};
+use crate::config::{Config, EmbeddingProvider};
 use crate::entity::Id;
 use crate::vector::{Collection, Engine, EntityUpsert, VectorError};
 
 pub use analyze::{CompanyResponse, JobResponse, ResumeResponse};
+pub use llm::{Analyser, PathCount, ReasonCount, ServiceMetrics};
 pub use search::{EntitySearch, ResumeSearch, SearchResults};
+
+use llm::{Analyst, PathCounters};
 
 /// Name of the rule-based analysers, reported as `model` when they answered.
 pub const FALLBACK_MODEL: &str = "rules-v1";
@@ -67,12 +72,15 @@ impl ServiceError {
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
-/// The service: engine, embedder and configuration, cheap to clone into handlers.
+/// The service: engine, embedder, LLM and configuration, cheap to clone into handlers.
 #[derive(Clone)]
 pub struct AiService {
     engine: Engine,
     embedder: Arc<dyn Embedder>,
     config: Arc<Config>,
+    /// `None` when `LLM_PROVIDER=none`: every analysis is the rules'.
+    llm: Option<Arc<Analyst>>,
+    paths: Arc<PathCounters>,
     started: Instant,
 }
 
@@ -123,12 +131,35 @@ pub struct ResumeVectors {
 }
 
 impl AiService {
+    /// A service without an LLM (whatever the config says); see [`AiService::open`].
     pub fn new(engine: Engine, embedder: Arc<dyn Embedder>, config: Arc<Config>) -> AiService {
         AiService {
             engine,
             embedder,
             config,
+            llm: None,
+            paths: Arc::new(PathCounters::default()),
             started: Instant::now(),
+        }
+    }
+
+    /// Counters for `GET /metrics`; cheap (atomic loads and one short lock), never does I/O.
+    ///
+    /// * `llm_provider`, `llm_model`: what is configured.
+    /// * `llm`: the LLM client's counters (`calls`, `successes`, `errors` by kind,
+    ///   `cache_hits`/`cache_misses`/`cache_entries`, `in_flight`, a latency histogram in
+    ///   seconds with cumulative `latency_buckets` over
+    ///   [`crate::ai::llm::LATENCY_BUCKETS_SECONDS`], `circuit`); `None` without an LLM.
+    /// * `analyses`: analyses per (`entity`, `source` = `llm` | `fallback`).
+    /// * `fallback_reasons`: why the fallback answered, by reason.
+    pub fn metrics(&self) -> ServiceMetrics {
+        let (analyses, fallback_reasons) = self.paths.snapshot();
+        ServiceMetrics {
+            llm_provider: llm::provider_name(self.config.llm_provider),
+            llm_model: self.llm.as_ref().map(|l| l.model().to_string()),
+            llm: self.llm.as_ref().map(|l| l.metrics()),
+            analyses,
+            fallback_reasons,
         }
     }
 
@@ -245,18 +276,14 @@ impl AiService {
             })
             .map(|s| s.name)
             .collect();
-        let llm = match self.config.llm_provider {
-            LlmProvider::None => {
-                json!({"status": "disabled", "provider": "none", "fallback": true})
-            }
-            p => json!({
-                "status": "unavailable",
-                "provider": format!("{p:?}").to_lowercase(),
-                "detail": "LLM client not implemented yet; rule-based analysers answer",
-                "fallback": true,
-            }),
+        let (llm, llm_degraded) = match &self.llm {
+            None => (
+                json!({"status": "disabled", "provider": "none", "fallback": true}),
+                false,
+            ),
+            Some(a) => a.health(),
         };
-        let degraded = !mismatch.is_empty() || self.config.llm_provider != LlmProvider::None;
+        let degraded = !mismatch.is_empty() || llm_degraded;
         json!({
             "status": if degraded { "degraded" } else { "healthy" },
             "service": "ai-service",
@@ -270,7 +297,7 @@ impl AiService {
                 },
                 "embedder": {
                     "status": "up",
-                    "provider": "builtin",
+                    "provider": embedding_provider_name(self.config.embedding_provider),
                     "model": self.embedder.model_id(),
                     "dimension": self.embedder.dimension(),
                 },
@@ -280,6 +307,14 @@ impl AiService {
                 "outbox": {"status": "not_configured", "backlog": 0},
             }
         })
+    }
+}
+
+fn embedding_provider_name(p: EmbeddingProvider) -> &'static str {
+    match p {
+        EmbeddingProvider::Builtin => "builtin",
+        EmbeddingProvider::Ollama => "ollama",
+        EmbeddingProvider::Openai => "openai",
     }
 }
 
@@ -307,11 +342,19 @@ pub enum StartError {
     /// A blocking task died.
     #[error("startup task failed: {0}")]
     Task(String),
+    /// *operator*: the LLM client cannot be built from the configuration.
+    #[error("cannot set up the LLM: {0}")]
+    Llm(LlmError),
+    /// *operator or system*: the embedder cannot be set up (e.g. Ollama unreachable at start
+    /// and no collection records the model's dimension).
+    #[error("cannot set up the embedder: {0}")]
+    Embedder(EmbedError),
 }
 
 impl AiService {
-    /// Opens the data dir, builds the embedder and, on a new data dir with sample data on,
-    /// loads the bundled sample set.
+    /// Opens the data dir, builds the embedder and the LLM client and, on a new data dir with
+    /// sample data on, loads the bundled sample set (with the rule-based analysers: thousands
+    /// of LLM calls at first start would take hours).
     pub async fn open(config: Config) -> Result<AiService, StartError> {
         let fresh = !config.data_dir.join("vectors.redb").exists();
         let dir = config.data_dir.clone();
@@ -321,10 +364,35 @@ impl AiService {
         })
         .await
         .map_err(|e| StartError::Task(e.to_string()))??;
-        let embedder: Arc<dyn Embedder> =
-            Arc::new(crate::ai::HashEmbedder::new(config.embedding_dim));
+        let embedder = build_embedder(&config, &engine).await?;
+        let llm = Analyst::from_config(&config).map_err(StartError::Llm)?;
+        if let Some(a) = &llm {
+            tracing::info!(
+                provider = llm::provider_name(config.llm_provider),
+                model = a.model(),
+                timeout_ms = config.llm_timeout.as_millis() as u64,
+                "LLM analyses on; the rule-based analysers answer when it fails"
+            );
+            a.refresh_probe();
+        }
         let load_sample = fresh && config.sample_data;
-        let service = AiService::new(engine, embedder, Arc::new(config));
+        let mut service = AiService::new(engine, embedder, Arc::new(config));
+        service.llm = llm;
+        for s in service.engine.stats() {
+            if let Some(m) = s
+                .model
+                .as_deref()
+                .filter(|m| *m != service.embedder.model_id())
+            {
+                tracing::error!(
+                    collection = s.name,
+                    stored = m,
+                    current = service.embedder.model_id(),
+                    "collection holds vectors of another embedding model: writes to it are \
+                     refused; reindex into a new data dir or configure the same model"
+                );
+            }
+        }
         if load_sample {
             let t = Instant::now();
             let (c, j) = sample::load(&service).await.map_err(StartError::Sample)?;
@@ -336,5 +404,54 @@ impl AiService {
             );
         }
         Ok(service)
+    }
+}
+
+/// Default Ollama embedding model when EMBEDDING_MODEL is not set.
+pub const DEFAULT_OLLAMA_EMBEDDING_MODEL: &str = "nomic-embed-text";
+
+/// The configured embedder. Ollama's dimension is learnt from the model at start; when Ollama
+/// is unreachable then, the dimension recorded by a collection of the same model is used, so a
+/// restart during an Ollama outage still serves reads.
+async fn build_embedder(config: &Config, engine: &Engine) -> Result<Arc<dyn Embedder>, StartError> {
+    match config.embedding_provider {
+        EmbeddingProvider::Builtin => {
+            Ok(Arc::new(crate::ai::HashEmbedder::new(config.embedding_dim)))
+        }
+        EmbeddingProvider::Ollama => {
+            let url = config
+                .embedding_url
+                .as_deref()
+                .unwrap_or(&config.ollama_host);
+            let model = config
+                .embedding_model
+                .as_deref()
+                .unwrap_or(DEFAULT_OLLAMA_EMBEDDING_MODEL);
+            match OllamaEmbedder::discover(url, model, config.llm_timeout).await {
+                Ok(e) => {
+                    tracing::info!(model, dimension = e.dimension(), "Ollama embedder ready");
+                    Ok(Arc::new(e))
+                }
+                Err(probe_error) => {
+                    let id = format!("ollama:{model}");
+                    let known = engine
+                        .stats()
+                        .into_iter()
+                        .find(|s| s.model.as_deref() == Some(id.as_str()))
+                        .map(|s| s.dimension);
+                    let Some(dim) = known else {
+                        return Err(StartError::Embedder(probe_error));
+                    };
+                    tracing::warn!(error = %probe_error, model, dimension = dim,
+                        "Ollama embedder unreachable at start; using the recorded dimension");
+                    let e = OllamaEmbedder::with_timeout(url, model, dim, config.llm_timeout)
+                        .map_err(StartError::Embedder)?;
+                    Ok(Arc::new(e))
+                }
+            }
+        }
+        EmbeddingProvider::Openai => Err(StartError::Embedder(EmbedError::Unavailable(
+            "EMBEDDING_PROVIDER=openai is not implemented yet".into(),
+        ))),
     }
 }

@@ -2,7 +2,7 @@
 //! (job categories, cities, realistic salary levels) and loaded through the same analyse
 //! pipeline on the first start of an empty data dir, so the README's examples answer at once.
 
-use super::{AiService, Result};
+use super::{AiService, Analyser, Result};
 use crate::analysis::lexicon::{Lexicon, Occupation};
 use crate::entity::{CompanyData, Id, JobData};
 use crate::vector::Collection;
@@ -308,13 +308,13 @@ pub fn jobs() -> Vec<(Id, JobData)> {
 pub async fn load(service: &AiService) -> Result<(usize, usize)> {
     let mut batch = Vec::new();
     for (id, c) in companies() {
-        batch.push(service.prepare_company(id, c).await?.1);
+        batch.push(service.prepare_company(id, c, Analyser::Rules).await?.1);
     }
     let nc = batch.len();
     service.write_batch(Collection::Companies, batch).await?;
     let mut batch = Vec::new();
     for (id, j) in jobs() {
-        batch.push(service.prepare_job(id, j).await?.1);
+        batch.push(service.prepare_job(id, j, Analyser::Rules).await?.1);
     }
     let nj = batch.len();
     service.write_batch(Collection::Jobs, batch).await?;

@@ -56,6 +56,9 @@ pub struct Behavior {
     pub embed_dim: usize,
     /// Put a value that overflows f32 into the second embedding.
     pub embed_poison: bool,
+    /// `/api/generate` answers: the first rule whose key occurs in the request's prompt gives
+    /// the reply text; without a match, `reply`.
+    pub reply_when: Vec<(String, String)>,
 }
 
 impl Default for Behavior {
@@ -69,6 +72,7 @@ impl Default for Behavior {
             status: None,
             embed_dim: 8,
             embed_poison: false,
+            reply_when: Vec::new(),
         }
     }
 }
@@ -223,12 +227,18 @@ fn streamed(behavior: &Behavior, lines: Vec<String>, last: Vec<String>, ctype: &
 }
 
 async fn generate(State(s): State<Arc<FakeState>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (b, _req) = match receive(&s, "/api/generate", &headers, &body).await {
+    let (b, req) = match receive(&s, "/api/generate", &headers, &body).await {
         Ok(x) => x,
         Err(r) => return r,
     };
+    let prompt = req["prompt"].as_str().unwrap_or("");
+    let reply = b
+        .reply_when
+        .iter()
+        .find(|(key, _)| prompt.contains(key.as_str()))
+        .map_or(b.reply.clone(), |(_, r)| r.clone());
     let head =
-        json!({"model": MODEL, "created_at": "2025-10-26T17:15:24.166576Z", "response": b.reply});
+        json!({"model": MODEL, "created_at": "2025-10-26T17:15:24.166576Z", "response": reply});
     Json(merge(head, counts())).into_response()
 }
 

@@ -1,5 +1,8 @@
 //! `spawn_app()`: the service on 127.0.0.1 port 0 with a temp data dir, and a JSON client.
 
+// Each test binary uses a different part of these helpers.
+#![allow(dead_code)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +15,8 @@ use tokio::task::JoinHandle;
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// The running service (for `metrics()` and other calls that have no route).
+    pub service: AiService,
     pub client: reqwest::Client,
     /// Kept alive for the app's lifetime (and across restarts).
     pub dir: Arc<tempfile::TempDir>,
@@ -31,10 +36,24 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(dir: Arc<tempfile::TempDir>, sample: bool) -> TestApp {
+    spawn_app_configured(dir, |args| args.sample_data = sample).await
+}
+
+/// The app on `dir` with the test defaults changed by `configure`.
+pub async fn spawn_app_configured(
+    dir: Arc<tempfile::TempDir>,
+    configure: impl FnOnce(&mut ServeArgs),
+) -> TestApp {
     let mut args = ServeArgs::for_tests(PathBuf::from(dir.path()));
-    args.sample_data = sample;
+    configure(&mut args);
     let config = args.validate().expect("valid test config");
     let service = AiService::open(config).await.expect("service opens");
+    serve_service(dir, service).await
+}
+
+/// Serves an opened service on 127.0.0.1 port 0.
+pub async fn serve_service(dir: Arc<tempfile::TempDir>, service: AiService) -> TestApp {
+    let app_service = service.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -49,6 +68,7 @@ pub async fn spawn_app_with(dir: Arc<tempfile::TempDir>, sample: bool) -> TestAp
     });
     TestApp {
         addr,
+        service: app_service,
         client: reqwest::Client::builder()
             .pool_max_idle_per_host(0)
             .build()

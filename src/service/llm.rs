@@ -1,0 +1,339 @@
+//! The LLM side of the analyse use-case: [`Analyst`] owns the configured client wrapped in
+//! [`ResilientLlm`] (timeout, concurrency limit, circuit breaker, cache), turns a [`Task`] into
+//! a validated typed answer or a [`Fallback`] reason, and keeps a cached health probe so
+//! `/health` never calls the model server itself. [`PathCounters`] counts which path answered.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::ai::llm::{
+    parse_validated, BreakerConfig, CallOptions, CircuitState, GenerateRequest, LlmClient,
+    LlmError, LlmMetricsSnapshot, OllamaClient, OpenAiClient, OutputError, ResilienceConfig,
+    ResilientLlm, Validate,
+};
+use crate::analysis::llm::Task;
+use crate::config::{Config, LlmProvider};
+use crate::vector::Collection;
+
+/// How long a health probe result is trusted before `/health` triggers a new one.
+const PROBE_TTL: Duration = Duration::from_secs(30);
+/// Most cached LLM answers.
+const CACHE_CAPACITY: usize = 4096;
+
+/// Which analysers may answer an analysis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Analyser {
+    /// The LLM when configured and healthy, the rule-based analysers otherwise.
+    Auto,
+    /// Only the rule-based analysers (bulk loads, sample data, `import --no-llm`).
+    Rules,
+}
+
+/// Why the rule-based analysers answered instead of the LLM.
+#[derive(Debug)]
+pub(crate) enum Fallback {
+    /// No LLM is configured.
+    Disabled,
+    /// The caller asked for the rules.
+    RulesRequested,
+    /// The call failed (down, timeout, circuit open, overloaded, HTTP error...).
+    Llm(LlmError),
+    /// The model answered something unusable.
+    Output(OutputError),
+}
+
+impl Fallback {
+    fn reason(&self) -> &'static str {
+        match self {
+            Fallback::Disabled => "llm_disabled",
+            Fallback::RulesRequested => "rules_requested",
+            Fallback::Llm(e) => e.kind(),
+            Fallback::Output(OutputError::NoJson) => "output_no_json",
+            Fallback::Output(OutputError::Malformed(_)) => "output_malformed",
+            Fallback::Output(OutputError::Mismatch(_)) => "output_mismatch",
+            Fallback::Output(_) => "output_invalid",
+        }
+    }
+}
+
+/// Result of the last health probe.
+#[derive(Debug, Clone)]
+struct Probe {
+    at: Instant,
+    outcome: Result<Vec<String>, String>,
+    checked_at: String,
+}
+
+/// The configured LLM with its resilience wrapper and health probe.
+pub(crate) struct Analyst {
+    llm: ResilientLlm<Box<dyn LlmClient>>,
+    provider: LlmProvider,
+    options: CallOptions,
+    probe: Mutex<Option<Probe>>,
+    probing: AtomicBool,
+}
+
+impl Analyst {
+    /// The analyst of the configured provider; `None` for `LLM_PROVIDER=none`.
+    pub(crate) fn from_config(config: &Config) -> Result<Option<Arc<Analyst>>, LlmError> {
+        let timeout = config.llm_timeout;
+        let inner: Box<dyn LlmClient> = match config.llm_provider {
+            LlmProvider::None => return Ok(None),
+            LlmProvider::Ollama => Box::new(OllamaClient::with_timeout(
+                &config.ollama_host,
+                &config.ollama_model,
+                timeout,
+            )?),
+            LlmProvider::Openai => {
+                let url = config
+                    .llm_url
+                    .as_deref()
+                    .ok_or_else(|| LlmError::Config("LLM_URL is not set".into()))?;
+                let model = config.llm_model.as_deref().unwrap_or(&config.ollama_model);
+                Box::new(OpenAiClient::with_timeout(
+                    url,
+                    model,
+                    config.openai_api_key.as_deref().map(str::to_string),
+                    timeout,
+                )?)
+            }
+        };
+        let resilience = ResilienceConfig {
+            timeout,
+            max_concurrent: config.llm_max_concurrent,
+            breaker: BreakerConfig {
+                failure_threshold: config.llm_breaker_failures,
+                cooldown: config.llm_breaker_cooldown,
+            },
+            cache_ttl: config.cache_ttl,
+            cache_capacity: CACHE_CAPACITY,
+            ..ResilienceConfig::default()
+        };
+        Ok(Some(Arc::new(Analyst {
+            llm: ResilientLlm::new(inner, resilience),
+            provider: config.llm_provider,
+            options: CallOptions {
+                schema: None,
+                max_tokens: Some(config.max_tokens),
+                temperature: Some(config.temperature),
+                top_p: None,
+            },
+            probe: Mutex::new(None),
+            probing: AtomicBool::new(false),
+        })))
+    }
+
+    pub(crate) fn model(&self) -> &str {
+        self.llm.model()
+    }
+
+    pub(crate) fn metrics(&self) -> LlmMetricsSnapshot {
+        self.llm.metrics()
+    }
+
+    /// Asks the model; the answer is parsed (wrapping repaired) and validated. Returns the
+    /// answer and the model that produced it.
+    pub(crate) async fn run<T: DeserializeOwned + Validate>(
+        &self,
+        task: Task,
+    ) -> Result<(T, String), Fallback> {
+        let req = GenerateRequest {
+            system: Some(task.system),
+            prompt: task.prompt,
+            options: CallOptions {
+                schema: Some(task.schema),
+                ..self.options.clone()
+            },
+        };
+        let answer = self.llm.generate(&req).await.map_err(Fallback::Llm)?;
+        let parsed = parse_validated::<T>(&answer.text).map_err(Fallback::Output)?;
+        let model = if answer.model.is_empty() {
+            self.llm.model().to_string()
+        } else {
+            answer.model
+        };
+        Ok((parsed, model))
+    }
+
+    /// Starts a probe in the background when the last one is stale and none is running.
+    pub(crate) fn refresh_probe(self: &Arc<Self>) {
+        let stale = self
+            .probe
+            .lock()
+            .as_ref()
+            .is_none_or(|p| p.at.elapsed() > PROBE_TTL);
+        if !stale || self.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            self.probing.store(false, Ordering::Release);
+            return;
+        };
+        let me = Arc::clone(self);
+        rt.spawn(async move {
+            let outcome = me.llm.health().await.map_err(|e| e.to_string());
+            if let Err(e) = &outcome {
+                tracing::warn!(error = %e, "LLM health probe failed");
+            }
+            *me.probe.lock() = Some(Probe {
+                at: Instant::now(),
+                outcome,
+                checked_at: super::now_iso(),
+            });
+            me.probing.store(false, Ordering::Release);
+        });
+    }
+
+    /// The `llm` component of `/health` and whether it makes the service degraded. Never waits
+    /// for the model server: it reports the last probe and starts a new one when stale.
+    pub(crate) fn health(self: &Arc<Self>) -> (Value, bool) {
+        self.refresh_probe();
+        let circuit = self.llm.circuit_state();
+        let probe = self.probe.lock().clone();
+        let model = self.llm.model();
+        let (reachable, model_available, detail) = match &probe {
+            None => (Value::Null, Value::Null, None),
+            Some(Probe {
+                outcome: Ok(models),
+                ..
+            }) => {
+                let latest = format!("{model}:latest");
+                let has = models.iter().any(|m| m == model || *m == latest);
+                (json!(true), json!(has), None)
+            }
+            Some(Probe {
+                outcome: Err(e), ..
+            }) => (json!(false), Value::Null, Some(e.clone())),
+        };
+        let status = if circuit == CircuitState::Open {
+            "down"
+        } else if reachable == json!(false) {
+            "unreachable"
+        } else if model_available == json!(false) {
+            "model_missing"
+        } else if reachable == json!(true) {
+            "up"
+        } else {
+            "unknown"
+        };
+        let degraded = matches!(status, "down" | "unreachable" | "model_missing");
+        let mut v = json!({
+            "status": status,
+            "provider": provider_name(self.provider),
+            "model": model,
+            "circuit": circuit,
+            "reachable": reachable,
+            "model_available": model_available,
+            "checked_at": probe.as_ref().map(|p| p.checked_at.clone()),
+            "fallback": true,
+        });
+        if let Some(d) = detail {
+            v["detail"] = json!(d);
+        }
+        (v, degraded)
+    }
+}
+
+pub(crate) fn provider_name(p: LlmProvider) -> &'static str {
+    match p {
+        LlmProvider::Ollama => "ollama",
+        LlmProvider::Openai => "openai",
+        LlmProvider::None => "none",
+    }
+}
+
+const ENTITIES: [Collection; 3] = [Collection::Companies, Collection::Jobs, Collection::Resumes];
+const SOURCES: [&str; 2] = ["llm", "fallback"];
+
+/// Which path answered each analysis, and why the fallback did.
+#[derive(Debug, Default)]
+pub(crate) struct PathCounters {
+    /// `[entity][source]`, entity in [`ENTITIES`] order, source in [`SOURCES`] order.
+    paths: [[AtomicU64; 2]; 3],
+    reasons: Mutex<BTreeMap<&'static str, u64>>,
+}
+
+fn entity_index(c: Collection) -> usize {
+    match c {
+        Collection::Companies => 0,
+        Collection::Jobs => 1,
+        Collection::Resumes => 2,
+    }
+}
+
+impl PathCounters {
+    pub(crate) fn llm(&self, c: Collection) {
+        self.paths[entity_index(c)][0].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn fallback(&self, c: Collection, why: &Fallback) {
+        self.paths[entity_index(c)][1].fetch_add(1, Ordering::Relaxed);
+        *self.reasons.lock().entry(why.reason()).or_insert(0) += 1;
+    }
+
+    pub(crate) fn snapshot(&self) -> (Vec<PathCount>, Vec<ReasonCount>) {
+        let mut paths = Vec::new();
+        for (i, c) in ENTITIES.iter().enumerate() {
+            for (j, source) in SOURCES.iter().enumerate() {
+                paths.push(PathCount {
+                    entity: c.name(),
+                    source,
+                    count: self.paths[i][j].load(Ordering::Relaxed),
+                });
+            }
+        }
+        let reasons = self
+            .reasons
+            .lock()
+            .iter()
+            .map(|(reason, count)| ReasonCount {
+                reason,
+                count: *count,
+            })
+            .collect();
+        (paths, reasons)
+    }
+}
+
+/// Analyses of one entity kind answered by one path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PathCount {
+    /// `companies`, `jobs` or `resumes`.
+    pub entity: &'static str,
+    /// `llm` or `fallback`.
+    pub source: &'static str,
+    pub count: u64,
+}
+
+/// Fallback analyses by reason: `llm_disabled`, `rules_requested`, an LLM error kind
+/// (`unavailable`, `timeout`, `circuit_open`, `overloaded`, `http`, `bad_response`, ...) or an
+/// output problem (`output_no_json`, `output_malformed`, `output_mismatch`, `output_invalid`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReasonCount {
+    pub reason: &'static str,
+    pub count: u64,
+}
+
+/// Counters of the service for `/metrics`: see [`super::AiService::metrics`].
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceMetrics {
+    /// `ollama`, `openai` or `none`.
+    pub llm_provider: &'static str,
+    /// Configured LLM model (`None` without an LLM).
+    pub llm_model: Option<String>,
+    /// Counters of the LLM client: calls, successes, errors by kind, cache hits/misses/entries,
+    /// in-flight calls, latency histogram, circuit state. `None` without an LLM.
+    pub llm: Option<LlmMetricsSnapshot>,
+    /// Analyses per entity kind and path (always all six pairs, zeros included).
+    pub analyses: Vec<PathCount>,
+    /// Fallback analyses by reason (only reasons seen so far).
+    pub fallback_reasons: Vec<ReasonCount>,
+}
