@@ -1883,3 +1883,48 @@ fn reopen_right_after_drop_while_a_rebuild_runs() {
         .unwrap_or_else(|e| panic!("reopen after drop: {e:?}"));
     assert_eq!(engine.collection_stats(JOBS).live, 3_000);
 }
+
+#[test]
+fn vectors_without_a_graph_are_scanned_exactly_and_survive_reopen() {
+    let dir = tempdir();
+    let options = EngineOptions {
+        indexed: jobfirst_ai::vector::IndexedVectors::overall_only(),
+        ..opts(100, false)
+    };
+    let engine = Engine::open(dir.path(), options).unwrap();
+    load(&engine, 1..=1500, 0);
+    engine.rebuild(JOBS).unwrap();
+    let check = |engine: &Engine| {
+        for seed in 0..10 {
+            let q = query(seed);
+            let title = search(engine, "title", &q, 10, None);
+            assert_eq!(title.path, SearchPath::Exact, "title has no graph");
+            assert_eq!(title.hits, exact(engine, "title", &q, 10, None));
+            let f = Filter::eq("bucket", "b10");
+            let filtered = search(engine, "description", &q, 10, Some(&f));
+            assert_eq!(filtered.path, SearchPath::Exact);
+            assert_eq!(
+                filtered.hits,
+                exact(engine, "description", &q, 10, Some(&f))
+            );
+            assert_eq!(
+                search(engine, "overall", &q, 10, None).path,
+                SearchPath::Graph
+            );
+        }
+    };
+    check(&engine);
+    drop(engine);
+    let engine = Engine::open(dir.path(), options).unwrap();
+    assert!(engine.collection_stats(JOBS).loaded_from_file);
+    check(&engine);
+    drop(engine);
+    // Asking for every graph now: the file no longer matches the options and is rebuilt.
+    let engine = Engine::open(dir.path(), opts(100, false)).unwrap();
+    assert!(!engine.collection_stats(JOBS).loaded_from_file);
+    let q = query(3);
+    assert_eq!(
+        search(&engine, "title", &q, 10, None).path,
+        SearchPath::Graph
+    );
+}

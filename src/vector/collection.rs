@@ -270,6 +270,28 @@ impl CollectionState {
         let ef = ef.unwrap_or(params.ef).max(k);
         let n = self.len();
         let frozen_n = self.frozen_n as u32;
+        if !self.frozen.get(vi).is_some_and(|g| g.has_edges()) {
+            // No graph for this vector (tail only, or a vector kept without edges): scan.
+            let hits = match filter {
+                None => self.exact(vi, query, k, (0..n as u32).filter(|p| !self.is_dead(*p))),
+                Some(f) => {
+                    let mut c = Vec::new();
+                    f.candidates(&mut c);
+                    if f.is_or() {
+                        c.sort_unstable();
+                        c.dedup();
+                    }
+                    let matching = c.into_iter().filter(|p| !self.is_dead(*p) && f.matches(*p));
+                    self.exact(vi, query, k, matching)
+                }
+            };
+            return (
+                hits.into_iter()
+                    .map(|s| (self.entities[s.pos as usize], s.dist))
+                    .collect(),
+                SearchPath::Exact,
+            );
+        }
         let (hits, path) = match filter {
             None => {
                 let want = k.min(self.live_count());

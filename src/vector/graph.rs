@@ -217,7 +217,7 @@ impl Graph {
         ef: usize,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Scored> {
-        if self.n == 0 || k == 0 {
+        if !self.has_edges() || k == 0 {
             return Vec::new();
         }
         let ef = ef.max(k);
@@ -329,6 +329,27 @@ impl Graph {
             }
         }
         results.into_sorted_vec()
+    }
+
+    /// Vectors only, no edges: a named vector that is never searched by ANN (searches on it
+    /// scan exactly). Costs no build time and one word per point of adjacency.
+    pub fn vectors_only(vectors: Vec<f32>, dim: usize) -> Graph {
+        let n = vectors.len().checked_div(dim).unwrap_or(0);
+        Graph {
+            dim,
+            n,
+            m0: 0,
+            m: 0,
+            entry: 0,
+            vectors: Region::Owned(vectors),
+            level0: Region::Owned(vec![0; n]),
+            upper: Vec::new(),
+        }
+    }
+
+    /// Whether this graph has edges to traverse.
+    pub fn has_edges(&self) -> bool {
+        self.m0 > 0 && self.n > 0
     }
 
     /// Builds a graph over `vectors` (`n * dim`, L2-normalised) with hnsw_rs, then freezes it.

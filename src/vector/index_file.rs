@@ -2,12 +2,13 @@
 //!
 //! Layout (little-endian, every section starts on a 64-byte boundary):
 //! a 128-byte header (magic, format version, dimension, point count, the redb epoch and store
-//! id it was built from, graph shape, a CRC-32 of the body and of the header itself), then the
-//! position table (entity id and redb slot per position), then per named vector the graph:
-//! entry point, vectors (`n * dim` f32), level-0 adjacency (`n * (m0 + 1)` u32) and the upper
-//! layers. Files are written to a temporary name, fsynced and renamed, so a reader sees either
-//! the old file or the new one. Opening checks every length, the checksum and every neighbour
-//! id before the graph is used: a damaged file is reported as unusable, never trusted.
+//! id it was built from, a CRC-32 of the body and of the header itself), then the position
+//! table (entity id and redb slot per position), then per named vector the graph: entry point
+//! and degrees, vectors (`n * dim` f32), level-0 adjacency (`n * (m0 + 1)` u32) and the upper
+//! layers (a vectors-only graph has `m0 = 0`). Files are written to a temporary name, fsynced
+//! and renamed, so a reader sees either the old file or the new one. Opening checks every
+//! length, the checksum and every neighbour id before the graph is used: a damaged file is
+//! reported as unusable, never trusted.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -21,7 +22,7 @@ use super::graph::{Graph, Region, UpperLayer};
 
 const MAGIC: &[u8; 8] = b"JFVECIDX";
 /// Bumped whenever the layout changes; an older file is rebuilt, not misread.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 128;
 const ALIGN: usize = 64;
 
@@ -113,7 +114,6 @@ fn write_to(
 ) -> Result<()> {
     let io = |e| VectorError::io(tmp, e);
     let n = entities.len();
-    let (m0, m) = graphs.first().map_or((0, 0), |g| (g.m0, g.m));
     let file = File::create(tmp).map_err(io)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     w.write_all(&[0u8; HEADER_LEN]).map_err(io)?;
@@ -130,6 +130,8 @@ fn write_to(
         let mut gh = [0u8; 16];
         gh[0..4].copy_from_slice(&g.entry.to_le_bytes());
         gh[4..8].copy_from_slice(&(g.upper.len() as u32).to_le_bytes());
+        gh[8..12].copy_from_slice(&(g.m0 as u32).to_le_bytes());
+        gh[12..16].copy_from_slice(&(g.m as u32).to_le_bytes());
         body.bytes(&gh).map_err(io)?;
         body.align().map_err(io)?;
         body.bytes(bytemuck::cast_slice(g.vectors.as_slice()))
@@ -156,8 +158,6 @@ fn write_to(
     h[24..32].copy_from_slice(&epoch.to_le_bytes());
     h[32..48].copy_from_slice(&store_id);
     h[48..52].copy_from_slice(&(graphs.len() as u32).to_le_bytes());
-    h[52..56].copy_from_slice(&(m0 as u32).to_le_bytes());
-    h[56..60].copy_from_slice(&(m as u32).to_le_bytes());
     h[60..64].copy_from_slice(&body_crc.to_le_bytes());
     h[64..72].copy_from_slice(&body_len.to_le_bytes());
     let header_crc = crc32fast::hash(&h[0..72]);
@@ -253,8 +253,6 @@ pub(crate) fn read(path: &Path) -> std::result::Result<IndexFile, IndexFileProbl
     let mut store_id = [0u8; 16];
     store_id.copy_from_slice(&h[32..48]);
     let n_graphs = u32_at(h, 48) as usize;
-    let m0 = u32_at(h, 52) as usize;
-    let m = u32_at(h, 56) as usize;
     let body_crc = u32_at(h, 60);
     let body_len = u64_at(h, 64);
     if body_len != (map.len() - HEADER_LEN) as u64 {
@@ -265,9 +263,6 @@ pub(crate) fn read(path: &Path) -> std::result::Result<IndexFile, IndexFileProbl
     }
     if dim == 0 || dim > super::MAX_DIMENSION || n > u32::MAX as usize / 2 || n_graphs > 16 {
         return Err(IndexFileProblem::Invalid("header values out of range"));
-    }
-    if m0 > 1024 || m > 1024 {
-        return Err(IndexFileProblem::Invalid("graph degree out of range"));
     }
     let map = Arc::new(map);
     let mut c = Cursor {
@@ -283,9 +278,14 @@ pub(crate) fn read(path: &Path) -> std::result::Result<IndexFile, IndexFileProbl
         let gh = c.take(16)?;
         let entry = u32_at(&map, gh);
         let n_upper = u32_at(&map, gh + 4) as usize;
+        let m0 = u32_at(&map, gh + 8) as usize;
+        let m = u32_at(&map, gh + 12) as usize;
         c.align()?;
-        if n_upper > 64 || (n > 0 && entry as usize >= n) {
+        if n_upper > 64 || (n > 0 && entry as usize >= n) || m0 > 1024 || m > 1024 {
             return Err(IndexFileProblem::Invalid("graph header"));
+        }
+        if m0 == 0 && n_upper > 0 {
+            return Err(IndexFileProblem::Invalid("upper layers without a level 0"));
         }
         let vectors = c.region::<f32>(n.checked_mul(dim).ok_or(IndexFileProblem::Truncated)?)?;
         c.align()?;

@@ -47,9 +47,70 @@ pub const MAX_EF: usize = 4096;
 /// Most entities in one batch write.
 pub const MAX_BATCH: usize = 10_000;
 
+/// Which named vectors get an HNSW graph; the others keep their vectors only and are searched
+/// by exact scan. Each graph costs a full build, so a deployment that only runs ANN on
+/// `overall` (recommendations) can skip three quarters of the build time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexedVectors([u8; 3]);
+
+impl IndexedVectors {
+    /// Every named vector of every collection (the default).
+    pub const ALL: IndexedVectors = IndexedVectors([0xff; 3]);
+
+    /// Only the `overall` vector of each collection.
+    pub fn overall_only() -> Self {
+        let mut bits = [0u8; 3];
+        for c in Collection::ALL {
+            bits[c.index()] = 1 << (c.vector_names().len() - 1);
+        }
+        IndexedVectors(bits)
+    }
+
+    /// Exactly the listed (collection, vector name) pairs.
+    pub fn only(list: &[(Collection, &str)]) -> Result<Self> {
+        let mut bits = [0u8; 3];
+        for (c, name) in list {
+            bits[c.index()] |= 1 << c.vector_index(name)?;
+        }
+        Ok(IndexedVectors(bits))
+    }
+
+    pub fn is_indexed(&self, c: Collection, vi: usize) -> bool {
+        self.0[c.index()] & (1 << vi) != 0
+    }
+
+    fn build(
+        &self,
+        c: Collection,
+        vectors: Vec<Vec<f32>>,
+        dim: usize,
+        params: GraphParams,
+    ) -> Vec<Graph> {
+        vectors
+            .into_par_iter()
+            .enumerate()
+            .map(|(vi, v)| {
+                if self.is_indexed(c, vi) {
+                    Graph::build(v, dim, params)
+                } else {
+                    Graph::vectors_only(v, dim)
+                }
+            })
+            .collect()
+    }
+}
+
+impl Default for IndexedVectors {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
 /// Engine tunables.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineOptions {
+    /// Which named vectors get a graph (default: all).
+    pub indexed: IndexedVectors,
     pub graph: GraphParams,
     pub planner: PlannerParams,
     /// Freeze (rebuild) once this many writes sit in the exact-scanned tail.
@@ -64,6 +125,7 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
+            indexed: IndexedVectors::ALL,
             graph: GraphParams::default(),
             planner: PlannerParams::default(),
             tail_limit: 2_048,
@@ -563,10 +625,7 @@ impl Engine {
         }
         // 2. Build outside any lock.
         let params = self.inner.options.graph;
-        let graphs: Vec<Graph> = vectors
-            .into_par_iter()
-            .map(|v| Graph::build(v, dim, params))
-            .collect();
+        let graphs = self.inner.options.indexed.build(c, vectors, dim, params);
         let mut next = CollectionState::with_frozen(
             c,
             dim,
@@ -676,7 +735,10 @@ fn load_collection(
             if file.store_id == store.store_id
                 && file.epoch <= meta.epoch
                 && file.dim == dim
-                && file.graphs.len() == nv =>
+                && file.graphs.len() == nv
+                && file.graphs.iter().enumerate().all(|(vi, g)| {
+                    g.n == 0 || g.has_edges() == options.indexed.is_indexed(c, vi)
+                }) =>
         {
             let min_slot = file.slots.first().copied().unwrap_or(0);
             let mut payload_map = store.payloads_from(c, min_slot)?;
@@ -754,10 +816,7 @@ fn load_collection(
                 entities.push(r.entity);
                 payloads.push(Arc::new(r.payload));
             }
-            let graphs: Vec<Graph> = vectors
-                .into_par_iter()
-                .map(|v| Graph::build(v, dim, options.graph))
-                .collect();
+            let graphs = options.indexed.build(c, vectors, dim, options.graph);
             let refs: Vec<&Graph> = graphs.iter().collect();
             if let Err(e) = index_file::write(
                 &path,
