@@ -55,7 +55,9 @@ pub enum EmbeddingProvider {
     /// Ollama `POST /api/embed` (EMBEDDING_MODEL at EMBEDDING_URL or OLLAMA_HOST; the
     /// dimension is learnt from the model at start).
     Ollama,
-    /// An OpenAI-compatible `POST /v1/embeddings` (not implemented yet: refused at start).
+    /// An OpenAI-compatible `POST {EMBEDDING_URL}/embeddings` (EMBEDDING_MODEL, default
+    /// text-embedding-3-small; EMBEDDING_URL includes /v1 and defaults to LLM_URL; bearer key
+    /// EMBEDDING_API_KEY, else OPENAI_API_KEY; the dimension is learnt from the model at start).
     Openai,
 }
 
@@ -77,16 +79,19 @@ pub struct ServeArgs {
     /// TCP port of the HTTP server.
     #[arg(long, env = "AI_SERVICE_PORT", default_value_t = 8206)]
     pub port: u16,
-    /// Address to bind. Until JWT verification is implemented the server binds 127.0.0.1
-    /// whatever this says (without auth it must not be reachable from the network).
+    /// Address to bind (default 0.0.0.0 with JWT_SECRET set). Without JWT_SECRET auth is off
+    /// and the server binds 127.0.0.1 whatever this says (it must not be reachable from the
+    /// network without verified tokens).
     #[arg(long, env = "AI_SERVICE_HOST")]
     pub host: Option<IpAddr>,
     /// Directory of the vector store (redb file and index files); created if missing.
     #[arg(long, env = "AI_DATA_DIR", default_value = "./data-dir")]
     pub data_dir: PathBuf,
-    /// Load the bundled sample companies and jobs when the data directory is new.
-    #[arg(long, env = "AI_SAMPLE_DATA", default_value_t = true, action = clap::ArgAction::Set)]
-    pub sample_data: bool,
+    /// Load the bundled sample companies, jobs and resumes when the data directory is new
+    /// (default: true without databases; false when PostgreSQL or MySQL is configured, so
+    /// sample rows never reach the platform's tables unless asked for).
+    #[arg(long, env = "AI_SAMPLE_DATA", action = clap::ArgAction::Set)]
+    pub sample_data: Option<bool>,
     /// Base URL of Ollama (default http://localhost:11434). Setting it also turns the Ollama LLM
     /// on unless LLM_PROVIDER says otherwise.
     #[arg(long, env = "OLLAMA_HOST")]
@@ -106,14 +111,22 @@ pub struct ServeArgs {
     /// Embedder: builtin (offline, default), ollama or openai.
     #[arg(long, env = "EMBEDDING_PROVIDER", value_enum, default_value_t = EmbeddingProvider::Builtin)]
     pub embedding_provider: EmbeddingProvider,
-    /// Embedding model name for the ollama/openai embedders (default nomic-embed-text; the
-    /// builtin one names itself). A collection keeps the model it was built with: changing it
+    /// Embedding model name for the ollama/openai embedders (default nomic-embed-text for
+    /// ollama, text-embedding-3-small for openai; the builtin one names itself). A collection keeps the model it was built with: changing it
     /// means a reindex into a new data dir (writes are refused with a model_mismatch error).
     #[arg(long, env = "EMBEDDING_MODEL")]
     pub embedding_model: Option<String>,
-    /// Base URL of the ollama/openai embedder (default: OLLAMA_HOST for ollama).
+    /// Base URL of the ollama/openai embedder (ollama default: OLLAMA_HOST; openai: including
+    /// /v1, e.g. https://api.openai.com/v1, default LLM_URL — one of them is required).
+    /// The ollama/openai embedders share the LLM's timeout and circuit-breaker settings
+    /// (AI_LLM_TIMEOUT_SECS, AI_LLM_BREAKER_*) with a breaker of their own: while it is open,
+    /// writes fail at once with 503 embedder_unavailable.
     #[arg(long, env = "EMBEDDING_URL")]
     pub embedding_url: Option<String>,
+    /// Bearer token of the openai embedder; unset: OPENAI_API_KEY is used (set both when the
+    /// embedder and the LLM are different servers; an empty value sends no key).
+    #[arg(long, env = "EMBEDDING_API_KEY", hide_env_values = true)]
+    pub embedding_api_key: Option<Secret>,
     /// Dimension of the builtin embedder's vectors (changing it requires a new data dir).
     #[arg(long, env = "EMBEDDING_DIM", default_value_t = 384)]
     pub embedding_dim: usize,
@@ -128,7 +141,8 @@ pub struct ServeArgs {
     /// Model of the openai LLM provider (default: OLLAMA_MODEL).
     #[arg(long, env = "LLM_MODEL")]
     pub llm_model: Option<String>,
-    /// Bearer token of the openai LLM provider.
+    /// Bearer token of the openai LLM provider (and of the openai embedder unless
+    /// EMBEDDING_API_KEY is set).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     pub openai_api_key: Option<Secret>,
     /// Seconds one LLM analysis may take before the rule-based analysers answer instead; keep
@@ -151,6 +165,96 @@ pub struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, env = "AI_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// PostgreSQL (the platform's `jobfirst_vector`, system of record of the embeddings), e.g.
+    /// postgres://postgres@127.0.0.1:5432/jobfirst_vector. Unset: built from POSTGRES_HOST and
+    /// friends when POSTGRES_HOST is set; otherwise no PostgreSQL (embedded only).
+    #[arg(long, env = "POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: Option<Secret>,
+    #[arg(long, env = "POSTGRES_HOST")]
+    pub postgres_host: Option<String>,
+    #[arg(long, env = "POSTGRES_PORT", default_value_t = 5432)]
+    pub postgres_port: u16,
+    #[arg(long, env = "POSTGRES_USER", default_value = "postgres")]
+    pub postgres_user: String,
+    #[arg(long, env = "POSTGRES_PASSWORD", hide_env_values = true)]
+    pub postgres_password: Option<Secret>,
+    #[arg(long, env = "POSTGRES_DB", default_value = "jobfirst_vector")]
+    pub postgres_db: String,
+    /// MySQL/MariaDB (the platform's `jobfirst`, where other services read AI results), e.g.
+    /// mysql://root@127.0.0.1:3306/jobfirst. Unset: built from MYSQL_HOST and friends when
+    /// MYSQL_HOST is set; otherwise no MySQL.
+    #[arg(long, env = "MYSQL_URL", hide_env_values = true)]
+    pub mysql_url: Option<Secret>,
+    #[arg(long, env = "MYSQL_HOST")]
+    pub mysql_host: Option<String>,
+    #[arg(long, env = "MYSQL_PORT", default_value_t = 3306)]
+    pub mysql_port: u16,
+    #[arg(long, env = "MYSQL_USER", default_value = "root")]
+    pub mysql_user: String,
+    #[arg(long, env = "MYSQL_PASSWORD", hide_env_values = true)]
+    pub mysql_password: Option<Secret>,
+    #[arg(long, env = "MYSQL_DB", default_value = "jobfirst")]
+    pub mysql_db: String,
+    /// Which named vectors get an HNSW graph: `overall` (default: what text search and
+    /// recommendations use), `all`, or a list like `jobs.overall,jobs.title`. The others are
+    /// answered by an exact scan (a few ms at 100k entities) and cost no build time.
+    #[arg(long, env = "AI_INDEXED_VECTORS", default_value = "overall")]
+    pub indexed_vectors: String,
+    /// Rebuild the whole engine from PostgreSQL before serving (an empty data dir does so
+    /// anyway when PostgreSQL is configured). Pending outbox rows are delivered first.
+    #[arg(long)]
+    pub rebuild: bool,
+}
+
+/// `overall` | `all` | `collection.vector,...`.
+fn parse_indexed(s: &str) -> Result<crate::vector::IndexedVectors, String> {
+    use crate::vector::{Collection, IndexedVectors};
+    match s.trim() {
+        "overall" => return Ok(IndexedVectors::overall_only()),
+        "all" => return Ok(IndexedVectors::ALL),
+        _ => {}
+    }
+    let mut list = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (c, v) = item
+            .split_once('.')
+            .ok_or_else(|| format!("'{item}' is not collection.vector (or use overall / all)"))?;
+        let c = Collection::ALL
+            .into_iter()
+            .find(|x| x.name() == c)
+            .ok_or_else(|| format!("unknown collection '{c}' (companies, jobs, resumes)"))?;
+        list.push((c, v));
+    }
+    if list.is_empty() {
+        return Err("must be overall, all or a list like jobs.overall,jobs.title".into());
+    }
+    IndexedVectors::only(&list).map_err(|e| e.to_string())
+}
+
+/// `scheme://user[:password]@host:port/db`, user and password percent-encoded.
+fn db_url(
+    scheme: &str,
+    host: &str,
+    port: u16,
+    user: &str,
+    password: Option<&Secret>,
+    db: &str,
+) -> Secret {
+    fn enc(s: &str) -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    }
+    let auth = match password.filter(|p| !p.is_empty()) {
+        Some(p) => format!("{}:{}", enc(user), enc(p)),
+        None => enc(user),
+    };
+    Secret(format!("{scheme}://{auth}@{host}:{port}/{}", enc(db)))
 }
 
 /// Validated configuration.
@@ -174,13 +278,23 @@ pub struct Config {
     pub cache_ttl: Duration,
     pub embedding_provider: EmbeddingProvider,
     pub embedding_model: Option<String>,
+    /// Resolved for the openai embedder: EMBEDDING_URL, else LLM_URL.
     pub embedding_url: Option<String>,
+    /// Key of the openai embedder: EMBEDDING_API_KEY if given (empty: none), else
+    /// OPENAI_API_KEY.
+    pub embedding_api_key: Option<Secret>,
     pub embedding_dim: usize,
     pub llm_provider: LlmProvider,
     pub jwt_secret: Option<Secret>,
     pub max_body_bytes: usize,
     /// Set when the host was forced to loopback because no JWT secret is configured.
     pub loopback_forced: bool,
+    /// PostgreSQL URL (contains the password: a [`Secret`]).
+    pub postgres_url: Option<Secret>,
+    pub mysql_url: Option<Secret>,
+    /// `serve --rebuild`: rebuild the engine from PostgreSQL before serving.
+    pub rebuild: bool,
+    pub indexed_vectors: crate::vector::IndexedVectors,
 }
 
 /// A setting that cannot be used.
@@ -207,7 +321,7 @@ impl ServeArgs {
             port: 0,
             host: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
             data_dir,
-            sample_data: false,
+            sample_data: Some(false),
             ollama_host: None,
             ollama_model: "gemma3:4b".into(),
             llm_url: None,
@@ -223,10 +337,25 @@ impl ServeArgs {
             embedding_provider: EmbeddingProvider::Builtin,
             embedding_model: None,
             embedding_url: None,
+            embedding_api_key: None,
             embedding_dim: 384,
             llm_provider: Some(LlmProvider::None),
             jwt_secret: None,
             max_body_bytes: 2 * 1024 * 1024,
+            postgres_url: None,
+            postgres_host: None,
+            postgres_port: 5432,
+            postgres_user: "postgres".into(),
+            postgres_password: None,
+            postgres_db: "jobfirst_vector".into(),
+            mysql_url: None,
+            mysql_host: None,
+            mysql_port: 3306,
+            mysql_user: "root".into(),
+            mysql_password: None,
+            mysql_db: "jobfirst".into(),
+            rebuild: false,
+            indexed_vectors: "overall".into(),
         }
     }
 
@@ -299,34 +428,98 @@ impl ServeArgs {
                 }
             }
         }
-        match self.embedding_provider {
-            EmbeddingProvider::Builtin => {}
-            EmbeddingProvider::Ollama => {}
+        let openai_api_key = self.openai_api_key.filter(|k| !k.is_empty());
+        let (embedding_url, embedding_api_key) = match self.embedding_provider {
+            EmbeddingProvider::Builtin | EmbeddingProvider::Ollama => (self.embedding_url, None),
             EmbeddingProvider::Openai => {
-                return Err(ConfigError::Unsupported {
-                    name: "EMBEDDING_PROVIDER",
-                    value: "openai",
-                    supported: "builtin or ollama",
-                })
+                let url = self.embedding_url.or_else(|| self.llm_url.clone());
+                if url.is_none() {
+                    return Err(invalid(
+                        "EMBEDDING_URL",
+                        "is required with EMBEDDING_PROVIDER=openai (base URL including /v1) \
+                         unless LLM_URL is set",
+                    ));
+                }
+                let key = match self.embedding_api_key {
+                    Some(k) => Some(k).filter(|k| !k.is_empty()),
+                    None => openai_api_key.clone(),
+                };
+                (url, key)
+            }
+        };
+        let jwt_secret = self.jwt_secret.filter(|s| !s.is_empty());
+        let postgres_url = match (
+            self.postgres_url.filter(|u| !u.is_empty()),
+            &self.postgres_host,
+        ) {
+            (Some(u), _) => Some(u),
+            (None, Some(h)) if !h.trim().is_empty() => Some(db_url(
+                "postgres",
+                h.trim(),
+                self.postgres_port,
+                &self.postgres_user,
+                self.postgres_password.as_ref(),
+                &self.postgres_db,
+            )),
+            _ => None,
+        };
+        let mysql_url = match (self.mysql_url.filter(|u| !u.is_empty()), &self.mysql_host) {
+            (Some(u), _) => Some(u),
+            (None, Some(h)) if !h.trim().is_empty() => Some(db_url(
+                "mysql",
+                h.trim(),
+                self.mysql_port,
+                &self.mysql_user,
+                self.mysql_password.as_ref(),
+                &self.mysql_db,
+            )),
+            _ => None,
+        };
+        for (name, url, schemes) in [
+            (
+                "POSTGRES_URL",
+                &postgres_url,
+                &["postgres://", "postgresql://"][..],
+            ),
+            ("MYSQL_URL", &mysql_url, &["mysql://", "mariadb://"][..]),
+        ] {
+            if let Some(u) = url {
+                if !schemes.iter().any(|s| u.starts_with(s)) {
+                    return Err(invalid(
+                        name,
+                        &format!("must start with {}", schemes.join(" or ")),
+                    ));
+                }
             }
         }
-        let jwt_secret = self.jwt_secret.filter(|s| !s.is_empty());
-        // Auth is not implemented yet, so even with a secret the service stays on loopback:
-        // binding a public address without verifying tokens would expose every user's data.
-        let loopback_forced = match self.host {
-            Some(h) => !h.is_loopback(),
-            None => false,
+        let indexed_vectors = parse_indexed(&self.indexed_vectors)
+            .map_err(|reason| invalid("AI_INDEXED_VECTORS", &reason))?;
+        if self.rebuild && postgres_url.is_none() {
+            return Err(invalid(
+                "--rebuild",
+                "needs PostgreSQL (POSTGRES_URL or POSTGRES_HOST)",
+            ));
+        }
+        // Without a secret nothing verifies tokens, so the service stays on loopback: binding
+        // a public address then would expose every user's data. With one it binds the
+        // configured host (default all interfaces, as the original service did).
+        let (host, loopback_forced) = match (&jwt_secret, self.host) {
+            (Some(_), Some(h)) => (h, false),
+            (Some(_), None) => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), false),
+            (None, Some(h)) => (IpAddr::V4(Ipv4Addr::LOCALHOST), !h.is_loopback()),
+            (None, None) => (IpAddr::V4(Ipv4Addr::LOCALHOST), false),
         };
-        let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
         Ok(Config {
             addr: SocketAddr::new(host, self.port),
             data_dir: self.data_dir,
-            sample_data: self.sample_data,
+            sample_data: self
+                .sample_data
+                .unwrap_or(postgres_url.is_none() && mysql_url.is_none()),
             ollama_host,
             ollama_model: self.ollama_model,
             llm_url: self.llm_url,
             llm_model: self.llm_model,
-            openai_api_key: self.openai_api_key.filter(|k| !k.is_empty()),
+            openai_api_key,
             llm_timeout,
             llm_max_concurrent: self.llm_max_concurrent,
             llm_breaker_failures: self.llm_breaker_failures,
@@ -336,12 +529,17 @@ impl ServeArgs {
             cache_ttl: Duration::from_secs(self.cache_ttl),
             embedding_provider: self.embedding_provider,
             embedding_model: self.embedding_model,
-            embedding_url: self.embedding_url,
+            embedding_url,
+            embedding_api_key,
             embedding_dim: self.embedding_dim,
             llm_provider,
             jwt_secret,
             max_body_bytes: self.max_body_bytes,
             loopback_forced,
+            postgres_url,
+            mysql_url,
+            rebuild: self.rebuild,
+            indexed_vectors,
         })
     }
 }
@@ -368,19 +566,53 @@ mod tests {
     }
 
     #[test]
+    fn with_a_jwt_secret_the_configured_host_is_bound() {
+        let mut a = ServeArgs::for_tests(PathBuf::from("x"));
+        a.host = Some("0.0.0.0".parse().unwrap());
+        a.jwt_secret = Some("s3cret".into());
+        let c = a.clone().validate().unwrap();
+        assert_eq!(c.addr.ip(), "0.0.0.0".parse::<IpAddr>().unwrap());
+        assert!(!c.loopback_forced);
+        a.host = None;
+        assert!(a.validate().unwrap().addr.ip().is_unspecified());
+    }
+
+    #[test]
     fn out_of_range_values_are_rejected() {
         let mut a = ServeArgs::for_tests(PathBuf::from("x"));
         a.temperature = 5.0;
         assert!(a.validate().is_err());
         let mut a = ServeArgs::for_tests(PathBuf::from("x"));
         a.embedding_provider = EmbeddingProvider::Openai;
-        assert!(a.validate().is_err());
+        assert!(a.validate().is_err(), "openai embeddings need a URL");
         let mut a = ServeArgs::for_tests(PathBuf::from("x"));
         a.llm_timeout_secs = 0.0;
         assert!(a.validate().is_err());
         let mut a = ServeArgs::for_tests(PathBuf::from("x"));
         a.llm_provider = Some(LlmProvider::Openai);
         assert!(a.validate().is_err(), "openai needs LLM_URL");
+    }
+
+    #[test]
+    fn openai_embedder_url_and_key_fall_back_to_the_llm_ones() {
+        let mut a = ServeArgs::for_tests(PathBuf::from("x"));
+        a.embedding_provider = EmbeddingProvider::Openai;
+        a.llm_url = Some("http://llm:8000/v1".into());
+        a.openai_api_key = Some("sk-llm".into());
+        let c = a.clone().validate().unwrap();
+        assert_eq!(c.embedding_url.as_deref(), Some("http://llm:8000/v1"));
+        assert_eq!(c.embedding_api_key.as_deref(), Some("sk-llm"));
+        a.embedding_url = Some("http://emb:8080/v1".into());
+        a.embedding_api_key = Some("sk-emb".into());
+        let c = a.clone().validate().unwrap();
+        assert_eq!(c.embedding_url.as_deref(), Some("http://emb:8080/v1"));
+        assert_eq!(c.embedding_api_key.as_deref(), Some("sk-emb"));
+        a.embedding_api_key = Some("".into());
+        assert_eq!(
+            a.validate().unwrap().embedding_api_key,
+            None,
+            "empty: no key"
+        );
     }
 
     #[test]

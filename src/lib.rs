@@ -9,6 +9,8 @@ pub mod vector;
 pub mod ai;
 pub mod analysis;
 pub mod config;
+pub mod db;
 pub mod entity;
 pub mod http;
+pub mod import;
 pub mod service;

@@ -1,13 +1,17 @@
-//! The `jobfirst-ai` command: `serve` (the default: the HTTP service) and `eval-ann`.
+//! The `jobfirst-ai` command: `serve` (the default: the HTTP service), `import` (bulk loads of
+//! JSON Lines files) and `eval-ann`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Parser, Subcommand};
 
 use jobfirst_ai::config::ServeArgs;
 use jobfirst_ai::eval::ann::{run, AnnEvalConfig};
+use jobfirst_ai::service::Analyser;
+use jobfirst_ai::vector::Collection;
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +43,16 @@ fn parse_list<T: std::str::FromStr>(s: &str) -> Result<Vec<T>, String> {
 enum Command {
     /// Run the HTTP service (the default when no subcommand is given).
     Serve(ServeArgs),
+    /// Analyse and store entities from JSON Lines files, through the same pipeline as the
+    /// analyse endpoints. Bad lines are reported (file:line) on stderr and skipped; a summary
+    /// line is printed at the end. Exit code: 0 when anything was imported (or there was
+    /// nothing to import), 1 when every line failed or the import had to stop, 2 on unusable
+    /// arguments or files. Never loads the sample data.
+    Import(ImportArgs),
+    /// Apply the embedded migrations to the configured PostgreSQL and MySQL (the same ones
+    /// `serve` applies at start) and exit: 0 when every configured database is migrated, 1
+    /// when one failed, 2 when none is configured.
+    Migrate(ServeArgs),
     /// Recall and latency of the vector index on TEXMEX .fvecs/.ivecs files; prints one JSON
     /// object per line per (ef, selectivity).
     EvalAnn {
@@ -78,6 +92,36 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+#[command(group(
+    ArgGroup::new("input")
+        .required(true)
+        .multiple(true)
+        .args(["jobs", "companies", "resumes"])
+))]
+struct ImportArgs {
+    /// Jobs: one body of POST /api/v1/analyze/job per line (`{"job_id", "job_data": {...}}`).
+    #[arg(long, value_name = "FILE.jsonl")]
+    jobs: Option<PathBuf>,
+    /// Companies: one body of POST /api/v1/analyze/company per line (`{"company_id",
+    /// "company_data": {...}}`). Imported before jobs and resumes.
+    #[arg(long, value_name = "FILE.jsonl")]
+    companies: Option<PathBuf>,
+    /// Resumes: one body of POST /api/v1/analyze/resume per line (`{"resume_id", "content",
+    /// "file_type", "file_name", "user_id"?}`).
+    #[arg(long, value_name = "FILE.jsonl")]
+    resumes: Option<PathBuf>,
+    /// Analyse with the rule-based analysers only (bulk loads: no LLM call per line).
+    #[arg(long)]
+    no_llm: bool,
+    /// Lines analysed at once (default: twice the CPUs with --no-llm, else the LLM
+    /// concurrency limit plus the CPUs).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -93,6 +137,8 @@ fn main() -> ExitCode {
     };
     match command {
         Command::Serve(args) => serve(args),
+        Command::Import(args) => import(args),
+        Command::Migrate(args) => migrate(args),
         Command::EvalAnn {
             base,
             queries,
@@ -134,6 +180,112 @@ fn main() -> ExitCode {
     }
 }
 
+/// After an import with databases configured: waits until the outbox is delivered, printing
+/// the backlog; a database that stays down for a minute is left to the next start (its rows
+/// stay in the outbox, nothing is lost).
+async fn wait_for_delivery(db: &jobfirst_ai::db::Databases) {
+    let mut last_progress = std::time::Instant::now();
+    let mut last_backlog = u64::MAX;
+    let mut ticks = 0u64;
+    loop {
+        let statuses = db.statuses();
+        let backlog: u64 = statuses.iter().map(|(_, s)| s.backlog).sum();
+        if backlog == 0 {
+            eprintln!("databases: everything delivered");
+            return;
+        }
+        if backlog < last_backlog {
+            last_backlog = backlog;
+            last_progress = std::time::Instant::now();
+        } else if last_progress.elapsed() > std::time::Duration::from_secs(60) {
+            let down: Vec<String> = statuses
+                .iter()
+                .filter(|(_, s)| s.backlog > 0)
+                .map(|(n, s)| {
+                    format!(
+                        "{n}: {} rows, {}",
+                        s.backlog,
+                        s.last_error.as_deref().unwrap_or(s.state)
+                    )
+                })
+                .collect();
+            eprintln!(
+                "databases: no progress for 60 s ({}); the rows stay in the outbox and are \
+                 delivered by the next `serve` on this data dir",
+                down.join("; ")
+            );
+            return;
+        }
+        if ticks.is_multiple_of(10) {
+            let parts: Vec<String> = statuses
+                .iter()
+                .map(|(n, s)| format!("{n} {} behind", s.backlog))
+                .collect();
+            eprintln!("databases: delivering ({})", parts.join(", "));
+        }
+        ticks += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+fn migrate(args: ServeArgs) -> ExitCode {
+    let config = match args.validate() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("migrate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.postgres_url.is_none() && config.mysql_url.is_none() {
+        eprintln!("migrate: no database configured (set POSTGRES_URL/POSTGRES_HOST or MYSQL_URL/MYSQL_HOST)");
+        return ExitCode::from(2);
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("migrate: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async {
+        let mut ok = true;
+        if let Some(url) = &config.postgres_url {
+            let r = async {
+                let pool = jobfirst_ai::db::pg::connect(url).await?;
+                jobfirst_ai::db::pg::migrate(&pool).await
+            };
+            match r.await {
+                Ok(()) => println!("postgres: migrated"),
+                Err(e) => {
+                    eprintln!("postgres: {e}");
+                    ok = false;
+                }
+            }
+        }
+        if let Some(url) = &config.mysql_url {
+            let r = async {
+                let pool = jobfirst_ai::db::mysql::connect(url).await?;
+                jobfirst_ai::db::mysql::migrate(&pool).await
+            };
+            match r.await {
+                Ok(()) => println!("mysql: migrated"),
+                Err(e) => {
+                    eprintln!("mysql: {e}");
+                    ok = false;
+                }
+            }
+        }
+        if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}
+
 fn serve(args: ServeArgs) -> ExitCode {
     // The configured host, before validation pins the address to loopback (see `bind_addr`).
     let host = args.host;
@@ -163,6 +315,81 @@ fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
+fn import(args: ImportArgs) -> ExitCode {
+    let mut serve = args.serve;
+    // An import fills the data dir with the caller's data, never with the sample set.
+    serve.sample_data = Some(false);
+    let llm_slots = serve.llm_max_concurrent;
+    let config = match serve.validate() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("jobfirst-ai import: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cpus = std::thread::available_parallelism().map_or(2, usize::from);
+    let (via, default_concurrency) = if args.no_llm {
+        (Analyser::Rules, 2 * cpus)
+    } else {
+        (Analyser::Auto, llm_slots + cpus)
+    };
+    let files: Vec<(Collection, PathBuf)> = [
+        (Collection::Companies, args.companies),
+        (Collection::Jobs, args.jobs),
+        (Collection::Resumes, args.resumes),
+    ]
+    .into_iter()
+    .filter_map(|(c, p)| p.map(|p| (c, p)))
+    .collect();
+    let concurrency = args.concurrency.unwrap_or(default_concurrency);
+    let plan = match jobfirst_ai::import::Plan::open(&files, via, concurrency) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("jobfirst-ai import: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("jobfirst-ai import: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let service = match jobfirst_ai::service::AiService::open(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("jobfirst-ai import: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let bar = jobfirst_ai::import::progress_bar(plan.total_bytes());
+        let (summary, stopped) = jobfirst_ai::import::run(&service, plan, &bar).await;
+        // Let a background index rebuild finish writing its file before the process ends.
+        let engine = service.engine().clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || engine.wait_idle()).await {
+            eprintln!("jobfirst-ai import: {e}");
+        }
+        println!("{summary}");
+        if let Some(db) = service.databases() {
+            wait_for_delivery(db).await;
+        }
+        if let Some(e) = stopped {
+            eprintln!("jobfirst-ai import: {e}");
+            return ExitCode::FAILURE;
+        }
+        if summary.total_imported() > 0 || summary.skipped == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    })
+}
+
 /// Where to listen: with a JWT secret, `AI_SERVICE_HOST` (default 0.0.0.0, reachable by the
 /// gateway); without one, loopback only, since nothing would check who is calling.
 fn bind_addr(config: &jobfirst_ai::config::Config, host: Option<IpAddr>) -> SocketAddr {
@@ -190,15 +417,29 @@ async fn run_server(
     } else {
         tracing::info!("JWT verification on (HS256)");
     }
-    let service = jobfirst_ai::service::AiService::open(config).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot bind {addr}"))?;
-    tracing::info!(addr = %listener.local_addr()?, "jobfirst-ai listening");
-    let engine = service.engine().clone();
-    jobfirst_ai::http::serve(listener, service, shutdown_signal()).await?;
+    tracing::info!(addr = %listener.local_addr()?, "jobfirst-ai listening (starting)");
+    let engine = Arc::new(std::sync::OnceLock::new());
+    let e2 = engine.clone();
+    jobfirst_ai::http::serve_when_ready(
+        listener,
+        async move {
+            jobfirst_ai::service::AiService::open(config)
+                .await
+                .map_err(anyhow::Error::from)
+        },
+        move |s| {
+            let _ = e2.set(s.engine().clone());
+        },
+        shutdown_signal(),
+    )
+    .await?;
     // Let a running background rebuild finish writing its index file.
-    tokio::task::spawn_blocking(move || engine.wait_idle()).await?;
+    if let Some(engine) = engine.get().cloned() {
+        tokio::task::spawn_blocking(move || engine.wait_idle()).await?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

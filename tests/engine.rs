@@ -1928,3 +1928,126 @@ fn vectors_without_a_graph_are_scanned_exactly_and_survive_reopen() {
         SearchPath::Graph
     );
 }
+
+/// The outbox: each logged write is one entry committed with it (normalised vectors, payload,
+/// document, revision); replicated writes are not logged; entries stay until every registered
+/// consumer acknowledged them; cursors and revisions survive a reopen.
+#[test]
+fn outbox_logs_writes_in_their_transaction_until_every_consumer_acked() {
+    use jobfirst_ai::vector::Change;
+    let dir = tempdir();
+    let logged = EngineOptions {
+        outbox: true,
+        ..opts(64, false)
+    };
+    let engine = Engine::open(dir.path(), logged).unwrap();
+    engine.outbox_register(&["postgres", "mysql"]).unwrap();
+    load(&engine, 1..=3, 0);
+    engine.upsert(JOBS, MODEL, entity(2, 1)).unwrap();
+    assert!(engine.delete(JOBS, 3).unwrap());
+    assert!(
+        !engine.delete(JOBS, 99).unwrap(),
+        "a missing id logs nothing"
+    );
+
+    let entries = engine.outbox_read(0, 100).unwrap();
+    let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    assert_eq!(engine.outbox_head().unwrap(), 5);
+    let origin = engine.origin();
+    match &entries[3].change {
+        Change::Upsert {
+            collection,
+            id,
+            rev,
+            model,
+            payload: p,
+            document: d,
+            vectors,
+            ..
+        } => {
+            assert_eq!((*collection, *id, model.as_str()), (JOBS, 2, MODEL));
+            assert_eq!(rev, &format!("{origin}-4"));
+            assert_eq!(p, &payload(2, 1));
+            assert_eq!(d, &document(2, 1));
+            for (i, n) in names().iter().enumerate() {
+                assert_eq!(vectors[*n], stored_vector(2, 1, i), "{n}");
+            }
+            assert_eq!(engine.rev(JOBS, 2).unwrap().as_deref(), Some(rev.as_str()));
+        }
+        other => panic!("expected an upsert, got {other:?}"),
+    }
+    match &entries[4].change {
+        Change::Delete {
+            collection,
+            id,
+            rev,
+            ..
+        } => {
+            assert_eq!((*collection, *id), (JOBS, 3));
+            assert_eq!(rev, &format!("{origin}-5"));
+            assert_eq!(engine.rev(JOBS, 3).unwrap().as_deref(), Some(rev.as_str()));
+        }
+        other => panic!("expected a delete, got {other:?}"),
+    }
+
+    // Replicated writes carry their own revision and are not logged.
+    engine
+        .upsert_replicated(JOBS, MODEL, vec![(entity(7, 0), "feed-9".to_string())])
+        .unwrap();
+    assert!(engine.delete_replicated(JOBS, 1, "feed-10").unwrap());
+    assert_eq!(engine.outbox_read(5, 100).unwrap(), vec![]);
+    assert_eq!(engine.rev(JOBS, 7).unwrap().as_deref(), Some("feed-9"));
+    assert_eq!(engine.rev(JOBS, 1).unwrap().as_deref(), Some("feed-10"));
+    assert!(engine.get(JOBS, 1).unwrap().is_none());
+
+    // Only records go in directly.
+    assert!(engine.outbox_append(&[entries[0].change.clone()]).is_err());
+    let rec = Change::Record {
+        kind: "note".into(),
+        at_ms: 1,
+        body: serde_json::json!({"a": 1}),
+    };
+    assert_eq!(engine.outbox_append(std::slice::from_ref(&rec)).unwrap(), 8);
+
+    // One consumer acked everything: the other still holds every entry.
+    engine.outbox_ack("postgres", 8).unwrap();
+    assert_eq!(engine.outbox_len().unwrap(), 6);
+    engine.outbox_ack("mysql", 4).unwrap();
+    assert_eq!(engine.outbox_len().unwrap(), 2, "entries 1..=4 trimmed");
+    engine.outbox_ack("mysql", 2).unwrap();
+    assert_eq!(
+        engine.outbox_cursor("mysql").unwrap(),
+        4,
+        "cursors never go back"
+    );
+    engine.kv_put("pg.watermark", &42u64.to_le_bytes()).unwrap();
+    drop(engine);
+
+    let engine = Engine::open(dir.path(), logged).unwrap();
+    assert_eq!(engine.outbox_cursor("postgres").unwrap(), 8);
+    assert_eq!(engine.outbox_cursor("mysql").unwrap(), 4);
+    let left: Vec<u64> = engine
+        .outbox_read(4, 100)
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(left, vec![5, 8]);
+    assert_eq!(
+        engine.kv_get("pg.watermark").unwrap(),
+        Some(42u64.to_le_bytes().to_vec())
+    );
+    assert_eq!(engine.rev(JOBS, 7).unwrap().as_deref(), Some("feed-9"));
+    // Sequence numbers keep growing after a reopen; a consumer dropped from the set stops
+    // holding entries back.
+    engine.upsert(JOBS, MODEL, entity(8, 0)).unwrap();
+    assert_eq!(engine.outbox_head().unwrap(), 9);
+    engine.outbox_register(&["postgres"]).unwrap();
+    assert_eq!(
+        engine.outbox_len().unwrap(),
+        1,
+        "only the new entry 9 is left"
+    );
+    drop(engine);
+}

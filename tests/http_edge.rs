@@ -33,7 +33,7 @@ struct Reply {
 async fn spawn(secret: Option<&str>) -> App {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut args = ServeArgs::for_tests(PathBuf::from(dir.path()));
-    args.sample_data = false;
+    args.sample_data = Some(false);
     args.jwt_secret = secret.map(Into::into);
     let config = args.validate().expect("valid config");
     let service = AiService::open(config).await.expect("service opens");

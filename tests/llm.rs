@@ -544,7 +544,7 @@ async fn the_ollama_embedder_batches_and_checks_every_vector() {
 
     fake.set(|b| b.embed_poison = true);
     assert!(
-        matches!(embedder.embed(&texts).await, Err(EmbedError::Unavailable(m)) if m.contains("non-finite"))
+        matches!(embedder.embed(&texts).await, Err(EmbedError::BadValue(m)) if m.contains("non-finite"))
     );
     fake.set(|b| {
         b.embed_poison = false;

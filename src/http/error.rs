@@ -89,8 +89,12 @@ impl From<ServiceError> for ApiError {
                     e.to_string(),
                 )
             }
-            ServiceError::Embed(EmbedError::Unavailable(ref m)) => {
-                tracing::error!(error = %m, "embedder unavailable");
+            ServiceError::Embed(
+                ref err @ (EmbedError::Unavailable(_)
+                | EmbedError::CircuitOpen
+                | EmbedError::BadValue(_)),
+            ) => {
+                tracing::error!(error = %err, "embedder unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "embedder_unavailable",

@@ -195,6 +195,88 @@ pub async fn serve(
         .await
 }
 
+/// Serves on `listener` at once: until `opening` yields the service (a rebuild from PostgreSQL
+/// can take a while), every request — `/health` included — answers 503
+/// `{"status": "starting", "code": "starting", ...}`; then the application's routes. If opening
+/// fails, its error is returned and the server stops.
+pub async fn serve_when_ready<E>(
+    listener: TcpListener,
+    opening: impl Future<Output = Result<AiService, E>> + Send + 'static,
+    on_ready: impl FnOnce(&AiService) + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), E>
+where
+    E: From<std::io::Error> + Send + 'static,
+{
+    use tower::ServiceExt;
+    let ready: Arc<std::sync::OnceLock<Router>> = Arc::new(std::sync::OnceLock::new());
+    let slot = ready.clone();
+    let dispatch = tower::service_fn(move |req: Request| {
+        let slot = slot.clone();
+        async move {
+            match slot.get() {
+                Some(r) => r.clone().oneshot(req).await,
+                None => Ok(starting()),
+            }
+        }
+    });
+    let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<E>();
+    let opener = tokio::spawn(async move {
+        match opening.await {
+            Ok(service) => {
+                on_ready(&service);
+                let _ = ready.set(router(service));
+                tracing::info!("ready");
+            }
+            Err(e) => {
+                let _ = failed_tx.send(e);
+            }
+        }
+    });
+    let stop = async move {
+        // The sender is dropped unused once the service is ready: then only `shutdown` stops.
+        let failed = async move {
+            match failed_rx.await {
+                Ok(e) => e,
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown => None,
+            e = failed => Some(e),
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, Router::new().fallback_service(dispatch))
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.await;
+        });
+    let watcher = async move {
+        let failure = stop.await;
+        let _ = stop_tx.send(());
+        failure
+    };
+    let (served, failure) = tokio::join!(server, watcher);
+    opener.abort();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    served.map_err(E::from)
+}
+
+fn starting() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [("retry-after", "5")],
+        Json(json!({
+            "status": "starting",
+            "code": "starting",
+            "error": "服务启动中，索引构建完成前暂不可用 (starting: the index is being built)",
+        })),
+    )
+        .into_response()
+}
+
 /// Middleware: answers 504 JSON when the request takes longer than the limit. The handler's
 /// future is dropped; work already on the blocking pool finishes, unacknowledged.
 pub async fn timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {

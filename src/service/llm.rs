@@ -153,8 +153,22 @@ impl Analyst {
                 ..self.options.clone()
             },
         };
-        let answer = self.llm.generate(&req).await.map_err(Fallback::Llm)?;
-        let parsed = parse_validated::<T>(&answer.text).map_err(Fallback::Output)?;
+        // Parsed inside the cache's check, so only answers that parse and validate are cached
+        // (a junk answer is asked again next time, not served as junk for the TTL).
+        let mut fresh = None;
+        let answer = self
+            .llm
+            .generate_validated(&req, |a| {
+                let parsed = parse_validated::<T>(&a.text);
+                let ok = parsed.is_ok();
+                fresh = Some(parsed);
+                ok
+            })
+            .await
+            .map_err(Fallback::Llm)?;
+        let parsed = fresh
+            .unwrap_or_else(|| parse_validated::<T>(&answer.text))
+            .map_err(Fallback::Output)?;
         let model = if answer.model.is_empty() {
             self.llm.model().to_string()
         } else {

@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::ai::llm::{LlmError, OllamaEmbedder};
+use crate::ai::llm::{BreakerConfig, GuardedEmbedder, LlmError, OllamaEmbedder, OpenAiEmbedder};
 use crate::ai::{EmbedError, Embedder};
 use crate::config::{Config, EmbeddingProvider};
 use crate::entity::Id;
@@ -82,6 +82,8 @@ pub struct AiService {
     llm: Option<Arc<Analyst>>,
     paths: Arc<PathCounters>,
     started: Instant,
+    /// The databases' delivery workers and follower; `None` when none is configured.
+    db: Option<Arc<crate::db::Databases>>,
 }
 
 /// ISO-8601 UTC timestamp with milliseconds.
@@ -140,6 +142,19 @@ impl AiService {
             llm: None,
             paths: Arc::new(PathCounters::default()),
             started: Instant::now(),
+            db: None,
+        }
+    }
+
+    /// The databases, when configured.
+    pub fn databases(&self) -> Option<&crate::db::Databases> {
+        self.db.as_deref()
+    }
+
+    /// Tells the delivery workers new outbox entries were committed.
+    fn written(&self) {
+        if let Some(d) = &self.db {
+            d.wake();
         }
     }
 
@@ -203,7 +218,9 @@ impl AiService {
         self.check_model(c)?;
         let engine = self.engine.clone();
         let model = self.embedder.model_id().to_string();
-        blocking(move || Ok(engine.upsert_batch(c, &model, batch)?)).await
+        blocking(move || Ok(engine.upsert_batch(c, &model, batch)?)).await?;
+        self.written();
+        Ok(())
     }
 
     /// `GET /api/v1/{jobs,companies,resumes}/{id}`: the stored input data and latest analysis.
@@ -239,6 +256,7 @@ impl AiService {
     pub async fn delete(&self, c: Collection, id: Id) -> Result<Value> {
         let engine = self.engine.clone();
         let existed = blocking(move || Ok(engine.delete(c, id.0)?)).await?;
+        self.written();
         if !existed {
             return Err(ServiceError::NotFound(not_found_message(c)));
         }
@@ -283,7 +301,29 @@ impl AiService {
             ),
             Some(a) => a.health(),
         };
-        let degraded = !mismatch.is_empty() || llm_degraded;
+        let (postgres, mysql) = match &self.db {
+            None => (
+                json!({"status": "not_configured"}),
+                json!({"status": "not_configured"}),
+            ),
+            Some(d) => {
+                let mut h = d.health();
+                let mut take = |k: &str| {
+                    h.get_mut(k).map(Value::take).map_or_else(
+                        || json!({"status": "not_configured"}),
+                        |mut v| {
+                            if let Some(state) = v.get_mut("state").map(Value::take) {
+                                v["status"] = state;
+                            }
+                            v
+                        },
+                    )
+                };
+                (take("postgres"), take("mysql"))
+            }
+        };
+        let db_down = self.db.as_ref().is_some_and(|d| !d.all_up());
+        let degraded = !mismatch.is_empty() || llm_degraded || db_down;
         json!({
             "status": if degraded { "degraded" } else { "healthy" },
             "service": "ai-service",
@@ -302,9 +342,8 @@ impl AiService {
                     "dimension": self.embedder.dimension(),
                 },
                 "llm": llm,
-                "postgres": {"status": "not_configured"},
-                "mysql": {"status": "not_configured"},
-                "outbox": {"status": "not_configured", "backlog": 0},
+                "postgres": postgres,
+                "mysql": mysql,
             }
         })
     }
@@ -349,6 +388,9 @@ pub enum StartError {
     /// and no collection records the model's dimension).
     #[error("cannot set up the embedder: {0}")]
     Embedder(EmbedError),
+    /// *operator*: a database is misconfigured, or a rebuild from PostgreSQL failed.
+    #[error("database: {0}")]
+    Database(crate::db::error::DbError),
 }
 
 impl AiService {
@@ -357,13 +399,24 @@ impl AiService {
     /// of LLM calls at first start would take hours).
     pub async fn open(config: Config) -> Result<AiService, StartError> {
         let fresh = !config.data_dir.join("vectors.redb").exists();
+        let options = crate::vector::EngineOptions {
+            outbox: !crate::db::consumers(&config).is_empty(),
+            indexed: config.indexed_vectors,
+            ..crate::vector::EngineOptions::default()
+        };
+        crate::db::prepare(&config, &options, fresh)
+            .await
+            .map_err(StartError::Database)?;
         let dir = config.data_dir.clone();
         let engine = tokio::task::spawn_blocking(move || {
-            Engine::open(&dir, crate::vector::EngineOptions::default())
-                .map_err(|source| StartError::Store { dir, source })
+            Engine::open(&dir, options).map_err(|source| StartError::Store { dir, source })
         })
         .await
         .map_err(|e| StartError::Task(e.to_string()))??;
+        let db = crate::db::Databases::start(engine.clone(), &config)
+            .await
+            .map_err(StartError::Database)?
+            .map(Arc::new);
         let embedder = build_embedder(&config, &engine).await?;
         let llm = Analyst::from_config(&config).map_err(StartError::Llm)?;
         if let Some(a) = &llm {
@@ -378,6 +431,7 @@ impl AiService {
         let load_sample = fresh && config.sample_data;
         let mut service = AiService::new(engine, embedder, Arc::new(config));
         service.llm = llm;
+        service.db = db;
         for s in service.engine.stats() {
             if let Some(m) = s
                 .model
@@ -409,49 +463,84 @@ impl AiService {
 
 /// Default Ollama embedding model when EMBEDDING_MODEL is not set.
 pub const DEFAULT_OLLAMA_EMBEDDING_MODEL: &str = "nomic-embed-text";
+/// Default OpenAI-compatible embedding model when EMBEDDING_MODEL is not set.
+pub const DEFAULT_OPENAI_EMBEDDING_MODEL: &str = "text-embedding-3-small";
 
-/// The configured embedder. Ollama's dimension is learnt from the model at start; when Ollama
-/// is unreachable then, the dimension recorded by a collection of the same model is used, so a
-/// restart during an Ollama outage still serves reads.
+/// The configured embedder. A network embedder's dimension is learnt from the model at start;
+/// when the server is unreachable then, the dimension recorded by a collection of the same
+/// model is used, so a restart during an outage still serves reads. Network embedders sit
+/// behind a circuit breaker (the LLM's settings) so a dead server fails writes at once.
 async fn build_embedder(config: &Config, engine: &Engine) -> Result<Arc<dyn Embedder>, StartError> {
-    match config.embedding_provider {
+    let timeout = config.llm_timeout;
+    let breaker = BreakerConfig {
+        failure_threshold: config.llm_breaker_failures,
+        cooldown: config.llm_breaker_cooldown,
+    };
+    let model_or = |default| config.embedding_model.as_deref().unwrap_or(default);
+    let embedder: Arc<dyn Embedder> = match config.embedding_provider {
         EmbeddingProvider::Builtin => {
-            Ok(Arc::new(crate::ai::HashEmbedder::new(config.embedding_dim)))
+            return Ok(Arc::new(crate::ai::HashEmbedder::new(config.embedding_dim)));
         }
         EmbeddingProvider::Ollama => {
+            let model = model_or(DEFAULT_OLLAMA_EMBEDDING_MODEL);
             let url = config
                 .embedding_url
                 .as_deref()
                 .unwrap_or(&config.ollama_host);
-            let model = config
-                .embedding_model
-                .as_deref()
-                .unwrap_or(DEFAULT_OLLAMA_EMBEDDING_MODEL);
-            match OllamaEmbedder::discover(url, model, config.llm_timeout).await {
-                Ok(e) => {
-                    tracing::info!(model, dimension = e.dimension(), "Ollama embedder ready");
-                    Ok(Arc::new(e))
+            let e = match OllamaEmbedder::discover(url, model, timeout).await {
+                Ok(e) => e,
+                Err(e) => {
+                    let dim = recorded_dimension(engine, "ollama", model, e)?;
+                    OllamaEmbedder::with_timeout(url, model, dim, timeout)
+                        .map_err(StartError::Embedder)?
                 }
-                Err(probe_error) => {
-                    let id = format!("ollama:{model}");
-                    let known = engine
-                        .stats()
-                        .into_iter()
-                        .find(|s| s.model.as_deref() == Some(id.as_str()))
-                        .map(|s| s.dimension);
-                    let Some(dim) = known else {
-                        return Err(StartError::Embedder(probe_error));
-                    };
-                    tracing::warn!(error = %probe_error, model, dimension = dim,
-                        "Ollama embedder unreachable at start; using the recorded dimension");
-                    let e = OllamaEmbedder::with_timeout(url, model, dim, config.llm_timeout)
-                        .map_err(StartError::Embedder)?;
-                    Ok(Arc::new(e))
-                }
-            }
+            };
+            Arc::new(GuardedEmbedder::new(e, breaker))
         }
-        EmbeddingProvider::Openai => Err(StartError::Embedder(EmbedError::Unavailable(
-            "EMBEDDING_PROVIDER=openai is not implemented yet".into(),
-        ))),
-    }
+        EmbeddingProvider::Openai => {
+            let model = model_or(DEFAULT_OPENAI_EMBEDDING_MODEL);
+            let url = config.embedding_url.as_deref().ok_or_else(|| {
+                StartError::Embedder(EmbedError::Unavailable("EMBEDDING_URL is not set".into()))
+            })?;
+            let key = config.embedding_api_key.as_deref().map(str::to_string);
+            let e = match OpenAiEmbedder::discover(url, model, key.clone(), timeout).await {
+                Ok(e) => e,
+                Err(e) => {
+                    let dim = recorded_dimension(engine, "openai", model, e)?;
+                    OpenAiEmbedder::new(url, model, key, dim, timeout)
+                        .map_err(StartError::Embedder)?
+                }
+            };
+            Arc::new(GuardedEmbedder::new(e, breaker))
+        }
+    };
+    tracing::info!(
+        provider = embedding_provider_name(config.embedding_provider),
+        model = embedder.model_id(),
+        dimension = embedder.dimension(),
+        "embedder ready"
+    );
+    Ok(embedder)
+}
+
+/// When the dimension probe failed at start: the dimension a collection recorded for the same
+/// model (`{provider}:{model}`), or the probe's error when none did.
+fn recorded_dimension(
+    engine: &Engine,
+    provider: &str,
+    model: &str,
+    probe_error: EmbedError,
+) -> Result<usize, StartError> {
+    let id = format!("{provider}:{model}");
+    let known = engine
+        .stats()
+        .into_iter()
+        .find(|s| s.model.as_deref() == Some(id.as_str()))
+        .map(|s| s.dimension);
+    let Some(dim) = known else {
+        return Err(StartError::Embedder(probe_error));
+    };
+    tracing::warn!(error = %probe_error, provider, model, dimension = dim,
+        "embedder unreachable at start; using the recorded dimension");
+    Ok(dim)
 }

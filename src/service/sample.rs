@@ -1,14 +1,16 @@
-//! The bundled sample data: companies and jobs generated deterministically from the lexicons
-//! (job categories, cities, realistic salary levels) and loaded through the same analyse
-//! pipeline on the first start of an empty data dir, so the README's examples answer at once.
+//! The bundled sample data: companies, jobs and resumes generated deterministically from the
+//! lexicons (job categories, cities, realistic salary levels, skills, years, education) and
+//! loaded through the same analyse pipeline (rule-based analysers, batched writes) on the first
+//! start of an empty data dir, so the README's examples answer at once.
 
 use super::{AiService, Analyser, Result};
 use crate::analysis::lexicon::{Lexicon, Occupation};
-use crate::entity::{CompanyData, Id, JobData};
-use crate::vector::Collection;
+use crate::entity::{CompanyData, Id, JobData, ResumeData};
+use crate::vector::{Collection, EntityUpsert};
 
-pub const SAMPLE_COMPANIES: u64 = 40;
-pub const SAMPLE_JOBS: u64 = 200;
+pub const SAMPLE_COMPANIES: u64 = 300;
+pub const SAMPLE_JOBS: u64 = 3_000;
+pub const SAMPLE_RESUMES: u64 = 300;
 /// Sample ids start here, away from the small ids people type in examples.
 pub const SAMPLE_ID_BASE: u64 = 900_000;
 
@@ -24,6 +26,16 @@ const CITIES: &[(&str, f64, u64)] = &[
     ("武汉市", 0.85, 6),
     ("西安市", 0.8, 5),
     ("苏州市", 0.9, 5),
+    ("天津市", 0.85, 4),
+    ("重庆市", 0.8, 4),
+    ("长沙市", 0.8, 3),
+    ("合肥市", 0.8, 3),
+    ("厦门市", 0.85, 3),
+    ("青岛市", 0.8, 3),
+    ("郑州市", 0.8, 3),
+    ("宁波市", 0.85, 2),
+    ("珠海市", 0.9, 2),
+    ("大连市", 0.8, 2),
 ];
 const INDUSTRIES: &[(&str, &str)] = &[
     ("互联网", "网络科技"),
@@ -34,10 +46,16 @@ const INDUSTRIES: &[(&str, &str)] = &[
     ("企业服务", "软件"),
     ("在线教育", "教育科技"),
     ("医疗健康", "医疗科技"),
+    ("智能制造", "智能装备"),
+    ("新能源汽车", "汽车科技"),
+    ("物流", "供应链管理"),
+    ("文化传媒", "文化传媒"),
 ];
 const NAME_HEADS: &[&str] = &[
     "星辰", "云帆", "蓝海", "智远", "数澜", "极光", "千帆", "易达", "华拓", "思博", "青藤", "远景",
-    "麦芒", "知行", "若水", "启明", "深蓝", "飞鱼", "锦程", "盛图",
+    "麦芒", "知行", "若水", "启明", "深蓝", "飞鱼", "锦程", "盛图", "博远", "晨曦", "鼎新", "凌云",
+    "磐石", "天枢", "新程", "睿思", "奇点", "北辰", "长风", "明德", "越海", "聚能", "灵犀", "恒信",
+    "云图", "众合", "微澜", "嘉禾",
 ];
 const SIZES: &[&str] = &[
     "20-99人",
@@ -195,8 +213,9 @@ pub fn companies() -> Vec<(Id, CompanyData)> {
     let mut r = Rng(7);
     (0..SAMPLE_COMPANIES)
         .map(|i| {
+            // Unique names while i < INDUSTRIES.len() * NAME_HEADS.len().
             let (industry, suffix) = INDUSTRIES[i as usize % INDUSTRIES.len()];
-            let head = NAME_HEADS[i as usize % NAME_HEADS.len()];
+            let head = NAME_HEADS[(i as usize / INDUSTRIES.len()) % NAME_HEADS.len()];
             let (city, _, _) = *r.weighted(CITIES, |c| c.2);
             let size = *r.pick(SIZES);
             let description = format!(
@@ -304,20 +323,220 @@ pub fn jobs() -> Vec<(Id, JobData)> {
         .collect()
 }
 
-/// Analyses and stores every sample company and job (one transaction per collection).
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
+    "何", "林", "罗", "高",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "磊", "洋", "艳", "勇", "杰", "婷", "强", "军", "雪", "晨", "浩",
+    "宇", "欣怡", "子涵", "思远", "一鸣", "佳琪", "志强", "晓明",
+];
+/// (education, schools, weight)
+const SCHOOLS: &[(&str, &[&str], u64)] = &[
+    (
+        "大专",
+        &[
+            "深圳职业技术学院",
+            "南京工业职业技术大学",
+            "武汉职业技术学院",
+        ],
+        2,
+    ),
+    (
+        "本科",
+        &[
+            "华中科技大学",
+            "西安电子科技大学",
+            "南京邮电大学",
+            "杭州电子科技大学",
+            "重庆邮电大学",
+            "深圳大学",
+        ],
+        6,
+    ),
+    (
+        "硕士",
+        &[
+            "浙江大学",
+            "上海交通大学",
+            "北京邮电大学",
+            "电子科技大学",
+            "中山大学",
+        ],
+        3,
+    ),
+    ("博士", &["清华大学", "北京大学", "中国科学技术大学"], 1),
+];
+const MAJORS: &[&str] = &[
+    "计算机科学与技术",
+    "软件工程",
+    "电子信息工程",
+    "信息管理与信息系统",
+    "数学与应用数学",
+    "工业设计",
+    "市场营销",
+];
+const FILE_TYPES: &[&str] = &["pdf", "docx", "txt"];
+
+/// The sample resumes: (id, data), each with a user (the same number as the resume id).
+/// Every resume names a target role, skills, years, education, a city and an expected salary;
+/// contact details, results in numbers and projects vary, so scores and suggestions differ.
+pub fn resumes() -> Vec<(Id, ResumeData)> {
+    let lex = Lexicon::bundled();
+    let companies = companies();
+    let mut r = Rng(13);
+    (0..SAMPLE_RESUMES)
+        .map(|i| {
+            let name = format!("{}{}", r.pick(SURNAMES), r.pick(GIVEN));
+            let (category, base, _) = *r.weighted(CATEGORY_PAY, |c| c.2);
+            let pool: Vec<&Occupation> = lex
+                .occupations()
+                .iter()
+                .filter(|o| o.category == category)
+                .collect();
+            let occ = pool[r.below(pool.len())];
+            let years = r.below(12) as u32;
+            let (_, _, _, mult, prefix) = *LEVELS
+                .iter()
+                .rev()
+                .find(|l| years as f32 >= l.1)
+                .unwrap_or(&LEVELS[0]);
+            let (city, city_mult, _) = *r.weighted(CITIES, |c| c.2);
+            let (edu, schools, _) = *r.weighted(SCHOOLS, |s| s.2);
+            let school = *r.pick(schools);
+            let major = *r.pick(MAJORS);
+            let title = job_title(occ, prefix);
+            let related = RELATED
+                .iter()
+                .find(|(s, _)| *s == occ.subcategory)
+                .map_or(&[][..], |(_, k)| *k);
+            let mut skills: Vec<&str> = Vec::new();
+            if !occ.is_title {
+                skills.push(&occ.name);
+            }
+            let n = 2 + r.below(3);
+            skills.extend(r.several(related, n));
+            skills.dedup();
+            let want =
+                ((base * mult * city_mult * (1.0 + r.below(20) as f64 / 100.0)) / 1000.0).round();
+            let want_hi = (want * 1.4).round();
+            let grad = 2025 - years as i32;
+            let start = match edu {
+                "大专" => grad - 3,
+                "硕士" => grad - 7,
+                "博士" => grad - 9,
+                _ => grad - 4,
+            };
+            let mut text = format!("{name}\n");
+            if r.below(5) != 0 {
+                text += &format!(
+                    "电话：138{:08}  邮箱：user{}@example.com\n",
+                    10_000_000 + i * 7_919,
+                    i + 1
+                );
+            }
+            text += &format!(
+                "求职意向：{title}  期望城市：{}  期望薪资：{want}-{want_hi}K/月\n",
+                city.trim_end_matches('市')
+            );
+            if years > 0 {
+                text += &format!("{years}年工作经验，熟悉{}\n", skills.join("、"));
+            } else {
+                text += &format!("应届毕业生，熟悉{}\n", skills.join("、"));
+            }
+            text += &format!("教育背景：{start}.09-{grad}.06 {school} {major} {edu}\n");
+            // Work history: up to three employers, the last one current.
+            let jobs = if years == 0 {
+                0
+            } else {
+                1 + r.below(3usize.min(years as usize))
+            };
+            let mut from = grad;
+            for k in 0..jobs {
+                let (_, employer) = &companies[r.below(companies.len())];
+                let until = if k + 1 == jobs {
+                    "至今".to_string()
+                } else {
+                    let span = (years as i32 - (from - grad)) / (jobs - k) as i32;
+                    format!("{}.06", from + span.max(1))
+                };
+                text += &format!(
+                    "工作经历：{from}.07-{until} {} {title}，负责{}相关工作",
+                    employer.name, occ.subcategory
+                );
+                if r.below(2) == 0 {
+                    text += &format!("，主导的项目使效率提升{}%", 10 + r.below(40));
+                }
+                text += "\n";
+                from = until.trim_end_matches(".06").parse().unwrap_or(from);
+            }
+            if r.below(3) != 0 {
+                text += &format!(
+                    "项目经验：{}系统建设，使用{}完成核心模块\n",
+                    occ.subcategory,
+                    skills.first().copied().unwrap_or("办公软件")
+                );
+            }
+            if years == 0 {
+                text += &format!(
+                    "实习经历：在{}实习三个月，参与{}工作\n",
+                    companies[r.below(companies.len())].1.name,
+                    occ.subcategory
+                );
+            }
+            text += &format!(
+                "自我评价：{}，{}\n",
+                r.pick(CULTURE),
+                if r.below(2) == 0 {
+                    "学习能力强"
+                } else {
+                    "责任心强，善于沟通"
+                }
+            );
+            let file_type = *r.pick(FILE_TYPES);
+            let data = ResumeData {
+                content: text,
+                file_type: file_type.to_string(),
+                file_name: format!("{name}_{title}.{file_type}"),
+                user_id: Some(Id(SAMPLE_ID_BASE + i + 1)),
+            };
+            (Id(SAMPLE_ID_BASE + i + 1), data)
+        })
+        .collect()
+}
+
+/// Prepared entities of one collection, written in transactions of at most this many.
+const WRITE_BATCH: usize = 1_000;
+
+async fn store(service: &AiService, c: Collection, all: Vec<EntityUpsert>) -> Result<usize> {
+    let n = all.len();
+    let mut rest = all.into_iter().peekable();
+    while rest.peek().is_some() {
+        let batch: Vec<EntityUpsert> = rest.by_ref().take(WRITE_BATCH).collect();
+        service.write_batch(c, batch).await?;
+    }
+    Ok(n)
+}
+
+/// Analyses (rules) and stores every sample company, job and resume in batched transactions.
+/// Returns the numbers of companies and jobs (resumes are logged here).
 pub async fn load(service: &AiService) -> Result<(usize, usize)> {
     let mut batch = Vec::new();
     for (id, c) in companies() {
         batch.push(service.prepare_company(id, c, Analyser::Rules).await?.1);
     }
-    let nc = batch.len();
-    service.write_batch(Collection::Companies, batch).await?;
+    let nc = store(service, Collection::Companies, batch).await?;
     let mut batch = Vec::new();
     for (id, j) in jobs() {
         batch.push(service.prepare_job(id, j, Analyser::Rules).await?.1);
     }
-    let nj = batch.len();
-    service.write_batch(Collection::Jobs, batch).await?;
+    let nj = store(service, Collection::Jobs, batch).await?;
+    let mut batch = Vec::new();
+    for (id, d) in resumes() {
+        batch.push(service.prepare_resume(id, d, Analyser::Rules).await?.1);
+    }
+    let nr = store(service, Collection::Resumes, batch).await?;
+    tracing::debug!(resumes = nr, "sample resumes loaded");
     Ok((nc, nj))
 }
 
@@ -343,6 +562,40 @@ mod tests {
             );
         }
         assert!(a.iter().any(|(_, j)| j.location == "深圳市"));
-        assert_eq!(companies().len(), SAMPLE_COMPANIES as usize);
+        let c = companies();
+        assert_eq!(c.len(), SAMPLE_COMPANIES as usize);
+        let names: std::collections::HashSet<&str> =
+            c.iter().map(|(_, c)| c.name.as_str()).collect();
+        assert_eq!(names.len(), c.len(), "company names are unique");
+    }
+
+    #[test]
+    fn resumes_read_like_resumes() {
+        let a = resumes();
+        assert_eq!(a.len(), SAMPLE_RESUMES as usize);
+        assert_eq!(a[42].1.content, resumes()[42].1.content);
+        let mut scores = std::collections::BTreeSet::new();
+        for (_, d) in &a {
+            assert!(d.content.contains("期望薪资"), "{}", d.content);
+            let (analysis, facts) = crate::analysis::resume::analyze(&d.content, 2025.5);
+            assert!(facts.education.is_some(), "{}", d.content);
+            assert!(!analysis.education.is_empty(), "{}", d.content);
+            scores.insert(analysis.score);
+        }
+        assert!(scores.len() > 10, "scores vary: {scores:?}");
+        let skilled = a
+            .iter()
+            .filter(|(_, d)| {
+                !crate::analysis::resume::analyze(&d.content, 2025.5)
+                    .0
+                    .skills
+                    .is_empty()
+            })
+            .count();
+        assert!(
+            skilled * 10 > a.len() * 8,
+            "{skilled} of {} resumes name skills",
+            a.len()
+        );
     }
 }

@@ -244,17 +244,36 @@ impl CollectionState {
         k: usize,
         positions: impl Iterator<Item = u32>,
     ) -> Vec<Scored> {
-        let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+        // Keyed by (distance, entity id): among equal distances the smaller id wins, so the
+        // answer does not depend on positions (a store rebuilt elsewhere answers the same).
+        #[derive(PartialEq)]
+        struct Key(f32, u64, u32);
+        impl Eq for Key {}
+        impl PartialOrd for Key {
+            fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(o))
+            }
+        }
+        impl Ord for Key {
+            fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+                self.0.total_cmp(&o.0).then(self.1.cmp(&o.1))
+            }
+        }
+        let mut heap: BinaryHeap<Key> = BinaryHeap::with_capacity(k + 1);
         for pos in positions {
             let d = cosine_distance(query, self.vector(vi, pos));
+            let key = Key(d, self.entities[pos as usize], pos);
             if heap.len() < k {
-                heap.push(Scored { dist: d, pos });
-            } else if heap.peek().is_some_and(|top| d < top.dist) {
+                heap.push(key);
+            } else if heap.peek().is_some_and(|top| key < *top) {
                 heap.pop();
-                heap.push(Scored { dist: d, pos });
+                heap.push(key);
             }
         }
         heap.into_sorted_vec()
+            .into_iter()
+            .map(|Key(dist, _, pos)| Scored { dist, pos })
+            .collect()
     }
 
     /// Answers a search: `(entity id, cosine distance)` ascending, and the path taken.

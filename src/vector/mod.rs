@@ -14,6 +14,7 @@ mod error;
 pub mod filter;
 mod graph;
 mod index_file;
+pub mod outbox;
 mod schema;
 mod store;
 
@@ -32,6 +33,7 @@ pub use error::{Result, VectorError};
 pub use filter::Filter;
 pub use graph::GraphParams;
 pub use index_file::FORMAT_VERSION;
+pub use outbox::{Change, OutboxEntry};
 pub use schema::{Collection, Payload, PayloadValue};
 
 use collection::{CollectionState, Frozen, PathCounters};
@@ -120,6 +122,9 @@ pub struct EngineOptions {
     /// Run rebuilds on a background thread when the limits are crossed (off: only
     /// [`Engine::rebuild`] rebuilds).
     pub background_rebuild: bool,
+    /// Log every write of [`Engine::upsert_batch`] and [`Engine::delete`] to the outbox, in
+    /// the same transaction (on when databases are configured).
+    pub outbox: bool,
 }
 
 impl Default for EngineOptions {
@@ -131,6 +136,7 @@ impl Default for EngineOptions {
             tail_limit: 2_048,
             tombstone_ratio: 0.2,
             background_rebuild: true,
+            outbox: false,
         }
     }
 }
@@ -315,6 +321,29 @@ impl Engine {
 
     /// Writes a batch of entities in one transaction: all or none.
     pub fn upsert_batch(&self, c: Collection, model: &str, batch: Vec<EntityUpsert>) -> Result<()> {
+        self.write_batch(c, model, batch, None, self.inner.options.outbox)
+    }
+
+    /// Writes entities replicated from elsewhere, each with the revision it had there, in one
+    /// transaction, without logging them to the outbox.
+    pub fn upsert_replicated(
+        &self,
+        c: Collection,
+        model: &str,
+        batch: Vec<(EntityUpsert, String)>,
+    ) -> Result<()> {
+        let (batch, revs): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        self.write_batch(c, model, batch, Some(revs), false)
+    }
+
+    fn write_batch(
+        &self,
+        c: Collection,
+        model: &str,
+        batch: Vec<EntityUpsert>,
+        revs: Option<Vec<String>>,
+        log: bool,
+    ) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -357,14 +386,16 @@ impl Engine {
         let records: Vec<NewRecord<'_>> = batch
             .iter()
             .zip(&prepared)
-            .map(|(e, (id, flat))| NewRecord {
+            .enumerate()
+            .map(|(i, (e, (id, flat)))| NewRecord {
                 entity: *id,
+                rev: revs.as_ref().map(|r| r[i].as_str()),
                 payload: &e.payload,
                 vectors: flat,
                 document: &e.document,
             })
             .collect();
-        let (written, epoch) = self.inner.store.upsert(c, dim, model, &records)?;
+        let (written, epoch) = self.inner.store.upsert(c, dim, model, &records, log)?;
         {
             let mut st = self.slot(c).state.write();
             if st.dim == 0 {
@@ -383,8 +414,17 @@ impl Engine {
 
     /// Deletes an entity. Returns whether it existed. It is never returned by a search again.
     pub fn delete(&self, c: Collection, id: u64) -> Result<bool> {
+        self.delete_with(c, id, self.inner.options.outbox, None)
+    }
+
+    /// Deletes an entity replicated from elsewhere (not logged to the outbox).
+    pub fn delete_replicated(&self, c: Collection, id: u64, rev: &str) -> Result<bool> {
+        self.delete_with(c, id, false, Some(rev))
+    }
+
+    fn delete_with(&self, c: Collection, id: u64, log: bool, rev: Option<&str>) -> Result<bool> {
         let _w = self.inner.write_lock.lock();
-        let (removed, epoch) = self.inner.store.delete(c, id)?;
+        let (removed, epoch) = self.inner.store.delete(c, id, log, rev)?;
         if removed.is_some() {
             let mut st = self.slot(c).state.write();
             st.remove(id);
@@ -393,6 +433,69 @@ impl Engine {
         drop(_w);
         self.maybe_rebuild(c);
         Ok(removed.is_some())
+    }
+
+    /// The revision of an entity's latest write — its live version, or its deletion (`None`
+    /// when it was never written here).
+    pub fn rev(&self, c: Collection, id: u64) -> Result<Option<String>> {
+        self.inner.store.rev(c, id)
+    }
+
+    /// This store's origin: the prefix of every revision it makes (`<origin>-<seq>`).
+    pub fn origin(&self) -> String {
+        self.inner.store.origin()
+    }
+
+    /// Appends records (recommendations, messages, ...) to the outbox in one transaction;
+    /// returns the last sequence number. Only [`Change::Record`]s are accepted.
+    pub fn outbox_append(&self, changes: &[Change]) -> Result<u64> {
+        if changes.iter().any(|c| !matches!(c, Change::Record { .. })) {
+            return Err(VectorError::BadPayload(
+                "only records can be appended to the outbox directly".into(),
+            ));
+        }
+        self.inner.store.outbox_append(changes)
+    }
+
+    /// Up to `limit` outbox entries after sequence number `after`, oldest first.
+    pub fn outbox_read(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>> {
+        self.inner.store.outbox_read(after, limit)
+    }
+
+    /// The last outbox sequence number assigned (0: none yet).
+    pub fn outbox_head(&self) -> Result<u64> {
+        self.inner.store.outbox_head()
+    }
+
+    /// Entries stored in the outbox (not yet delivered to every consumer).
+    pub fn outbox_len(&self) -> Result<u64> {
+        self.inner.store.outbox_len()
+    }
+
+    /// Names the outbox's consumers (e.g. `postgres`, `mysql`); entries are kept until each
+    /// has acknowledged them. Consumers not named stop holding entries back.
+    pub fn outbox_register(&self, consumers: &[&str]) -> Result<()> {
+        self.inner.store.outbox_register(consumers)
+    }
+
+    /// Everything at or below the returned sequence number was delivered to `consumer`.
+    pub fn outbox_cursor(&self, consumer: &str) -> Result<u64> {
+        self.inner.store.outbox_cursor(consumer)
+    }
+
+    /// `consumer` delivered every entry up to `seq` (durably, before this returns).
+    pub fn outbox_ack(&self, consumer: &str, seq: u64) -> Result<()> {
+        self.inner.store.outbox_ack(consumer, seq)
+    }
+
+    /// A small value stored by the layers above (watermarks), or `None`.
+    pub fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.inner.store.kv_get(key)
+    }
+
+    /// Stores a small value durably.
+    pub fn kv_put(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.inner.store.kv_put(key, value)
     }
 
     /// The stored entity, or `None`.
@@ -463,10 +566,7 @@ impl Engine {
         );
         slot.counters.count(path);
         Ok(SearchResult {
-            hits: hits
-                .into_iter()
-                .map(|(id, distance)| SearchHit { id, distance })
-                .collect(),
+            hits: by_distance_then_id(hits),
             path,
         })
     }
@@ -488,10 +588,7 @@ impl Engine {
             Some(f) => st.search(vi, &query, req.k, None, Some(&f), &planner).0,
             None => st.exact_all(vi, &query, req.k),
         };
-        Ok(hits
-            .into_iter()
-            .map(|(id, distance)| SearchHit { id, distance })
-            .collect())
+        Ok(by_distance_then_id(hits))
     }
 
     pub fn stats(&self) -> Vec<CollectionStats> {
@@ -709,6 +806,17 @@ fn validate(req: &SearchRequest<'_>) -> Result<usize> {
         f.validate()?;
     }
     Ok(vi)
+}
+
+/// Hits ordered by distance, equal distances by entity id: the order does not depend on where
+/// entities happen to sit in memory, so a store rebuilt elsewhere answers identically.
+fn by_distance_then_id(hits: Vec<(u64, f32)>) -> Vec<SearchHit> {
+    let mut hits: Vec<SearchHit> = hits
+        .into_iter()
+        .map(|(id, distance)| SearchHit { id, distance })
+        .collect();
+    hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+    hits
 }
 
 fn index_path(dir: &Path, c: Collection) -> PathBuf {

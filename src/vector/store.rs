@@ -10,10 +10,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, VectorError};
+use super::outbox::{now_ms, Change, OutboxEntry};
 use super::schema::{Collection, Payload};
 
 #[cfg(not(target_endian = "little"))]
@@ -36,6 +37,18 @@ const DOCUMENTS: [TableDefinition<u64, &[u8]>; 3] = [
     TableDefinition::new("jobs.documents"),
     TableDefinition::new("resumes.documents"),
 ];
+const REVS: [TableDefinition<u64, &str>; 3] = [
+    TableDefinition::new("companies.revs"),
+    TableDefinition::new("jobs.revs"),
+    TableDefinition::new("resumes.revs"),
+];
+/// Outbox: sequence number → JSON of a [`Change`].
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// Small named values of the layers above (watermarks, cursors): key → bytes.
+const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+const OUTBOX_NEXT: &str = "outbox.next";
+const OUTBOX_CONSUMERS: &str = "outbox.consumers";
+const CURSOR_PREFIX: &str = "outbox.cursor.";
 const VECTORS: [TableDefinition<u64, &[u8]>; 3] = [
     TableDefinition::new("companies.vectors"),
     TableDefinition::new("jobs.vectors"),
@@ -66,6 +79,8 @@ pub(crate) struct SlotRecord {
 /// An entity to write: its payload and all named vectors concatenated (normalised).
 pub(crate) struct NewRecord<'a> {
     pub entity: u64,
+    /// The revision to record (a replicated write); `None` makes a new one.
+    pub rev: Option<&'a str>,
     pub payload: &'a Payload,
     pub vectors: &'a [f32],
     pub document: &'a serde_json::Value,
@@ -133,7 +148,10 @@ impl Store {
                     id
                 }
             };
+            txn.open_table(OUTBOX)?;
+            txn.open_table(KV)?;
             for c in Collection::ALL {
+                txn.open_table(REVS[c.index()])?;
                 txn.open_table(ENTITIES[c.index()])?;
                 txn.open_table(PAYLOADS[c.index()])?;
                 txn.open_table(VECTORS[c.index()])?;
@@ -159,11 +177,17 @@ impl Store {
         dim: usize,
         model: &str,
         records: &[NewRecord<'_>],
+        log: bool,
     ) -> Result<(Vec<Written>, u64)> {
         let txn = self.db.begin_write()?;
         let mut written = Vec::with_capacity(records.len());
         let epoch;
         {
+            let mut kv = txn.open_table(KV)?;
+            let mut outbox = txn.open_table(OUTBOX)?;
+            let mut revs = txn.open_table(REVS[c.index()])?;
+            let mut next_seq = read_u64(&kv, OUTBOX_NEXT)?.max(1);
+            let at_ms = now_ms();
             let mut meta_t = txn.open_table(META)?;
             let mut meta = read_meta(&meta_t, c)?;
             check_model(c, &mut meta, dim, model)?;
@@ -182,6 +206,31 @@ impl Store {
                         .map_err(|e| VectorError::BadPayload(e.to_string()))?;
                     documents.insert(slot, doc.as_slice())?;
                 }
+                let seq = next_seq;
+                next_seq += 1;
+                let rev = match r.rev {
+                    Some(rev) => rev.to_string(),
+                    None => self.rev_of(seq),
+                };
+                revs.insert(r.entity, rev.as_str())?;
+                if log {
+                    let change = Change::Upsert {
+                        collection: c,
+                        id: r.entity,
+                        rev,
+                        model: model.to_string(),
+                        at_ms,
+                        payload: r.payload.clone(),
+                        document: r.document.clone(),
+                        vectors: c
+                            .vector_names()
+                            .iter()
+                            .zip(r.vectors.chunks_exact(dim))
+                            .map(|(n, v)| (n.to_string(), v.to_vec()))
+                            .collect(),
+                    };
+                    outbox.insert(seq, encode_change(&change)?.as_slice())?;
+                }
                 written.push(Written {
                     entity: r.entity,
                     slot,
@@ -190,13 +239,38 @@ impl Store {
             meta.epoch += 1;
             epoch = meta.epoch;
             write_meta(&mut meta_t, c, &meta)?;
+            kv.insert(OUTBOX_NEXT, next_seq.to_le_bytes().as_slice())?;
         }
         txn.commit()?;
         Ok((written, epoch))
     }
 
+    /// The origin part of this store's revisions: hex of the first 8 bytes of its id.
+    pub fn origin(&self) -> String {
+        self.store_id[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// `<origin>-<seq>`: unique per written version.
+    fn rev_of(&self, seq: u64) -> String {
+        let mut s = self.origin();
+        s.push('-');
+        s.push_str(&seq.to_string());
+        s
+    }
+
     /// Deletes an entity; returns its last slot, or `None` if it did not exist.
-    pub fn delete(&self, c: Collection, entity: u64) -> Result<(Option<u64>, u64)> {
+    /// With `log`, a [`Change::Delete`] goes to the outbox in the same transaction; `rev`
+    /// is the revision of a replicated delete (a new one is made when `None`).
+    pub fn delete(
+        &self,
+        c: Collection,
+        entity: u64,
+        log: bool,
+        rev: Option<&str>,
+    ) -> Result<(Option<u64>, u64)> {
         let txn = self.db.begin_write()?;
         let (removed, epoch);
         {
@@ -207,6 +281,24 @@ impl Store {
             if removed.is_some() {
                 meta.epoch += 1;
                 write_meta(&mut meta_t, c, &meta)?;
+                let mut kv = txn.open_table(KV)?;
+                let seq = read_u64(&kv, OUTBOX_NEXT)?.max(1);
+                kv.insert(OUTBOX_NEXT, (seq + 1).to_le_bytes().as_slice())?;
+                // The deletion's revision stays recorded: a replica seeing an older version
+                // of this entity come back knows it is older.
+                let rev = rev.map_or_else(|| self.rev_of(seq), str::to_string);
+                txn.open_table(REVS[c.index()])?
+                    .insert(entity, rev.as_str())?;
+                if log {
+                    let change = Change::Delete {
+                        collection: c,
+                        id: entity,
+                        rev,
+                        at_ms: now_ms(),
+                    };
+                    txn.open_table(OUTBOX)?
+                        .insert(seq, encode_change(&change)?.as_slice())?;
+                }
             }
             epoch = meta.epoch;
         }
@@ -320,6 +412,174 @@ impl Store {
         txn.commit()?;
         Ok(dead.len())
     }
+}
+
+impl Store {
+    /// The revision of an entity's latest version, live or deleted.
+    pub fn rev(&self, c: Collection, entity: u64) -> Result<Option<String>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(REVS[c.index()])?;
+        Ok(t.get(entity)?.map(|v| v.value().to_string()))
+    }
+
+    /// Appends changes (records of other kinds) to the outbox in one transaction.
+    pub fn outbox_append(&self, changes: &[Change]) -> Result<u64> {
+        let txn = self.db.begin_write()?;
+        let last;
+        {
+            let mut kv = txn.open_table(KV)?;
+            let mut outbox = txn.open_table(OUTBOX)?;
+            let mut seq = read_u64(&kv, OUTBOX_NEXT)?.max(1);
+            for ch in changes {
+                outbox.insert(seq, encode_change(ch)?.as_slice())?;
+                seq += 1;
+            }
+            last = seq - 1;
+            kv.insert(OUTBOX_NEXT, seq.to_le_bytes().as_slice())?;
+        }
+        txn.commit()?;
+        Ok(last)
+    }
+
+    /// Up to `limit` entries after `after`, in sequence order.
+    pub fn outbox_read(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>> {
+        let txn = self.db.begin_read()?;
+        let t = txn.open_table(OUTBOX)?;
+        let mut out = Vec::new();
+        for row in t.range(after.saturating_add(1)..)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = row?;
+            let change = serde_json::from_slice(v.value())
+                .map_err(|e| VectorError::Corrupt(format!("outbox entry {}: {e}", k.value())))?;
+            out.push(OutboxEntry {
+                seq: k.value(),
+                change,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The last sequence number assigned (0 when none).
+    pub fn outbox_head(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let kv = txn.open_table(KV)?;
+        Ok(read_u64(&kv, OUTBOX_NEXT)?.saturating_sub(1))
+    }
+
+    /// Number of entries still stored.
+    pub fn outbox_len(&self) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        Ok(txn.open_table(OUTBOX)?.len()?)
+    }
+
+    /// Sets the consumers whose cursors hold entries back; a consumer not named any more
+    /// stops holding them. New consumers start at the oldest stored entry.
+    pub fn outbox_register(&self, consumers: &[&str]) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut kv = txn.open_table(KV)?;
+            let outbox = txn.open_table(OUTBOX)?;
+            // A new consumer starts just before the oldest entry still stored: what was
+            // trimmed before it existed was for the others.
+            let start = match outbox.first()? {
+                Some((k, _)) => k.value() - 1,
+                None => read_u64(&kv, OUTBOX_NEXT)?.max(1) - 1,
+            };
+            for name in consumers {
+                let key = format!("{CURSOR_PREFIX}{name}");
+                if kv.get(key.as_str())?.is_none() {
+                    kv.insert(key.as_str(), start.to_le_bytes().as_slice())?;
+                }
+            }
+            let names = serde_json::to_vec(consumers)
+                .map_err(|e| VectorError::BadPayload(e.to_string()))?;
+            kv.insert(OUTBOX_CONSUMERS, names.as_slice())?;
+        }
+        txn.commit()?;
+        self.outbox_trim()
+    }
+
+    /// A consumer's cursor: every entry at or below it was delivered to it.
+    pub fn outbox_cursor(&self, consumer: &str) -> Result<u64> {
+        let txn = self.db.begin_read()?;
+        let kv = txn.open_table(KV)?;
+        read_u64(&kv, &format!("{CURSOR_PREFIX}{consumer}"))
+    }
+
+    /// Records that `consumer` delivered everything up to `seq`, then trims entries every
+    /// registered consumer has passed.
+    pub fn outbox_ack(&self, consumer: &str, seq: u64) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut kv = txn.open_table(KV)?;
+            let key = format!("{CURSOR_PREFIX}{consumer}");
+            if read_u64(&kv, &key)? < seq {
+                kv.insert(key.as_str(), seq.to_le_bytes().as_slice())?;
+            }
+        }
+        txn.commit()?;
+        self.outbox_trim()
+    }
+
+    fn outbox_trim(&self) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let kv = txn.open_table(KV)?;
+            let names: Vec<String> = match kv.get(OUTBOX_CONSUMERS)? {
+                Some(v) => serde_json::from_slice(v.value()).unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let min = if names.is_empty() {
+                // Nobody reads the outbox: keep nothing.
+                u64::MAX
+            } else {
+                let mut min = u64::MAX;
+                for n in &names {
+                    min = min.min(read_u64(&kv, &format!("{CURSOR_PREFIX}{n}"))?);
+                }
+                min
+            };
+            drop(kv);
+            let mut outbox = txn.open_table(OUTBOX)?;
+            if min > 0 {
+                outbox.retain_in(..=min, |_, _| false)?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let txn = self.db.begin_read()?;
+        let kv = txn.open_table(KV)?;
+        Ok(kv.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    pub fn kv_put(&self, key: &str, value: &[u8]) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(KV)?.insert(key, value)?;
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+fn read_u64(kv: &impl ReadableTable<&'static str, &'static [u8]>, key: &str) -> Result<u64> {
+    match kv.get(key)? {
+        Some(v) => {
+            let b: [u8; 8] = v
+                .value()
+                .try_into()
+                .map_err(|_| VectorError::Corrupt(format!("{key} is not 8 bytes")))?;
+            Ok(u64::from_le_bytes(b))
+        }
+        None => Ok(0),
+    }
+}
+
+fn encode_change(c: &Change) -> Result<Vec<u8>> {
+    serde_json::to_vec(c).map_err(|e| VectorError::BadPayload(format!("outbox entry: {e}")))
 }
 
 fn read_meta(

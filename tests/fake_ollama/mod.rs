@@ -1,6 +1,6 @@
 //! A fake Ollama (and OpenAI-compatible) server on 127.0.0.1, port 0, speaking the real wire
 //! formats: `/api/generate`, `/api/chat` (JSON or NDJSON stream), `/api/tags`, `/api/embed`,
-//! `/v1/chat/completions` (JSON or SSE), `/v1/models`. It records every request so tests can
+//! `/v1/chat/completions` (JSON or SSE), `/v1/models`, `/v1/embeddings`. It records every request so tests can
 //! assert what went over the wire, and can be told to answer slowly, fail with a status, or
 //! break a stream.
 
@@ -56,6 +56,10 @@ pub struct Behavior {
     pub embed_dim: usize,
     /// Put a value that overflows f32 into the second embedding.
     pub embed_poison: bool,
+    /// `/v1/embeddings`: list the items in reverse order (their `index` still right).
+    pub embed_reverse: bool,
+    /// `/v1/embeddings`: answer this many items fewer than inputs.
+    pub embed_drop: usize,
     /// `/api/generate` answers: the first rule whose key occurs in the request's prompt gives
     /// the reply text; without a match, `reply`.
     pub reply_when: Vec<(String, String)>,
@@ -72,6 +76,8 @@ impl Default for Behavior {
             status: None,
             embed_dim: 8,
             embed_poison: false,
+            embed_reverse: false,
+            embed_drop: 0,
             reply_when: Vec::new(),
         }
     }
@@ -107,6 +113,7 @@ impl FakeOllama {
             .route("/api/embed", post(embed))
             .route("/v1/chat/completions", post(completions))
             .route("/v1/models", get(models))
+            .route("/v1/embeddings", post(openai_embeddings))
             .with_state(Arc::clone(&state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -315,6 +322,52 @@ async fn embed(State(s): State<Arc<FakeState>>, headers: HeaderMap, body: Bytes)
     }
     Json(json!({"model": req["model"], "embeddings": embeddings,
         "total_duration": 14_143_917, "prompt_eval_count": 8}))
+    .into_response()
+}
+
+/// OpenAI `POST /v1/embeddings`: `{data: [{object, embedding, index}], model, usage}`.
+async fn openai_embeddings(
+    State(s): State<Arc<FakeState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (b, req) = match receive(&s, "/v1/embeddings", &headers, &body).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let inputs: Vec<String> = match &req["input"] {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": {"message": "'input' is required", "type": "invalid_request_error"}})),
+            )
+                .into_response()
+        }
+    };
+    let mut data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut v = fake_vector(t, b.embed_dim);
+            if b.embed_poison && i == 1 {
+                v[0] = 1e300;
+            }
+            json!({"object": "embedding", "embedding": v, "index": i})
+        })
+        .collect();
+    data.truncate(data.len().saturating_sub(b.embed_drop));
+    if b.embed_reverse {
+        data.reverse();
+    }
+    Json(
+        json!({"object": "list", "data": data, "model": req["model"],
+        "usage": {"prompt_tokens": 8, "total_tokens": 8}}),
+    )
     .into_response()
 }
 

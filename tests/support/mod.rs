@@ -36,7 +36,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(dir: Arc<tempfile::TempDir>, sample: bool) -> TestApp {
-    spawn_app_configured(dir, |args| args.sample_data = sample).await
+    spawn_app_configured(dir, |args| args.sample_data = Some(sample)).await
 }
 
 /// The app on `dir` with the test defaults changed by `configure`.

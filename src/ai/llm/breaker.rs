@@ -137,11 +137,18 @@ impl Breaker {
 impl Ticket {
     /// Records the call's outcome: outage errors count as failures, anything else (including a
     /// 4xx answer — the server is alive) as success.
-    pub(crate) fn settle<T>(mut self, result: &Result<T, LlmError>) {
+    pub(crate) fn settle<T>(self, result: &Result<T, LlmError>) {
+        self.settle_outage(matches!(result, Err(e) if e.is_outage()));
+    }
+
+    /// Records the call's outcome for callers whose errors are not [`LlmError`]s (the
+    /// embedders): `outage` says the server failed.
+    pub(crate) fn settle_outage(mut self, outage: bool) {
         self.settled = true;
-        match result {
-            Err(e) if e.is_outage() => self.breaker.on_failure(self.probe),
-            _ => self.breaker.on_success(),
+        if outage {
+            self.breaker.on_failure(self.probe);
+        } else {
+            self.breaker.on_success();
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{check_base_url, join_url, truncate, LlmError};
-use crate::ai::{BoxFuture, EmbedError, Embedder};
+use crate::ai::{check_vectors, BoxFuture, EmbedError, Embedder};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -121,39 +121,6 @@ impl OllamaEmbedder {
         })?;
         Ok(answer.embeddings)
     }
-
-    /// Checks the shape and values of an answer and L2-normalises every vector.
-    fn check(&self, texts: usize, mut vectors: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let wrong_dim = vectors.iter().find(|v| v.len() != self.dim).map(Vec::len);
-        if vectors.len() != texts || wrong_dim.is_some() {
-            return Err(EmbedError::BadAnswer {
-                got: vectors.len(),
-                dim: wrong_dim.unwrap_or(self.dim),
-                expected: texts,
-                want: self.dim,
-            });
-        }
-        for (i, v) in vectors.iter_mut().enumerate() {
-            if v.iter().any(|x| !x.is_finite()) {
-                return Err(EmbedError::Unavailable(format!(
-                    "Ollama answered a non-finite value in vector {i}"
-                )));
-            }
-            let norm = v
-                .iter()
-                .map(|x| f64::from(*x) * f64::from(*x))
-                .sum::<f64>()
-                .sqrt();
-            if norm == 0.0 || !norm.is_finite() {
-                return Err(EmbedError::Unavailable(format!(
-                    "Ollama answered a zero vector for text {i}"
-                )));
-            }
-            let inv = (1.0 / norm) as f32;
-            v.iter_mut().for_each(|x| *x *= inv);
-        }
-        Ok(vectors)
-    }
 }
 
 fn unavailable(e: &LlmError) -> EmbedError {
@@ -178,7 +145,7 @@ impl Embedder for OllamaEmbedder {
                 return Ok(Vec::new());
             }
             let raw = self.request(texts).await?;
-            self.check(texts.len(), raw)
+            check_vectors("Ollama", texts.len(), self.dim, raw)
         })
     }
 }

@@ -1,15 +1,18 @@
 //! LLM access: the [`LlmClient`] trait, its request/response types and [`LlmError`]; the
 //! Ollama ([`OllamaClient`]) and OpenAI-compatible ([`OpenAiClient`]) clients; the
 //! [`ResilientLlm`] wrapper (timeout, concurrency limit, circuit breaker, result cache, metrics);
-//! parsing and validation of the model's JSON output ([`parse_json_output`], [`Validate`]); and
-//! the Ollama embedder ([`OllamaEmbedder`]).
+//! parsing and validation of the model's JSON output ([`parse_json_output`], [`Validate`]); the
+//! network embedders ([`OllamaEmbedder`], [`OpenAiEmbedder`]) and the circuit breaker put in
+//! front of them ([`GuardedEmbedder`]).
 //!
 //! Clients are thin translations of one wire format; everything that keeps a slow or dead model
 //! server from hurting the service lives in [`ResilientLlm`], so it applies to every provider.
 
 mod breaker;
 mod cache;
+mod embed_guard;
 mod embed_ollama;
+mod embed_openai;
 mod lines;
 mod ollama;
 mod openai;
@@ -23,7 +26,9 @@ use serde::{Deserialize, Serialize};
 
 pub use super::BoxFuture;
 pub use breaker::{BreakerConfig, CircuitState};
+pub use embed_guard::GuardedEmbedder;
 pub use embed_ollama::OllamaEmbedder;
+pub use embed_openai::OpenAiEmbedder;
 pub use ollama::OllamaClient;
 pub use openai::OpenAiClient;
 pub use repair::{

@@ -255,10 +255,28 @@ impl<C: LlmClient> ResilientLlm<C> {
         Ok((ticket, permit))
     }
 
-    /// One non-streamed call through cache, breaker, limit and timeout.
-    async fn call<F>(&self, key: CacheKey, call: F) -> Result<LlmResponse, LlmError>
+    /// [`LlmClient::generate`] that caches the answer only if `accept` says it is usable
+    /// (e.g. it parses and validates), so a junk answer is asked again next time instead of
+    /// being served from the cache for the whole TTL. `accept` sees only fresh answers: a cache
+    /// hit was accepted when it was stored.
+    pub async fn generate_validated<A>(
+        &self,
+        req: &GenerateRequest,
+        accept: A,
+    ) -> Result<LlmResponse, LlmError>
+    where
+        A: FnOnce(&LlmResponse) -> bool,
+    {
+        let key = cache_key("generate", self.inner.model(), req);
+        self.call(key, self.inner.generate(req), accept).await
+    }
+
+    /// One non-streamed call through cache, breaker, limit and timeout; a fresh answer is
+    /// cached when `accept` approves it.
+    async fn call<F, A>(&self, key: CacheKey, call: F, accept: A) -> Result<LlmResponse, LlmError>
     where
         F: Future<Output = Result<LlmResponse, LlmError>>,
+        A: FnOnce(&LlmResponse) -> bool,
     {
         self.metrics.calls.fetch_add(1, Ordering::Relaxed);
         if self.cache.enabled() {
@@ -271,7 +289,9 @@ impl<C: LlmClient> ResilientLlm<C> {
         let result = self.send(call).await;
         self.metrics.outcome(&result);
         if let Ok(answer) = &result {
-            self.cache.insert(key, answer.clone());
+            if accept(answer) {
+                self.cache.insert(key, answer.clone());
+            }
         }
         result
     }
@@ -386,7 +406,7 @@ impl<C: LlmClient> LlmClient for ResilientLlm<C> {
         req: &'a GenerateRequest,
     ) -> BoxFuture<'a, Result<LlmResponse, LlmError>> {
         let key = cache_key("generate", self.inner.model(), req);
-        Box::pin(self.call(key, self.inner.generate(req)))
+        Box::pin(self.call(key, self.inner.generate(req), |_| true))
     }
 
     fn chat<'a>(
@@ -395,7 +415,7 @@ impl<C: LlmClient> LlmClient for ResilientLlm<C> {
         opts: &'a CallOptions,
     ) -> BoxFuture<'a, Result<LlmResponse, LlmError>> {
         let key = cache_key("chat", self.inner.model(), &(messages, opts));
-        Box::pin(self.call(key, self.inner.chat(messages, opts)))
+        Box::pin(self.call(key, self.inner.chat(messages, opts), |_| true))
     }
 
     fn chat_stream<'a>(
@@ -461,3 +481,90 @@ macro_rules! forward_llm_client {
 
 forward_llm_client!(Box);
 forward_llm_client!(Arc);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// Answers `replies` in turn (the last one forever), counting calls.
+    struct Scripted {
+        replies: Vec<&'static str>,
+        calls: AtomicUsize,
+    }
+
+    impl LlmClient for Scripted {
+        fn model(&self) -> &str {
+            "scripted"
+        }
+        fn generate<'a>(
+            &'a self,
+            _req: &'a GenerateRequest,
+        ) -> BoxFuture<'a, Result<LlmResponse, LlmError>> {
+            // Counted when polled: the wrapper builds the call's future before looking in the
+            // cache and drops it unpolled on a hit.
+            Box::pin(async move {
+                let n = self.calls.fetch_add(1, Ordering::SeqCst);
+                let text = self.replies[n.min(self.replies.len() - 1)].to_string();
+                Ok(LlmResponse {
+                    text,
+                    prompt_tokens: 0,
+                    completion_tokens: 0,
+                    model: "scripted".into(),
+                    duration: Duration::ZERO,
+                })
+            })
+        }
+        fn chat<'a>(
+            &'a self,
+            _messages: &'a [ChatMessage],
+            _opts: &'a CallOptions,
+        ) -> BoxFuture<'a, Result<LlmResponse, LlmError>> {
+            Box::pin(async { Err(LlmError::Config("not scripted".into())) })
+        }
+        fn chat_stream<'a>(
+            &'a self,
+            _messages: &'a [ChatMessage],
+            _opts: &'a CallOptions,
+        ) -> BoxFuture<'a, Result<ChatStream, LlmError>> {
+            Box::pin(async { Err(LlmError::Config("not scripted".into())) })
+        }
+        fn health(&self) -> BoxFuture<'_, Result<Vec<String>, LlmError>> {
+            Box::pin(async { Ok(vec![]) })
+        }
+    }
+
+    #[tokio::test]
+    async fn only_accepted_answers_are_cached() {
+        let llm = ResilientLlm::new(
+            Scripted {
+                replies: vec!["junk", "{\"ok\": true}"],
+                calls: AtomicUsize::new(0),
+            },
+            ResilienceConfig::default(),
+        );
+        let req = GenerateRequest {
+            prompt: "analyse".into(),
+            ..GenerateRequest::default()
+        };
+        let valid = |r: &LlmResponse| r.text.starts_with('{');
+        // Junk is rejected, so the next call asks the model again instead of the cache.
+        assert_eq!(
+            llm.generate_validated(&req, valid).await.unwrap().text,
+            "junk"
+        );
+        let good = llm.generate_validated(&req, valid).await.unwrap();
+        assert_eq!(good.text, "{\"ok\": true}");
+        assert_eq!(llm.inner().calls.load(Ordering::SeqCst), 2);
+        // The accepted answer is served from the cache without asking `accept` again.
+        let hit = llm
+            .generate_validated(&req, |_| panic!("a cache hit is not re-validated"))
+            .await
+            .unwrap();
+        assert_eq!(hit.text, good.text);
+        assert_eq!(llm.inner().calls.load(Ordering::SeqCst), 2);
+        let m = llm.metrics();
+        assert_eq!((m.cache_hits, m.cache_entries), (1, 1));
+    }
+}

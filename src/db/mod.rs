@@ -1,0 +1,331 @@
+//! The databases of the platform: PostgreSQL (`jobfirst_vector`, system of record of the
+//! embeddings) and MySQL (`jobfirst`, where other services read AI results). Both optional.
+//!
+//! Writes reach them through the engine's outbox (committed with the vectors) and one
+//! [`delivery::Delivery`] worker per database; PostgreSQL is also followed
+//! ([`replica::follow`]) so several instances converge, and is the source of a full rebuild
+//! ([`prepare`]).
+
+pub mod delivery;
+pub mod error;
+pub mod mysql;
+pub mod pg;
+pub mod replica;
+pub mod rows;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::config::{Config, LlmProvider};
+use crate::vector::{Collection, Engine, EngineOptions};
+use delivery::{Delivery, Sink};
+use error::DbError;
+
+/// The consumers of the outbox for a configuration.
+pub fn consumers(config: &Config) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if config.postgres_url.is_some() {
+        out.push("postgres");
+    }
+    if config.mysql_url.is_some() {
+        out.push("mysql");
+    }
+    out
+}
+
+#[derive(Default)]
+struct FollowerState {
+    ok: bool,
+    polls: u64,
+    applied: u64,
+    last_error: Option<String>,
+}
+
+/// The running database side: delivery workers and the PostgreSQL follower.
+pub struct Databases {
+    engine: Engine,
+    deliveries: Vec<Arc<Delivery>>,
+    follower: Option<Arc<Mutex<FollowerState>>>,
+    shutdown: watch::Sender<bool>,
+}
+
+fn llm_provider_name(config: &Config) -> &'static str {
+    match config.llm_provider {
+        LlmProvider::Openai => "openai",
+        _ => "ollama",
+    }
+}
+
+impl Databases {
+    /// Starts the workers for the configured databases (`None` when there are none). Never
+    /// fails because a database is down: the workers retry.
+    pub async fn start(engine: Engine, config: &Config) -> Result<Option<Databases>, DbError> {
+        let names = consumers(config);
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let e2 = engine.clone();
+        let n2 = names.clone();
+        tokio::task::spawn_blocking(move || e2.outbox_register(&n2))
+            .await
+            .map_err(|e| local(e.to_string()))?
+            .map_err(|e| local(e.to_string()))?;
+        let (shutdown, rx) = watch::channel(false);
+        let mut deliveries = Vec::new();
+        let mut follower = None;
+        if let Some(url) = &config.postgres_url {
+            let pool = pg::connect(url).await?;
+            let w = pg::Writer::new(pool.clone()).with_llm_provider(llm_provider_name(config));
+            deliveries.push(Delivery::new(engine.clone(), Sink::Postgres(w)));
+            let state = Arc::new(Mutex::new(FollowerState::default()));
+            let s2 = state.clone();
+            tokio::spawn(replica::follow(
+                engine.clone(),
+                pool,
+                rx.clone(),
+                move |r| {
+                    let mut s = s2.lock();
+                    s.polls += 1;
+                    match r {
+                        Ok(c) => {
+                            s.ok = true;
+                            s.applied += c.upserts + c.deletes;
+                            s.last_error = None;
+                        }
+                        Err(e) => {
+                            if s.ok || s.last_error.is_none() {
+                                tracing::warn!(error = %e, "following PostgreSQL failed; retrying");
+                            }
+                            s.ok = false;
+                            s.last_error = Some(e.to_string());
+                        }
+                    }
+                },
+            ));
+            follower = Some(state);
+        }
+        if let Some(url) = &config.mysql_url {
+            let pool = mysql::connect(url).await?;
+            let w = mysql::Writer::new(pool).with_llm_provider(llm_provider_name(config));
+            deliveries.push(Delivery::new(engine.clone(), Sink::Mysql(w)));
+        }
+        for d in &deliveries {
+            tokio::spawn(d.clone().run(rx.clone()));
+        }
+        Ok(Some(Databases {
+            engine,
+            deliveries,
+            follower,
+            shutdown,
+        }))
+    }
+
+    /// New outbox entries were committed.
+    pub fn wake(&self) {
+        for d in &self.deliveries {
+            d.wake();
+        }
+    }
+
+    /// Whether every database is reachable (its last attempt worked).
+    pub fn all_up(&self) -> bool {
+        self.deliveries.iter().all(|d| d.status().state == "up")
+    }
+
+    /// Per database: state, backlog, counts, last error; PostgreSQL also the follower.
+    pub fn health(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        for d in &self.deliveries {
+            let mut v = serde_json::to_value(d.status()).unwrap_or(Value::Null);
+            if d.name() == "postgres" {
+                if let Some(f) = &self.follower {
+                    let f = f.lock();
+                    v["follower"] = json!({
+                        "state": if f.ok { "up" } else if f.polls == 0 { "connecting" } else { "down" },
+                        "watermark": replica::watermark(&self.engine),
+                        "applied": f.applied,
+                        "last_error": f.last_error,
+                    });
+                }
+            }
+            out.insert(d.name().to_string(), v);
+        }
+        Value::Object(out)
+    }
+
+    /// Per database: (name, status) for the metrics.
+    pub fn statuses(&self) -> Vec<(&'static str, delivery::DeliveryStatus)> {
+        self.deliveries
+            .iter()
+            .map(|d| (d.name(), d.status()))
+            .collect()
+    }
+
+    /// Stops the workers (what is not delivered stays in the outbox for the next start).
+    pub fn stop(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+impl Drop for Databases {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn local(msg: String) -> DbError {
+    DbError::Sqlx(sqlx::Error::Protocol(format!("local store: {msg}")))
+}
+
+/// Before serving, with PostgreSQL configured: on an empty data dir or with `--rebuild`, builds
+/// the engine from PostgreSQL alone (streaming, batched, progress on stderr, a log line of
+/// rows/s, graphs built before returning); otherwise catches up with rows newer than the local
+/// watermark (a PostgreSQL that is down then only logs a warning: the follower catches up
+/// later). `--rebuild` on a data dir with undelivered rows for PostgreSQL delivers them first
+/// and refuses to wipe anything it could not deliver.
+pub async fn prepare(config: &Config, options: &EngineOptions, fresh: bool) -> Result<(), DbError> {
+    let Some(url) = &config.postgres_url else {
+        return Ok(());
+    };
+    let pool = pg::connect(url).await?;
+    let dir = config.data_dir.clone();
+    if !(fresh || config.rebuild) {
+        let engine = open_engine(&dir, *options).await?;
+        let t = Instant::now();
+        match replica::catch_up(&engine, &pool, true, |_| {}).await {
+            Ok(s) => tracing::info!(
+                rows = s.rows,
+                upserts = s.upserts,
+                deletes = s.deletes,
+                watermark = s.watermark,
+                ms = t.elapsed().as_millis() as u64,
+                "caught up from PostgreSQL"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "cannot catch up from PostgreSQL now; serving the local store, following later"
+            ),
+        }
+        return Ok(());
+    }
+    if let Err(e) = pg::migrate(&pool).await {
+        if config.rebuild || !e.is_transient() {
+            return Err(e);
+        }
+        // A new data dir while PostgreSQL is unreachable: start empty; the follower applies
+        // everything (watermark 0) once PostgreSQL answers.
+        tracing::warn!(
+            error = %e,
+            "PostgreSQL unreachable: starting with an empty store; it fills from PostgreSQL \
+             when PostgreSQL comes back"
+        );
+        return Ok(());
+    }
+    if config.rebuild && !fresh {
+        let engine = open_engine(&dir, *options).await?;
+        drain_to_postgres(&engine, &pool, config).await?;
+        drop(engine);
+        wipe(&dir).map_err(|e| local(format!("cannot clear {}: {e}", dir.display())))?;
+    }
+    let bulk = EngineOptions {
+        background_rebuild: false,
+        ..*options
+    };
+    let engine = open_engine(&dir, bulk).await?;
+    let t = Instant::now();
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM ai_entities WHERE NOT is_deleted")
+        .fetch_one(&pool)
+        .await?;
+    tracing::info!(rows = total, "rebuilding the engine from PostgreSQL");
+    let bar = indicatif::ProgressBar::new(total.max(0) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("rebuild from PostgreSQL");
+    let stats = replica::catch_up(&engine, &pool, false, |s| bar.set_position(s.upserts)).await?;
+    bar.finish_and_clear();
+    let load_s = t.elapsed().as_secs_f64();
+    tracing::info!(
+        rows = stats.rows,
+        upserts = stats.upserts,
+        secs = format!("{load_s:.1}"),
+        rows_per_sec = (stats.rows as f64 / load_s.max(1e-9)) as u64,
+        "loaded from PostgreSQL; building the indexes"
+    );
+    let e2 = engine.clone();
+    let tail_limit = options.tail_limit;
+    tokio::task::spawn_blocking(move || {
+        // The graphs the engine would have built by itself (its tail limit), now rather than
+        // in the background after start; smaller collections stay exactly scanned, as they
+        // were on the instance that wrote them.
+        for (c, s) in Collection::ALL.into_iter().zip(e2.stats()) {
+            if s.tail > tail_limit {
+                e2.rebuild(c).map_err(|e| local(e.to_string()))?;
+            }
+        }
+        Ok::<_, DbError>(())
+    })
+    .await
+    .map_err(|e| local(e.to_string()))??;
+    tracing::info!(
+        secs = format!("{:.1}", t.elapsed().as_secs_f64()),
+        "engine rebuilt from PostgreSQL"
+    );
+    Ok(())
+}
+
+async fn open_engine(dir: &Path, options: EngineOptions) -> Result<Engine, DbError> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || Engine::open(&dir, options))
+        .await
+        .map_err(|e| local(e.to_string()))?
+        .map_err(|e| local(e.to_string()))
+}
+
+/// Delivers every pending outbox entry to PostgreSQL, or fails.
+async fn drain_to_postgres(
+    engine: &Engine,
+    pool: &pg::Pool,
+    config: &Config,
+) -> Result<(), DbError> {
+    let e2 = engine.clone();
+    tokio::task::spawn_blocking(move || e2.outbox_register(&["postgres"]))
+        .await
+        .map_err(|e| local(e.to_string()))?
+        .map_err(|e| local(e.to_string()))?;
+    let w = pg::Writer::new(pool.clone()).with_llm_provider(llm_provider_name(config));
+    loop {
+        let cursor = engine
+            .outbox_cursor("postgres")
+            .map_err(|e| local(e.to_string()))?;
+        let batch = engine
+            .outbox_read(cursor, delivery::BATCH)
+            .map_err(|e| local(e.to_string()))?;
+        let Some(last) = batch.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        w.apply(&batch).await?;
+        engine
+            .outbox_ack("postgres", last)
+            .map_err(|e| local(e.to_string()))?;
+    }
+}
+
+/// Removes the engine's files from a data dir (the redb store and the index files).
+fn wipe(dir: &Path) -> std::io::Result<()> {
+    let store = dir.join("vectors.redb");
+    if store.exists() {
+        std::fs::remove_file(store)?;
+    }
+    let index = dir.join("index");
+    if index.exists() {
+        std::fs::remove_dir_all(index)?;
+    }
+    Ok(())
+}

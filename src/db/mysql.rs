@@ -1,0 +1,362 @@
+//! MySQL / MariaDB (`jobfirst`): pool, embedded migrations, model registry and the batch writer
+//! of outbox changes ([`Writer::apply`]), parallel to [`super::pg`].
+//!
+//! A batch is one transaction of multi-row `INSERT .. ON DUPLICATE KEY UPDATE` statements (a
+//! handful per batch), so applying a batch twice leaves the same rows. Vectors are stored as
+//! JSON arrays. MySQL has no `ai_entities` table: PostgreSQL is the system of record. The rows
+//! themselves come from [`super::rows::build`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
+use sqlx::{MySql, QueryBuilder};
+
+use super::error::DbError;
+use super::rows::{self, Deletions, EmbeddingRow, ModelIds, ModelInfo, ProfileRow};
+use super::rows::{ResumeAnalysisRow, Rows};
+use crate::vector::outbox::OutboxEntry;
+
+/// A MySQL connection pool.
+pub type Pool = sqlx::MySqlPool;
+
+/// The embedded migrations (`migrations/mysql`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/mysql");
+
+/// Connections per pool.
+pub const MAX_CONNECTIONS: u32 = 4;
+/// How long a query waits for a connection before failing (transiently).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A pool for `url` (`mysql://user:pass@host:port/db`). Connects lazily: a server that is down
+/// fails the first query (transiently), not start-up. Fails only on a malformed URL.
+pub async fn connect(url: &str) -> Result<Pool, DbError> {
+    Ok(MySqlPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy(url)?)
+}
+
+/// Applies the embedded migrations that are not applied yet (a no-op the second time).
+pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Registers `m` in `ai_models` (upsert by name; its `parameters` are merged into the stored
+/// ones) and returns its id.
+pub async fn ensure_model(pool: &Pool, m: &ModelInfo) -> Result<i64, DbError> {
+    let mut conn = pool.acquire().await?;
+    ensure_model_on(&mut conn, m).await
+}
+
+async fn ensure_model_on(conn: &mut MySqlConnection, m: &ModelInfo) -> Result<i64, DbError> {
+    // `VALUES(col)` works on MariaDB and MySQL 8 (which deprecates it but has no alternative
+    // MariaDB understands).
+    sqlx::query(
+        "INSERT INTO ai_models (name, version, model_type, provider, model_identifier, parameters) \
+         VALUES (?, ?, ?, ?, ?, ?) \
+         ON DUPLICATE KEY UPDATE version = VALUES(version), model_type = VALUES(model_type), \
+           provider = VALUES(provider), model_identifier = VALUES(model_identifier), \
+           parameters = JSON_MERGE_PATCH(COALESCE(parameters, '{}'), VALUES(parameters)), \
+           is_active = TRUE",
+    )
+    .bind(&m.name)
+    .bind(&m.version)
+    .bind(&m.model_type)
+    .bind(&m.provider)
+    .bind(&m.model_identifier)
+    .bind(m.parameters.to_string())
+    .execute(&mut *conn)
+    .await?;
+    let id = sqlx::query_scalar("SELECT id FROM ai_models WHERE name = ?")
+        .bind(&m.name)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
+/// Writes outbox batches to MySQL.
+#[derive(Debug)]
+pub struct Writer {
+    pool: Pool,
+    models: ModelIds,
+    llm_provider: String,
+}
+
+impl Writer {
+    /// A writer on `pool`; analysis models answered by an LLM are registered with provider
+    /// `ollama` unless [`Writer::with_llm_provider`] says otherwise.
+    pub fn new(pool: Pool) -> Writer {
+        Writer {
+            pool,
+            models: ModelIds::default(),
+            llm_provider: "ollama".into(),
+        }
+    }
+
+    /// The `ai_models.provider` of LLM analysis models (`ollama`, `openai`).
+    pub fn with_llm_provider(mut self, provider: impl Into<String>) -> Writer {
+        self.llm_provider = provider.into();
+        self
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The cache of model ids (clear it if `ai_models` was changed behind the writer's back).
+    pub fn models(&self) -> &ModelIds {
+        &self.models
+    }
+
+    /// Writes `entries` in one transaction, idempotently. See the module docs.
+    pub async fn apply(&self, entries: &[OutboxEntry]) -> Result<(), DbError> {
+        let rows = rows::build(entries, &self.llm_provider);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        let mut ids: HashMap<&str, i64> = HashMap::new();
+        let mut fresh = Vec::new();
+        for m in &rows.models {
+            let id = match self.models.get(&m.name) {
+                Some(id) => id,
+                None => {
+                    let id = ensure_model_on(&mut tx, m).await?;
+                    fresh.push((m.name.as_str(), id));
+                    id
+                }
+            };
+            ids.insert(m.name.as_str(), id);
+        }
+        write_rows(&mut tx, &rows, &ids).await?;
+        tx.commit().await?;
+        // Only ids that committed are remembered.
+        for (name, id) in fresh {
+            self.models.insert(name, id);
+        }
+        Ok(())
+    }
+}
+
+/// A table of analysis or profile rows.
+struct ProfileTable {
+    table: &'static str,
+    id_col: &'static str,
+    kind_col: &'static str,
+    data_col: &'static str,
+}
+
+const COMPANY_PROFILES: ProfileTable = ProfileTable {
+    table: "company_ai_profiles",
+    id_col: "company_id",
+    kind_col: "profile_type",
+    data_col: "profile_data",
+};
+const JOB_ANALYSES: ProfileTable = ProfileTable {
+    table: "job_ai_analysis",
+    id_col: "job_id",
+    kind_col: "analysis_type",
+    data_col: "analysis_result",
+};
+const USER_PROFILES: ProfileTable = ProfileTable {
+    table: "user_ai_profiles",
+    id_col: "user_id",
+    kind_col: "profile_type",
+    data_col: "profile_data",
+};
+
+async fn write_rows(
+    conn: &mut MySqlConnection,
+    rows: &Rows<'_>,
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    write_profiles(conn, &COMPANY_PROFILES, &rows.company_profiles, ids).await?;
+    write_profiles(conn, &JOB_ANALYSES, &rows.job_analyses, ids).await?;
+    write_profiles(conn, &USER_PROFILES, &rows.user_profiles, ids).await?;
+    write_resume_analyses(conn, &rows.resume_analyses, ids).await?;
+    write_embeddings(
+        conn,
+        "company_embeddings",
+        "company_id",
+        &rows.company_embeddings,
+        ids,
+    )
+    .await?;
+    write_embeddings(conn, "job_embeddings", "job_id", &rows.job_embeddings, ids).await?;
+    write_resume_vectors(conn, &rows.resume_vectors, ids).await?;
+    write_deletions(conn, &rows.deleted).await?;
+    Ok(())
+}
+
+async fn write_profiles(
+    conn: &mut MySqlConnection,
+    t: &ProfileTable,
+    rows: &[ProfileRow],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    let ProfileTable {
+        table,
+        id_col,
+        kind_col,
+        data_col,
+    } = t;
+    for chunk in rows::chunks(rows, 7, |r| r.data.len() + 64) {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!(
+            "INSERT INTO {table} ({id_col}, {kind_col}, {data_col}, confidence_score, \
+             generated_by_model_id, generated_at, expires_at, is_valid) "
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.entity_id)
+                .push_bind(r.kind)
+                .push_bind(r.data.as_str())
+                .push_bind(r.confidence)
+                .push_bind(ids.get(r.model.as_str()).copied())
+                .push_bind(r.generated_at)
+                .push_bind(r.expires_at)
+                .push("TRUE");
+        });
+        q.push(format!(
+            " ON DUPLICATE KEY UPDATE {data_col} = VALUES({data_col}), \
+             confidence_score = VALUES(confidence_score), \
+             generated_by_model_id = VALUES(generated_by_model_id), \
+             generated_at = VALUES(generated_at), expires_at = VALUES(expires_at), \
+             is_valid = TRUE"
+        ));
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn write_resume_analyses(
+    conn: &mut MySqlConnection,
+    rows: &[ResumeAnalysisRow],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    for chunk in rows::chunks(rows, 6, |r| r.result.len() + 64) {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(
+            "INSERT INTO resume_ai_analysis (resume_id, user_id, analysis_result, source, \
+             generated_by_model_id, generated_at) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.resume_id)
+                .push_bind(r.user_id)
+                .push_bind(r.result.as_str())
+                .push_bind(r.source)
+                .push_bind(ids.get(r.model.as_str()).copied())
+                .push_bind(r.generated_at);
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), \
+             analysis_result = VALUES(analysis_result), source = VALUES(source), \
+             generated_by_model_id = VALUES(generated_by_model_id), \
+             generated_at = VALUES(generated_at)",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// The rows with their vectors as JSON text (bound as strings).
+fn with_json<'r, 'a>(rows: &'r [EmbeddingRow<'a>]) -> Vec<(&'r EmbeddingRow<'a>, String)> {
+    rows.iter().map(|r| (r, r.vector_json())).collect()
+}
+
+async fn write_embeddings(
+    conn: &mut MySqlConnection,
+    table: &str,
+    id_col: &str,
+    rows: &[EmbeddingRow<'_>],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    let rows = with_json(rows);
+    for chunk in rows::chunks(&rows, 5, |(_, v)| v.len() + 64) {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!(
+            "INSERT INTO {table} ({id_col}, embedding_type, embedding_vector, model_id, \
+             created_at) "
+        ));
+        q.push_values(chunk, |mut b, (r, v)| {
+            b.push_bind(r.entity_id)
+                .push_bind(r.embedding_type)
+                .push_bind(v.as_str())
+                .push_bind(ids.get(r.model).copied())
+                .push_bind(r.at);
+        });
+        q.push(
+            " ON DUPLICATE KEY UPDATE embedding_vector = VALUES(embedding_vector), \
+             model_id = VALUES(model_id), created_at = VALUES(created_at)",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn write_resume_vectors(
+    conn: &mut MySqlConnection,
+    rows: &[EmbeddingRow<'_>],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    let rows = with_json(rows);
+    for chunk in rows::chunks(&rows, 7, |(_, v)| v.len() + 64) {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(
+            "INSERT INTO resume_vectors (resume_id, user_id, embedding_type, embedding_vector, \
+             model_id, created_at, updated_at) ",
+        );
+        q.push_values(chunk, |mut b, (r, v)| {
+            b.push_bind(r.entity_id)
+                .push_bind(r.user_id)
+                .push_bind(r.embedding_type)
+                .push_bind(v.as_str())
+                .push_bind(ids.get(r.model).copied())
+                .push_bind(r.at)
+                .push_bind(r.at);
+        });
+        // `created_at` stays the first write's.
+        q.push(
+            " ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), \
+             embedding_vector = VALUES(embedding_vector), model_id = VALUES(model_id), \
+             updated_at = VALUES(updated_at)",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn write_deletions(conn: &mut MySqlConnection, d: &Deletions) -> Result<(), DbError> {
+    let statements: [(&str, &[i64]); 6] = [
+        (
+            "UPDATE company_ai_profiles SET is_valid = FALSE WHERE company_id IN (",
+            &d.companies,
+        ),
+        (
+            "DELETE FROM company_embeddings WHERE company_id IN (",
+            &d.companies,
+        ),
+        (
+            "UPDATE job_ai_analysis SET is_valid = FALSE WHERE job_id IN (",
+            &d.jobs,
+        ),
+        ("DELETE FROM job_embeddings WHERE job_id IN (", &d.jobs),
+        (
+            "DELETE FROM resume_ai_analysis WHERE resume_id IN (",
+            &d.resumes,
+        ),
+        (
+            "DELETE FROM resume_vectors WHERE resume_id IN (",
+            &d.resumes,
+        ),
+    ];
+    for (sql, ids) in statements {
+        for chunk in rows::chunks(ids, 1, |_| 8) {
+            let mut q: QueryBuilder<MySql> = QueryBuilder::new(sql);
+            let mut list = q.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            q.push(")");
+            q.build().execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,405 @@
+//! PostgreSQL (`jobfirst_vector`): pool, embedded migrations, model registry and the batch
+//! writer of outbox changes ([`Writer::apply`]).
+//!
+//! A batch is one transaction. It first takes a transaction-level advisory lock
+//! ([`ENTITY_LOCK_KEY`]), so `ai_entities.version` values, drawn from a sequence inside the
+//! lock, commit in increasing order even with several service instances writing: a reader that
+//! has seen version `v` never later finds a committed row below `v`. Every table is written with
+//! multi-row `INSERT .. ON CONFLICT (<unique key>) DO UPDATE` statements (a handful per batch),
+//! so applying a batch twice leaves the same rows. The rows themselves come from
+//! [`super::rows::build`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnection, PgPoolOptions};
+use sqlx::{Postgres, QueryBuilder};
+
+use super::error::DbError;
+use super::rows::{self, Deletions, EmbeddingRow, EntityRow, ModelIds, ModelInfo, ProfileRow};
+use super::rows::{ResumeAnalysisRow, Rows};
+use crate::vector::outbox::OutboxEntry;
+
+/// A PostgreSQL connection pool.
+pub type Pool = sqlx::PgPool;
+
+/// The embedded migrations (`migrations/postgres`).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Key of the advisory lock every batch holds until it commits ("jfai_ent").
+pub const ENTITY_LOCK_KEY: i64 = 0x6a66_6169_5f65_6e74;
+
+/// Connections per pool.
+pub const MAX_CONNECTIONS: u32 = 4;
+/// How long a query waits for a connection before failing (transiently).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A pool for `url` (`postgres://user:pass@host:port/db`). Connects lazily: a server that is
+/// down fails the first query (transiently), not start-up. Fails only on a malformed URL.
+pub async fn connect(url: &str) -> Result<Pool, DbError> {
+    Ok(PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy(url)?)
+}
+
+/// Applies the embedded migrations that are not applied yet (a no-op the second time).
+pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Registers `m` in `ai_models` (upsert by name; its `parameters` are merged into the stored
+/// ones) and returns its id.
+pub async fn ensure_model(pool: &Pool, m: &ModelInfo) -> Result<i64, DbError> {
+    let mut conn = pool.acquire().await?;
+    ensure_model_on(&mut conn, m).await
+}
+
+async fn ensure_model_on(conn: &mut PgConnection, m: &ModelInfo) -> Result<i64, DbError> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO ai_models (name, version, model_type, provider, model_identifier, parameters) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, \
+           model_type = EXCLUDED.model_type, provider = EXCLUDED.provider, \
+           model_identifier = EXCLUDED.model_identifier, \
+           parameters = ai_models.parameters || EXCLUDED.parameters, \
+           is_active = TRUE, updated_at = now() \
+         RETURNING id",
+    )
+    .bind(&m.name)
+    .bind(&m.version)
+    .bind(&m.model_type)
+    .bind(&m.provider)
+    .bind(&m.model_identifier)
+    .bind(sqlx::types::Json(&m.parameters))
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// The highest `ai_entities.version` (0 when empty): the watermark of the rebuild.
+pub async fn max_version(pool: &Pool) -> Result<i64, DbError> {
+    let v = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0)::BIGINT FROM ai_entities")
+        .fetch_one(pool)
+        .await?;
+    Ok(v)
+}
+
+/// Writes outbox batches to PostgreSQL.
+#[derive(Debug)]
+pub struct Writer {
+    pool: Pool,
+    models: ModelIds,
+    llm_provider: String,
+}
+
+impl Writer {
+    /// A writer on `pool`; analysis models answered by an LLM are registered with provider
+    /// `ollama` unless [`Writer::with_llm_provider`] says otherwise.
+    pub fn new(pool: Pool) -> Writer {
+        Writer {
+            pool,
+            models: ModelIds::default(),
+            llm_provider: "ollama".into(),
+        }
+    }
+
+    /// The `ai_models.provider` of LLM analysis models (`ollama`, `openai`).
+    pub fn with_llm_provider(mut self, provider: impl Into<String>) -> Writer {
+        self.llm_provider = provider.into();
+        self
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The cache of model ids (clear it if `ai_models` was changed behind the writer's back).
+    pub fn models(&self) -> &ModelIds {
+        &self.models
+    }
+
+    /// Writes `entries` in one transaction, idempotently. See the module docs.
+    pub async fn apply(&self, entries: &[OutboxEntry]) -> Result<(), DbError> {
+        let rows = rows::build(entries, &self.llm_provider);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ENTITY_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+        let mut ids: HashMap<&str, i64> = HashMap::new();
+        let mut fresh = Vec::new();
+        for m in &rows.models {
+            let id = match self.models.get(&m.name) {
+                Some(id) => id,
+                None => {
+                    let id = ensure_model_on(&mut tx, m).await?;
+                    fresh.push((m.name.as_str(), id));
+                    id
+                }
+            };
+            ids.insert(m.name.as_str(), id);
+        }
+        write_rows(&mut tx, &rows, &ids).await?;
+        tx.commit().await?;
+        // Only ids that committed are remembered.
+        for (name, id) in fresh {
+            self.models.insert(name, id);
+        }
+        Ok(())
+    }
+}
+
+/// A table of analysis or profile rows.
+struct ProfileTable {
+    table: &'static str,
+    id_col: &'static str,
+    kind_col: &'static str,
+    data_col: &'static str,
+}
+
+const COMPANY_PROFILES: ProfileTable = ProfileTable {
+    table: "company_ai_profiles",
+    id_col: "company_id",
+    kind_col: "profile_type",
+    data_col: "profile_data",
+};
+const JOB_ANALYSES: ProfileTable = ProfileTable {
+    table: "job_ai_analysis",
+    id_col: "job_id",
+    kind_col: "analysis_type",
+    data_col: "analysis_result",
+};
+const USER_PROFILES: ProfileTable = ProfileTable {
+    table: "user_ai_profiles",
+    id_col: "user_id",
+    kind_col: "profile_type",
+    data_col: "profile_data",
+};
+
+async fn write_rows(
+    conn: &mut PgConnection,
+    rows: &Rows<'_>,
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    write_profiles(conn, &COMPANY_PROFILES, &rows.company_profiles, ids).await?;
+    write_profiles(conn, &JOB_ANALYSES, &rows.job_analyses, ids).await?;
+    write_profiles(conn, &USER_PROFILES, &rows.user_profiles, ids).await?;
+    write_resume_analyses(conn, &rows.resume_analyses, ids).await?;
+    write_embeddings(
+        conn,
+        "company_embeddings",
+        "company_id",
+        &rows.company_embeddings,
+        ids,
+    )
+    .await?;
+    write_embeddings(conn, "job_embeddings", "job_id", &rows.job_embeddings, ids).await?;
+    write_resume_vectors(conn, &rows.resume_vectors, ids).await?;
+    write_deletions(conn, &rows.deleted).await?;
+    write_entities(conn, &rows.entities).await?;
+    Ok(())
+}
+
+async fn write_profiles(
+    conn: &mut PgConnection,
+    t: &ProfileTable,
+    rows: &[ProfileRow],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    let ProfileTable {
+        table,
+        id_col,
+        kind_col,
+        data_col,
+    } = t;
+    for chunk in rows::chunks(rows, 7, |r| r.data.len() + 64) {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "INSERT INTO {table} ({id_col}, {kind_col}, {data_col}, confidence_score, \
+             generated_by_model_id, generated_at, expires_at, is_valid) "
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.entity_id)
+                .push_bind(r.kind)
+                .push_bind(r.data.as_str())
+                .push_unseparated("::jsonb")
+                .push_bind(r.confidence)
+                .push_bind(ids.get(r.model.as_str()).copied())
+                .push_bind(r.generated_at)
+                .push_bind(r.expires_at)
+                .push("TRUE");
+        });
+        q.push(format!(
+            " ON CONFLICT ({id_col}, {kind_col}) DO UPDATE SET \
+             {data_col} = EXCLUDED.{data_col}, confidence_score = EXCLUDED.confidence_score, \
+             generated_by_model_id = EXCLUDED.generated_by_model_id, \
+             generated_at = EXCLUDED.generated_at, expires_at = EXCLUDED.expires_at, \
+             is_valid = TRUE"
+        ));
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn write_resume_analyses(
+    conn: &mut PgConnection,
+    rows: &[ResumeAnalysisRow],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    for chunk in rows::chunks(rows, 6, |r| r.result.len() + 64) {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO resume_ai_analysis (resume_id, user_id, analysis_result, source, \
+             generated_by_model_id, generated_at) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.resume_id)
+                .push_bind(r.user_id)
+                .push_bind(r.result.as_str())
+                .push_unseparated("::jsonb")
+                .push_bind(r.source)
+                .push_bind(ids.get(r.model.as_str()).copied())
+                .push_bind(r.generated_at);
+        });
+        q.push(
+            " ON CONFLICT (resume_id) DO UPDATE SET user_id = EXCLUDED.user_id, \
+             analysis_result = EXCLUDED.analysis_result, source = EXCLUDED.source, \
+             generated_by_model_id = EXCLUDED.generated_by_model_id, \
+             generated_at = EXCLUDED.generated_at",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn vector_size(r: &EmbeddingRow<'_>) -> usize {
+    r.vector.len() * 4 + 64
+}
+
+async fn write_embeddings(
+    conn: &mut PgConnection,
+    table: &str,
+    id_col: &str,
+    rows: &[EmbeddingRow<'_>],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    for chunk in rows::chunks(rows, 5, vector_size) {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "INSERT INTO {table} ({id_col}, embedding_type, embedding_vector, model_id, \
+             created_at) "
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.entity_id)
+                .push_bind(r.embedding_type)
+                .push_bind(r.vector)
+                .push_bind(ids.get(r.model).copied())
+                .push_bind(r.at);
+        });
+        q.push(format!(
+            " ON CONFLICT ({id_col}, embedding_type) DO UPDATE SET \
+             embedding_vector = EXCLUDED.embedding_vector, model_id = EXCLUDED.model_id, \
+             created_at = EXCLUDED.created_at"
+        ));
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn write_resume_vectors(
+    conn: &mut PgConnection,
+    rows: &[EmbeddingRow<'_>],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    for chunk in rows::chunks(rows, 7, vector_size) {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO resume_vectors (resume_id, user_id, embedding_type, embedding_vector, \
+             model_id, created_at, updated_at) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.entity_id)
+                .push_bind(r.user_id)
+                .push_bind(r.embedding_type)
+                .push_bind(r.vector)
+                .push_bind(ids.get(r.model).copied())
+                .push_bind(r.at)
+                .push_bind(r.at);
+        });
+        // `created_at` stays the first write's.
+        q.push(
+            " ON CONFLICT (resume_id, embedding_type) DO UPDATE SET user_id = EXCLUDED.user_id, \
+             embedding_vector = EXCLUDED.embedding_vector, model_id = EXCLUDED.model_id, \
+             updated_at = EXCLUDED.updated_at",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+async fn write_deletions(conn: &mut PgConnection, d: &Deletions) -> Result<(), DbError> {
+    let statements: [(&str, &[i64]); 6] = [
+        (
+            "UPDATE company_ai_profiles SET is_valid = FALSE WHERE company_id = ANY($1)",
+            &d.companies,
+        ),
+        (
+            "DELETE FROM company_embeddings WHERE company_id = ANY($1)",
+            &d.companies,
+        ),
+        (
+            "UPDATE job_ai_analysis SET is_valid = FALSE WHERE job_id = ANY($1)",
+            &d.jobs,
+        ),
+        ("DELETE FROM job_embeddings WHERE job_id = ANY($1)", &d.jobs),
+        (
+            "DELETE FROM resume_ai_analysis WHERE resume_id = ANY($1)",
+            &d.resumes,
+        ),
+        (
+            "DELETE FROM resume_vectors WHERE resume_id = ANY($1)",
+            &d.resumes,
+        ),
+    ];
+    for (sql, ids) in statements {
+        if !ids.is_empty() {
+            sqlx::query(sql).bind(ids).execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// `ai_entities` upserts and tombstones; each row takes a new `version` from the sequence (the
+/// column default, evaluated for the proposed row, is what `EXCLUDED.version` carries).
+async fn write_entities(conn: &mut PgConnection, rows: &[EntityRow<'_>]) -> Result<(), DbError> {
+    let size = |r: &EntityRow<'_>| {
+        r.payload.as_ref().map_or(0, String::len) + r.document.as_ref().map_or(0, String::len) + 64
+    };
+    for chunk in rows::chunks(rows, 7, size) {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO ai_entities (collection, entity_id, rev, is_deleted, model, payload, \
+             document, updated_at) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.collection.name())
+                .push_bind(r.entity_id)
+                .push_bind(r.rev)
+                .push_bind(r.deleted)
+                .push_bind(r.model)
+                .push_bind(r.payload.as_deref())
+                .push_unseparated("::jsonb")
+                .push_bind(r.document.as_deref())
+                .push_unseparated("::jsonb")
+                .push("now()");
+        });
+        q.push(
+            " ON CONFLICT (collection, entity_id) DO UPDATE SET rev = EXCLUDED.rev, \
+             version = EXCLUDED.version, is_deleted = EXCLUDED.is_deleted, \
+             model = EXCLUDED.model, payload = EXCLUDED.payload, document = EXCLUDED.document, \
+             updated_at = EXCLUDED.updated_at",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
