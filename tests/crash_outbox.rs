@@ -1,0 +1,189 @@
+//! `kill -9` of the service while PostgreSQL is unreachable (rows only in the outbox) and while
+//! it is delivering a slow backlog: after a restart every acknowledged write is in PostgreSQL
+//! exactly once, deletes included.
+
+#[path = "support/db.rs"]
+mod db;
+#[path = "support/proxy.rs"]
+mod proxy;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+struct Service {
+    child: Child,
+    port: u16,
+}
+
+impl Service {
+    fn kill9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(dir: &Path, pg_url: &str) -> Service {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_jobfirst-ai"))
+        .env_clear()
+        .env("AI_SERVICE_PORT", port.to_string())
+        .env("AI_DATA_DIR", dir)
+        .env("POSTGRES_URL", pg_url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let s = Service { child, port };
+    let client = reqwest::Client::new();
+    let t = Instant::now();
+    loop {
+        assert!(t.elapsed() < Duration::from_secs(60), "service never ready");
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                return s;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn analyze(client: &reqwest::Client, port: u16, id: u64) {
+    let body = json!({"job_id": id, "job_data": {
+        "title": format!("后端工程师{id}"), "company": "星河科技", "location": "深圳",
+        "description": format!("负责服务端开发，编号{id}"), "requirements": "3-5年经验，熟悉Go",
+        "salary_min": 20000, "salary_max": 30000}});
+    let r = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/analyze/job"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "job {id}");
+}
+
+async fn health(port: u16) -> Value {
+    reqwest::get(format!("http://127.0.0.1:{port}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn wait_drained(port: u16) {
+    let t = Instant::now();
+    loop {
+        let h = health(port).await;
+        if h["components"]["postgres"]["backlog"] == 0
+            && h["components"]["postgres"]["status"] == "up"
+        {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "backlog never drained: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn count(pool: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_acknowledged_write() {
+    let pg = db::TestDb::postgres().await;
+    let proxy = proxy::FaultProxy::start("127.0.0.1:5432").await;
+    let url = pg
+        .url
+        .replace("127.0.0.1:5432", &format!("127.0.0.1:{}", proxy.port()));
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+
+    // Phase 1: PostgreSQL unreachable; everything acknowledged sits in the outbox; kill -9.
+    proxy.cut();
+    let s = start(dir.path(), &url).await;
+    for id in 1..=30 {
+        analyze(&client, s.port, id).await;
+    }
+    let r = client
+        .delete(format!("http://127.0.0.1:{}/api/v1/jobs/5", s.port))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        health(s.port).await["components"]["postgres"]["backlog"],
+        31
+    );
+    s.kill9();
+
+    // Phase 2: PostgreSQL back but slow; a new backlog is being delivered when we kill -9.
+    proxy.restore();
+    proxy.set_delay(Duration::from_millis(30));
+    let s = start(dir.path(), &url).await;
+    for id in 31..=120 {
+        analyze(&client, s.port, id).await;
+    }
+    s.kill9();
+
+    // Restart with PostgreSQL healthy: everything arrives, once.
+    proxy.set_delay(Duration::ZERO);
+    let s = start(dir.path(), &url).await;
+    wait_drained(s.port).await;
+    let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
+    // Job 5's analysis and its delete were delivered in one batch, which collapses to the
+    // delete: no valid row for it (an invalid one or none).
+    let valid = "SELECT count(*) FROM job_ai_analysis WHERE is_valid";
+    assert_eq!(count(&pool, valid).await, 119);
+    let five = "SELECT count(*) FROM job_ai_analysis WHERE is_valid AND job_id = 5";
+    assert_eq!(count(&pool, five).await, 0);
+    let distinct = "SELECT count(DISTINCT job_id) FROM job_ai_analysis WHERE is_valid";
+    assert_eq!(count(&pool, distinct).await, 119, "one row per job");
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM job_embeddings").await,
+        119 * 4
+    );
+    assert_eq!(count(&pool, "SELECT count(*) FROM ai_entities").await, 120);
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM ai_entities WHERE is_deleted").await,
+        1
+    );
+    // And the service itself still has every acknowledged write.
+    for id in [1u64, 30, 31, 120] {
+        let r = client
+            .get(format!("http://127.0.0.1:{}/api/v1/jobs/{id}", s.port))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "job {id}");
+    }
+    pool.close().await;
+    drop(s);
+    drop(proxy);
+    pg.drop().await;
+}
