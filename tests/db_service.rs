@@ -292,6 +292,27 @@ async fn an_outage_delays_rows_but_never_fails_requests_or_loses_rows() {
         "{}",
         h.body
     );
+    let m = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "db_up{db=\"postgres\"} 1",
+        "outbox_backlog{db=\"postgres\"} 0",
+        "outbox_delivered_total{db=\"postgres\"} 21",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line} not in /metrics:\n{m}");
+    }
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("db_failures_total{db=\"postgres\"}") && !l.ends_with(" 0")),
+        "the outage counted failures"
+    );
     pgp.close().await;
     app.stop().await;
     drop(proxy);

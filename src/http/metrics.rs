@@ -354,7 +354,49 @@ pub fn render(service: &AiService, http: &HttpMetrics) -> String {
     http.render(&mut out);
     render_engine(&mut out, &service.engine().stats());
     render_service(&mut out, &service.metrics());
+    if let Some(db) = service.databases() {
+        render_databases(&mut out, &db.statuses());
+    }
     out
+}
+
+fn render_databases(out: &mut String, statuses: &[(&str, crate::db::delivery::DeliveryStatus)]) {
+    metric(
+        out,
+        "db_up",
+        "gauge",
+        "1 when the database's last attempt worked.",
+    );
+    for (db, s) in statuses {
+        let _ = writeln!(out, "db_up{{db=\"{db}\"}} {}", u8::from(s.state == "up"));
+    }
+    metric(
+        out,
+        "outbox_backlog",
+        "gauge",
+        "Outbox entries not yet written to the database.",
+    );
+    for (db, s) in statuses {
+        let _ = writeln!(out, "outbox_backlog{{db=\"{db}\"}} {}", s.backlog);
+    }
+    metric(
+        out,
+        "outbox_delivered_total",
+        "counter",
+        "Outbox entries written to the database since start.",
+    );
+    for (db, s) in statuses {
+        let _ = writeln!(out, "outbox_delivered_total{{db=\"{db}\"}} {}", s.delivered);
+    }
+    metric(
+        out,
+        "db_failures_total",
+        "counter",
+        "Failed delivery attempts since start.",
+    );
+    for (db, s) in statuses {
+        let _ = writeln!(out, "db_failures_total{{db=\"{db}\"}} {}", s.failures);
+    }
 }
 
 /// `GET /metrics`.
