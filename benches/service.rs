@@ -12,6 +12,8 @@
 //! * `analyze_job_2kb/ollama_dead_breaker_open` — the same with `LLM_PROVIDER=ollama`
 //!   pointed at a closed 127.0.0.1 port, after the breaker opened; the difference of the two
 //!   medians is what a dead Ollama adds per analysis.
+//! * `analyze_job_2kb_postgres/{up,down}` — the same with PostgreSQL configured, reachable vs
+//!   a closed port (needs PostgreSQL at 127.0.0.1:5432).
 //!
 //! The targets are p99s, which criterion does not report (its samples are means of many
 //! iterations), so after each group the bench also times single requests and prints
@@ -211,5 +213,86 @@ fn analyze(c: &mut Criterion) {
     eprintln!("dead Ollama, breaker open: median paired extra cost {p50:.1} µs per analysis");
 }
 
-criterion_group!(benches, health, analyze);
+/// Analysis with PostgreSQL configured, up vs unreachable (a closed port): the request path
+/// only commits to redb and wakes the delivery worker, so the two should match. Needs the
+/// PostgreSQL at 127.0.0.1:5432 (user postgres, trust); the bench creates and drops
+/// `jfai_bench_service`.
+fn analyze_with_postgres(c: &mut Criterion) {
+    let rt = runtime();
+    let admin = "postgres://postgres@127.0.0.1:5432/postgres";
+    let db = "jfai_bench_service";
+    let exec = |sql: String| {
+        rt.block_on(async {
+            use sqlx::Executor;
+            let pool = sqlx::PgPool::connect(admin)
+                .await
+                .expect("PostgreSQL at 127.0.0.1:5432");
+            pool.execute(sql.as_str()).await.expect("admin statement");
+            pool.close().await;
+        })
+    };
+    exec(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+    exec(format!("CREATE DATABASE {db}"));
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut g = c.benchmark_group("analyze_job_2kb_postgres");
+    g.sample_size(30).measurement_time(Duration::from_secs(5));
+    let (up, _up_dir) = open(&rt, |a| {
+        a.postgres_url = Some(format!("postgres://postgres@127.0.0.1:5432/{db}").into());
+    });
+    let (down, _down_dir) = open(&rt, |a| {
+        a.postgres_url = Some(format!("postgres://postgres@127.0.0.1:{dead}/{db}").into());
+    });
+    let up_router = jobfirst_ai::http::router(up.clone());
+    let down_router = jobfirst_ai::http::router(down.clone());
+    let (up_next, down_next) = (AtomicU64::new(1), AtomicU64::new(1));
+    for (name, router, next) in [
+        ("up", &up_router, &up_next),
+        ("down", &down_router, &down_next),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let id = next.fetch_add(1, Ordering::Relaxed);
+                let (status, len) = rt.block_on(call(router, analyze_request(id)));
+                assert_eq!(status, StatusCode::OK);
+                black_box(len)
+            })
+        });
+    }
+    g.finish();
+    let n = 1000;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        a.push(timed(
+            &rt,
+            &up_router,
+            analyze_request(up_next.fetch_add(1, Ordering::Relaxed)),
+        ));
+        b.push(timed(
+            &rt,
+            &down_router,
+            analyze_request(down_next.fetch_add(1, Ordering::Relaxed)),
+        ));
+    }
+    let (p50, p99) = percentiles(&mut a);
+    eprintln!("analyze_job_2kb postgres up (n={n}): p50 {p50:.1} µs, p99 {p99:.1} µs");
+    let (p50, p99) = percentiles(&mut b);
+    eprintln!("analyze_job_2kb postgres down (n={n}): p50 {p50:.1} µs, p99 {p99:.1} µs");
+    let backlog = |s: &AiService| {
+        s.databases()
+            .map(|d| d.statuses().iter().map(|(_, s)| s.backlog).sum::<u64>())
+            .unwrap_or(0)
+    };
+    eprintln!(
+        "outbox backlog at the end: up {}, down {}",
+        backlog(&up),
+        backlog(&down)
+    );
+    drop((up_router, down_router, up, down));
+    exec(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+}
+
+criterion_group!(benches, health, analyze, analyze_with_postgres);
 criterion_main!(benches);

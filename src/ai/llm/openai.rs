@@ -324,3 +324,30 @@ struct Models {
 struct ModelEntry {
     id: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// https base URLs (api.openai.com and most hosted compatible servers) are supported: a
+    /// TLS client is built in, so a call to a closed https port fails as unreachable, not as a
+    /// configuration error about the scheme.
+    #[tokio::test]
+    async fn https_base_urls_reach_the_network() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let c = OpenAiClient::new(&format!("https://127.0.0.1:{port}/v1"), "m", None).unwrap();
+        let e = c
+            .http
+            .get(join_url(&c.base, "/models"))
+            .send()
+            .await
+            .unwrap_err();
+        let kind = LlmError::from_transport(&e, DEFAULT_TIMEOUT);
+        assert!(matches!(kind, LlmError::Unavailable(_)), "{kind:?}");
+        assert!(e.is_connect(), "{e:?}");
+    }
+}
