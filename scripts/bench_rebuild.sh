@@ -6,7 +6,8 @@
 #      outbox is delivered),
 #   3. start `jobfirst-ai serve` on an EMPTY data dir B with the same PostgreSQL and time from
 #      process start until /health answers 200 (load + index build; the log has rows/s).
-# Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust). Creates and drops jfai_bench_rebuild.
+# Needs PostgreSQL at 127.0.0.1:5432 (user postgres, trust). Creates and drops jfai_bench_rebuild
+# (KEEP=1 keeps it; REUSE=1 reuses a kept one of the same size instead of importing again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-100000}
@@ -18,13 +19,19 @@ cargo build --release --quiet
 BIN=target/release/jobfirst-ai
 mkdir -p "$WORK"
 [ -s "$WORK/jobs-$N.jsonl" ] || python3 scripts/gen_jobs.py --n "$N" --out "$WORK/jobs-$N.jsonl"
-psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-rm -rf "$WORK/a" "$WORK/b"
-echo "== import $N jobs into PostgreSQL (through the outbox)"
-t0=$(date +%s.%N)
-AI_DATA_DIR="$WORK/a" POSTGRES_URL="$URL" RUST_LOG=warn "$BIN" import --no-llm --jobs "$WORK/jobs-$N.jsonl"
-t1=$(date +%s.%N)
-echo "import + delivery: $(echo "$t1 - $t0" | bc) s"
+have=$(psql -h 127.0.0.1 -U postgres -d "$DB" -tA -c "SELECT count(*) FROM ai_entities" 2>/dev/null || echo 0)
+if [ "${REUSE:-0}" = 1 ] && [ "$have" = "$N" ]; then
+    echo "== reusing $DB with $N jobs (REUSE=1)"
+else
+    psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
+    rm -rf "$WORK/a"
+    echo "== import $N jobs into PostgreSQL (through the outbox)"
+    t0=$(date +%s.%N)
+    AI_DATA_DIR="$WORK/a" POSTGRES_URL="$URL" RUST_LOG=warn "$BIN" import --no-llm --jobs "$WORK/jobs-$N.jsonl"
+    t1=$(date +%s.%N)
+    echo "import + delivery: $(echo "$t1 - $t0" | bc) s"
+fi
+rm -rf "$WORK/b"
 psql -q -h 127.0.0.1 -U postgres -d "$DB" -tA -c "SELECT 'ai_entities ' || count(*) FROM ai_entities" \
     -c "SELECT 'job_embeddings ' || count(*) FROM job_embeddings"
 echo "== rebuild into an empty data dir"
@@ -43,4 +50,4 @@ curl -s -X POST "localhost:$PORT/api/v1/search/jobs" -H 'content-type: applicati
     -d '{"query": "算法工程师", "limit": 3}'
 echo
 kill $pid; wait $pid 2>/dev/null || true
-psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
+[ "${KEEP:-0}" = 1 ] || psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)"
