@@ -83,9 +83,10 @@ async fn health_reports_service_and_components() {
     assert_eq!(c["embedder"]["dimension"], 384);
     assert_eq!(c["index"]["collections"].as_array().unwrap().len(), 3);
     assert_eq!(c["llm"]["status"], "disabled");
-    for k in ["postgres", "mysql"] {
+    for k in ["postgres", "mysql", "outbox"] {
         assert_eq!(c[k]["status"], "not_configured", "{k}");
     }
+    assert_eq!(c["outbox"]["backlog"], 0);
 }
 
 #[tokio::test]

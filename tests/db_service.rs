@@ -262,6 +262,9 @@ async fn an_outage_delays_rows_but_never_fails_requests_or_loses_rows() {
     )
     .await;
     assert_eq!(backlog(&app, "postgres").await, 20);
+    let h = app.get("/health").await;
+    assert_eq!(h.body["components"]["outbox"]["status"], "delivering");
+    assert_eq!(h.body["components"]["outbox"]["backlog"], 20);
     // Reads keep working.
     let r = app
         .post("/api/v1/search/jobs", &json!({"query": "Java", "limit": 5}))

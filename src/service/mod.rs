@@ -322,6 +322,21 @@ impl AiService {
                 (take("postgres"), take("mysql"))
             }
         };
+        let outbox = match &self.db {
+            None => json!({"status": "not_configured", "backlog": 0}),
+            Some(d) => {
+                let backlog = d
+                    .statuses()
+                    .iter()
+                    .map(|(_, s)| s.backlog)
+                    .max()
+                    .unwrap_or(0);
+                json!({
+                    "status": if backlog == 0 { "empty" } else { "delivering" },
+                    "backlog": backlog,
+                })
+            }
+        };
         let db_down = self.db.as_ref().is_some_and(|d| !d.all_up());
         let degraded = !mismatch.is_empty() || llm_degraded || db_down;
         json!({
@@ -344,6 +359,7 @@ impl AiService {
                 "llm": llm,
                 "postgres": postgres,
                 "mysql": mysql,
+                "outbox": outbox,
             }
         })
     }
