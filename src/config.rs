@@ -170,14 +170,19 @@ pub struct ServeArgs {
     /// friends when POSTGRES_HOST is set; otherwise no PostgreSQL (embedded only).
     #[arg(long, env = "POSTGRES_URL", hide_env_values = true)]
     pub postgres_url: Option<Secret>,
+    /// PostgreSQL host (the original's variable); used when POSTGRES_URL is not set.
     #[arg(long, env = "POSTGRES_HOST")]
     pub postgres_host: Option<String>,
+    /// PostgreSQL port (with POSTGRES_HOST).
     #[arg(long, env = "POSTGRES_PORT", default_value_t = 5432)]
     pub postgres_port: u16,
+    /// PostgreSQL user (with POSTGRES_HOST).
     #[arg(long, env = "POSTGRES_USER", default_value = "postgres")]
     pub postgres_user: String,
+    /// PostgreSQL password (with POSTGRES_HOST).
     #[arg(long, env = "POSTGRES_PASSWORD", hide_env_values = true)]
     pub postgres_password: Option<Secret>,
+    /// PostgreSQL database (with POSTGRES_HOST).
     #[arg(long, env = "POSTGRES_DB", default_value = "jobfirst_vector")]
     pub postgres_db: String,
     /// MySQL/MariaDB (the platform's `jobfirst`, where other services read AI results), e.g.
@@ -185,14 +190,19 @@ pub struct ServeArgs {
     /// MYSQL_HOST is set; otherwise no MySQL.
     #[arg(long, env = "MYSQL_URL", hide_env_values = true)]
     pub mysql_url: Option<Secret>,
+    /// MySQL host (the original's variable); used when MYSQL_URL is not set.
     #[arg(long, env = "MYSQL_HOST")]
     pub mysql_host: Option<String>,
+    /// MySQL port (with MYSQL_HOST).
     #[arg(long, env = "MYSQL_PORT", default_value_t = 3306)]
     pub mysql_port: u16,
+    /// MySQL user (with MYSQL_HOST).
     #[arg(long, env = "MYSQL_USER", default_value = "root")]
     pub mysql_user: String,
+    /// MySQL password (with MYSQL_HOST).
     #[arg(long, env = "MYSQL_PASSWORD", hide_env_values = true)]
     pub mysql_password: Option<Secret>,
+    /// MySQL database (with MYSQL_HOST).
     #[arg(long, env = "MYSQL_DB", default_value = "jobfirst")]
     pub mysql_db: String,
     /// Which named vectors get an HNSW graph: `overall` (default: what text search and
@@ -575,6 +585,44 @@ mod tests {
         assert!(!c.loopback_forced);
         a.host = None;
         assert!(a.validate().unwrap().addr.ip().is_unspecified());
+    }
+
+    #[test]
+    fn database_urls_come_from_the_url_or_the_original_parts() {
+        let mut a = ServeArgs::for_tests(PathBuf::from("x"));
+        a.postgres_host = Some("db.internal".into());
+        a.postgres_password = Some("p@ss:w/rd".into());
+        a.mysql_host = Some("10.0.0.5".into());
+        a.mysql_port = 3307;
+        a.mysql_db = "jobfirst".into();
+        let c = a.clone().validate().unwrap();
+        assert_eq!(
+            c.postgres_url.as_deref(),
+            Some("postgres://postgres:p%40ss%3Aw%2Frd@db.internal:5432/jobfirst_vector")
+        );
+        assert_eq!(
+            c.mysql_url.as_deref(),
+            Some("mysql://root@10.0.0.5:3307/jobfirst")
+        );
+        assert!(
+            !c.sample_data,
+            "no sample rows into the platform's tables by default"
+        );
+        a.postgres_url = Some("postgres://u@h/d".into());
+        assert_eq!(
+            a.clone().validate().unwrap().postgres_url.as_deref(),
+            Some("postgres://u@h/d")
+        );
+        a.mysql_url = Some("http://nope".into());
+        assert!(a.clone().validate().is_err());
+        let mut b = ServeArgs::for_tests(PathBuf::from("x"));
+        b.rebuild = true;
+        assert!(b.clone().validate().is_err(), "--rebuild needs PostgreSQL");
+        b.indexed_vectors = "jobs.title,jobs.overall".into();
+        b.rebuild = false;
+        assert!(b.clone().validate().is_ok());
+        b.indexed_vectors = "jobs.nope".into();
+        assert!(b.validate().is_err());
     }
 
     #[test]
