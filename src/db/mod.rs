@@ -188,9 +188,16 @@ fn local(msg: String) -> DbError {
 /// watermark (a PostgreSQL that is down then only logs a warning: the follower catches up
 /// later). `--rebuild` on a data dir with undelivered rows for PostgreSQL delivers them first
 /// and refuses to wipe anything it could not deliver.
-pub async fn prepare(config: &Config, options: &EngineOptions, fresh: bool) -> Result<(), DbError> {
+///
+/// Returns the engine when it is already open with `options` (the catch-up case), so the
+/// service does not open it twice.
+pub async fn prepare(
+    config: &Config,
+    options: &EngineOptions,
+    fresh: bool,
+) -> Result<Option<Engine>, DbError> {
     let Some(url) = &config.postgres_url else {
-        return Ok(());
+        return Ok(None);
     };
     let pool = pg::connect(url).await?;
     let dir = config.data_dir.clone();
@@ -211,7 +218,7 @@ pub async fn prepare(config: &Config, options: &EngineOptions, fresh: bool) -> R
                 "cannot catch up from PostgreSQL now; serving the local store, following later"
             ),
         }
-        return Ok(());
+        return Ok(Some(engine));
     }
     if let Err(e) = pg::migrate(&pool).await {
         if config.rebuild || !e.is_transient() {
@@ -224,7 +231,7 @@ pub async fn prepare(config: &Config, options: &EngineOptions, fresh: bool) -> R
             "PostgreSQL unreachable: starting with an empty store; it fills from PostgreSQL \
              when PostgreSQL comes back"
         );
-        return Ok(());
+        return Ok(None);
     }
     if config.rebuild && !fresh {
         let engine = open_engine(&dir, *options).await?;
@@ -277,7 +284,7 @@ pub async fn prepare(config: &Config, options: &EngineOptions, fresh: bool) -> R
         secs = format!("{:.1}", t.elapsed().as_secs_f64()),
         "engine rebuilt from PostgreSQL"
     );
-    Ok(())
+    Ok(None)
 }
 
 async fn open_engine(dir: &Path, options: EngineOptions) -> Result<Engine, DbError> {

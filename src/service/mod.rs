@@ -420,15 +420,20 @@ impl AiService {
             indexed: config.indexed_vectors,
             ..crate::vector::EngineOptions::default()
         };
-        crate::db::prepare(&config, &options, fresh)
+        let prepared = crate::db::prepare(&config, &options, fresh)
             .await
             .map_err(StartError::Database)?;
-        let dir = config.data_dir.clone();
-        let engine = tokio::task::spawn_blocking(move || {
-            Engine::open(&dir, options).map_err(|source| StartError::Store { dir, source })
-        })
-        .await
-        .map_err(|e| StartError::Task(e.to_string()))??;
+        let engine = match prepared {
+            Some(engine) => engine,
+            None => {
+                let dir = config.data_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    Engine::open(&dir, options).map_err(|source| StartError::Store { dir, source })
+                })
+                .await
+                .map_err(|e| StartError::Task(e.to_string()))??
+            }
+        };
         let db = crate::db::Databases::start(engine.clone(), &config)
             .await
             .map_err(StartError::Database)?
