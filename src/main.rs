@@ -251,29 +251,22 @@ fn migrate(args: ServeArgs) -> ExitCode {
         }
     };
     rt.block_on(async {
-        let mut ok = true;
+        use jobfirst_ai::db::{mysql, pg};
+        let mut results = Vec::new();
         if let Some(url) = &config.postgres_url {
-            let r = async {
-                let pool = jobfirst_ai::db::pg::connect(url).await?;
-                jobfirst_ai::db::pg::migrate(&pool).await
-            };
-            match r.await {
-                Ok(()) => println!("postgres: migrated"),
-                Err(e) => {
-                    eprintln!("postgres: {e}");
-                    ok = false;
-                }
-            }
+            let r = async { pg::migrate(&pg::connect(url).await?).await };
+            results.push(("postgres", r.await));
         }
         if let Some(url) = &config.mysql_url {
-            let r = async {
-                let pool = jobfirst_ai::db::mysql::connect(url).await?;
-                jobfirst_ai::db::mysql::migrate(&pool).await
-            };
-            match r.await {
-                Ok(()) => println!("mysql: migrated"),
+            let r = async { mysql::migrate(&mysql::connect(url).await?).await };
+            results.push(("mysql", r.await));
+        }
+        let mut ok = true;
+        for (name, r) in results {
+            match r {
+                Ok(()) => println!("{name}: migrated"),
                 Err(e) => {
-                    eprintln!("mysql: {e}");
+                    eprintln!("{name}: {e}");
                     ok = false;
                 }
             }

@@ -79,7 +79,9 @@ impl Sink {
 /// A database's delivery state as `/health` shows it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct DeliveryStatus {
-    /// `connecting` (nothing tried yet), `up` (last attempt worked) or `down`.
+    /// `connecting` (nothing tried yet), `up` (last attempt worked) or `down`; `status` in
+    /// `/health`.
+    #[serde(rename = "status")]
     pub state: &'static str,
     /// Outbox entries not yet written to this database.
     pub backlog: u64,

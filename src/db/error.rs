@@ -10,6 +10,10 @@ pub enum DbError {
     /// Applying the embedded migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The local store (redb) or a task around it failed while feeding or following a
+    /// database. Retried like a connection problem.
+    #[error("local store: {0}")]
+    Local(String),
 }
 
 /// SQLSTATE codes (both servers report them) of errors that go away on their own: the
@@ -79,6 +83,7 @@ impl DbError {
         match self {
             DbError::Sqlx(e) => sqlx_is_transient(e),
             DbError::Migrate(e) => migrate_is_transient(e),
+            DbError::Local(_) => true,
         }
     }
 }

@@ -46,6 +46,14 @@ struct FollowerState {
     last_error: Option<String>,
 }
 
+/// [`Databases::health`]: the `/health` components of the database side.
+pub struct DbHealth {
+    pub postgres: Value,
+    pub mysql: Value,
+    pub outbox: Value,
+    pub all_up: bool,
+}
+
 /// The running database side: delivery workers and the PostgreSQL follower.
 pub struct Databases {
     engine: Engine,
@@ -132,30 +140,37 @@ impl Databases {
         }
     }
 
-    /// Whether every database is reachable (its last attempt worked).
-    pub fn all_up(&self) -> bool {
-        self.deliveries.iter().all(|d| d.status().state == "up")
-    }
-
-    /// Per database: state, backlog, counts, last error; PostgreSQL also the follower.
-    pub fn health(&self) -> Value {
-        let mut out = serde_json::Map::new();
-        for d in &self.deliveries {
-            let mut v = serde_json::to_value(d.status()).unwrap_or(Value::Null);
-            if d.name() == "postgres" {
-                if let Some(f) = &self.follower {
-                    let f = f.lock();
-                    v["follower"] = json!({
-                        "state": if f.ok { "up" } else if f.polls == 0 { "connecting" } else { "down" },
-                        "watermark": replica::watermark(&self.engine),
-                        "applied": f.applied,
-                        "last_error": f.last_error,
-                    });
-                }
+    /// `/health`'s view, from one status read per database: each database's state,
+    /// backlog, counts and last error (PostgreSQL also its follower), `not_configured` for
+    /// the others, the outbox (backlog of the slowest database) and whether all are up.
+    pub fn health(&self) -> DbHealth {
+        let statuses = self.statuses();
+        let component = |name: &str| {
+            let Some((_, st)) = statuses.iter().find(|(n, _)| *n == name) else {
+                return json!({"status": "not_configured"});
+            };
+            let mut v = serde_json::to_value(st).unwrap_or(Value::Null);
+            if let (Some(f), "postgres") = (&self.follower, name) {
+                let f = f.lock();
+                v["follower"] = json!({
+                    "state": if f.ok { "up" } else if f.polls == 0 { "connecting" } else { "down" },
+                    "watermark": replica::watermark(&self.engine),
+                    "applied": f.applied,
+                    "last_error": f.last_error,
+                });
             }
-            out.insert(d.name().to_string(), v);
+            v
+        };
+        let backlog = statuses.iter().map(|(_, s)| s.backlog).max().unwrap_or(0);
+        DbHealth {
+            postgres: component("postgres"),
+            mysql: component("mysql"),
+            outbox: json!({
+                "status": if backlog == 0 { "empty" } else { "delivering" },
+                "backlog": backlog,
+            }),
+            all_up: statuses.iter().all(|(_, s)| s.state == "up"),
         }
-        Value::Object(out)
     }
 
     /// Per database: (name, status) for the metrics.
@@ -179,7 +194,7 @@ impl Drop for Databases {
 }
 
 fn local(msg: String) -> DbError {
-    DbError::Sqlx(sqlx::Error::Protocol(format!("local store: {msg}")))
+    DbError::Local(msg)
 }
 
 /// Before serving, with PostgreSQL configured: on an empty data dir or with `--rebuild`, builds

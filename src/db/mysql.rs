@@ -13,9 +13,13 @@ use sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
 use sqlx::{MySql, QueryBuilder};
 
 use super::error::DbError;
-use super::rows::{self, Deletions, EmbeddingRow, ModelIds, ModelInfo, ProfileRow};
+use super::rows::{
+    self, Deletions, EmbeddingRow, ModelIds, ModelInfo, ProfileRow, ProfileTable, COMPANY_PROFILES,
+    JOB_ANALYSES, USER_PROFILES,
+};
 use super::rows::{ResumeAnalysisRow, Rows};
 use crate::vector::outbox::OutboxEntry;
+use crate::vector::Collection;
 
 /// A MySQL connection pool.
 pub type Pool = sqlx::MySqlPool;
@@ -140,33 +144,6 @@ impl Writer {
     }
 }
 
-/// A table of analysis or profile rows.
-struct ProfileTable {
-    table: &'static str,
-    id_col: &'static str,
-    kind_col: &'static str,
-    data_col: &'static str,
-}
-
-const COMPANY_PROFILES: ProfileTable = ProfileTable {
-    table: "company_ai_profiles",
-    id_col: "company_id",
-    kind_col: "profile_type",
-    data_col: "profile_data",
-};
-const JOB_ANALYSES: ProfileTable = ProfileTable {
-    table: "job_ai_analysis",
-    id_col: "job_id",
-    kind_col: "analysis_type",
-    data_col: "analysis_result",
-};
-const USER_PROFILES: ProfileTable = ProfileTable {
-    table: "user_ai_profiles",
-    id_col: "user_id",
-    kind_col: "profile_type",
-    data_col: "profile_data",
-};
-
 async fn write_rows(
     conn: &mut MySqlConnection,
     rows: &Rows<'_>,
@@ -178,13 +155,18 @@ async fn write_rows(
     write_resume_analyses(conn, &rows.resume_analyses, ids).await?;
     write_embeddings(
         conn,
-        "company_embeddings",
-        "company_id",
+        rows::embedding_table(Collection::Companies),
         &rows.company_embeddings,
         ids,
     )
     .await?;
-    write_embeddings(conn, "job_embeddings", "job_id", &rows.job_embeddings, ids).await?;
+    write_embeddings(
+        conn,
+        rows::embedding_table(Collection::Jobs),
+        &rows.job_embeddings,
+        ids,
+    )
+    .await?;
     write_resume_vectors(conn, &rows.resume_vectors, ids).await?;
     write_deletions(conn, &rows.deleted).await?;
     Ok(())
@@ -265,8 +247,7 @@ fn with_json<'r, 'a>(rows: &'r [EmbeddingRow<'a>]) -> Vec<(&'r EmbeddingRow<'a>,
 
 async fn write_embeddings(
     conn: &mut MySqlConnection,
-    table: &str,
-    id_col: &str,
+    (table, id_col): (&str, &str),
     rows: &[EmbeddingRow<'_>],
     ids: &HashMap<&str, i64>,
 ) -> Result<(), DbError> {

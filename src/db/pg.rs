@@ -16,9 +16,13 @@ use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{Postgres, QueryBuilder};
 
 use super::error::DbError;
-use super::rows::{self, Deletions, EmbeddingRow, EntityRow, ModelIds, ModelInfo, ProfileRow};
+use super::rows::{
+    self, Deletions, EmbeddingRow, EntityRow, ModelIds, ModelInfo, ProfileRow, ProfileTable,
+    COMPANY_PROFILES, JOB_ANALYSES, USER_PROFILES,
+};
 use super::rows::{ResumeAnalysisRow, Rows};
 use crate::vector::outbox::OutboxEntry;
+use crate::vector::Collection;
 
 /// A PostgreSQL connection pool.
 pub type Pool = sqlx::PgPool;
@@ -154,33 +158,6 @@ impl Writer {
     }
 }
 
-/// A table of analysis or profile rows.
-struct ProfileTable {
-    table: &'static str,
-    id_col: &'static str,
-    kind_col: &'static str,
-    data_col: &'static str,
-}
-
-const COMPANY_PROFILES: ProfileTable = ProfileTable {
-    table: "company_ai_profiles",
-    id_col: "company_id",
-    kind_col: "profile_type",
-    data_col: "profile_data",
-};
-const JOB_ANALYSES: ProfileTable = ProfileTable {
-    table: "job_ai_analysis",
-    id_col: "job_id",
-    kind_col: "analysis_type",
-    data_col: "analysis_result",
-};
-const USER_PROFILES: ProfileTable = ProfileTable {
-    table: "user_ai_profiles",
-    id_col: "user_id",
-    kind_col: "profile_type",
-    data_col: "profile_data",
-};
-
 async fn write_rows(
     conn: &mut PgConnection,
     rows: &Rows<'_>,
@@ -192,13 +169,18 @@ async fn write_rows(
     write_resume_analyses(conn, &rows.resume_analyses, ids).await?;
     write_embeddings(
         conn,
-        "company_embeddings",
-        "company_id",
+        rows::embedding_table(Collection::Companies),
         &rows.company_embeddings,
         ids,
     )
     .await?;
-    write_embeddings(conn, "job_embeddings", "job_id", &rows.job_embeddings, ids).await?;
+    write_embeddings(
+        conn,
+        rows::embedding_table(Collection::Jobs),
+        &rows.job_embeddings,
+        ids,
+    )
+    .await?;
     write_resume_vectors(conn, &rows.resume_vectors, ids).await?;
     write_deletions(conn, &rows.deleted).await?;
     write_entities(conn, &rows.entities).await?;
@@ -281,8 +263,7 @@ fn vector_size(r: &EmbeddingRow<'_>) -> usize {
 
 async fn write_embeddings(
     conn: &mut PgConnection,
-    table: &str,
-    id_col: &str,
+    (table, id_col): (&str, &str),
     rows: &[EmbeddingRow<'_>],
     ids: &HashMap<&str, i64>,
 ) -> Result<(), DbError> {

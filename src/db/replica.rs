@@ -31,14 +31,6 @@ pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(250);
 /// Rows per fetch.
 const FETCH: i64 = 4_000;
 
-fn table(c: Collection) -> (&'static str, &'static str) {
-    match c {
-        Collection::Companies => ("company_embeddings", "company_id"),
-        Collection::Jobs => ("job_embeddings", "job_id"),
-        Collection::Resumes => ("resume_vectors", "resume_id"),
-    }
-}
-
 fn collection(name: &str) -> Option<Collection> {
     Collection::ALL.into_iter().find(|c| c.name() == name)
 }
@@ -123,7 +115,7 @@ async fn fetch(pool: &Pool, after: i64, limit: i64) -> Result<(Vec<Fetched>, i64
     }
     let mut vectors: HashMap<(Collection, u64), BTreeMap<String, Vec<f32>>> = HashMap::new();
     for (c, ids) in wanted {
-        let (t, col) = table(c);
+        let (t, col) = super::rows::embedding_table(c);
         let rows = sqlx::query(&format!(
             "SELECT {col} AS id, embedding_type, embedding_vector FROM {t} WHERE {col} = ANY($1)"
         ))
@@ -248,7 +240,7 @@ fn apply(
 }
 
 fn local_err(e: crate::vector::VectorError) -> DbError {
-    DbError::Sqlx(sqlx::Error::Protocol(format!("local store: {e}")))
+    DbError::Local(e.to_string())
 }
 
 /// Applies every row above the local watermark, in batches, moving the watermark after each.
@@ -274,7 +266,7 @@ pub async fn catch_up(
     loop {
         let (rows, last) = next
             .await
-            .map_err(|e| DbError::Sqlx(sqlx::Error::Protocol(format!("fetch task: {e}"))))??;
+            .map_err(|e| DbError::Local(format!("fetch task: {e}")))??;
         if rows.is_empty() && last == stats.watermark {
             return Ok(stats);
         }
@@ -289,7 +281,7 @@ pub async fn catch_up(
             Ok::<_, DbError>(s)
         })
         .await
-        .map_err(|e| DbError::Sqlx(sqlx::Error::Protocol(format!("apply task: {e}"))))??;
+        .map_err(|e| DbError::Local(format!("apply task: {e}")))??;
         s.watermark = last;
         stats = s;
         progress(&stats);

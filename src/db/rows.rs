@@ -188,6 +188,42 @@ pub struct ResumeAnalysisRow {
     pub generated_at: DateTime<Utc>,
 }
 
+/// A table of analysis or profile rows.
+pub struct ProfileTable {
+    pub table: &'static str,
+    pub id_col: &'static str,
+    pub kind_col: &'static str,
+    pub data_col: &'static str,
+}
+
+pub const COMPANY_PROFILES: ProfileTable = ProfileTable {
+    table: "company_ai_profiles",
+    id_col: "company_id",
+    kind_col: "profile_type",
+    data_col: "profile_data",
+};
+pub const JOB_ANALYSES: ProfileTable = ProfileTable {
+    table: "job_ai_analysis",
+    id_col: "job_id",
+    kind_col: "analysis_type",
+    data_col: "analysis_result",
+};
+pub const USER_PROFILES: ProfileTable = ProfileTable {
+    table: "user_ai_profiles",
+    id_col: "user_id",
+    kind_col: "profile_type",
+    data_col: "profile_data",
+};
+
+/// The embeddings table of a collection and its id column (`resume_vectors` for resumes).
+pub fn embedding_table(c: Collection) -> (&'static str, &'static str) {
+    match c {
+        Collection::Companies => ("company_embeddings", "company_id"),
+        Collection::Jobs => ("job_embeddings", "job_id"),
+        Collection::Resumes => ("resume_vectors", "resume_id"),
+    }
+}
+
 /// A row of `company_embeddings`, `job_embeddings` or `resume_vectors`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmbeddingRow<'a> {

@@ -301,43 +301,17 @@ impl AiService {
             ),
             Some(a) => a.health(),
         };
-        let (postgres, mysql) = match &self.db {
+        let db = self.db.as_ref().map(|d| d.health());
+        let not_configured = || json!({"status": "not_configured"});
+        let (postgres, mysql, outbox, db_down) = match db {
             None => (
-                json!({"status": "not_configured"}),
-                json!({"status": "not_configured"}),
+                not_configured(),
+                not_configured(),
+                json!({"status": "not_configured", "backlog": 0}),
+                false,
             ),
-            Some(d) => {
-                let mut h = d.health();
-                let mut take = |k: &str| {
-                    h.get_mut(k).map(Value::take).map_or_else(
-                        || json!({"status": "not_configured"}),
-                        |mut v| {
-                            if let Some(state) = v.get_mut("state").map(Value::take) {
-                                v["status"] = state;
-                            }
-                            v
-                        },
-                    )
-                };
-                (take("postgres"), take("mysql"))
-            }
+            Some(h) => (h.postgres, h.mysql, h.outbox, !h.all_up),
         };
-        let outbox = match &self.db {
-            None => json!({"status": "not_configured", "backlog": 0}),
-            Some(d) => {
-                let backlog = d
-                    .statuses()
-                    .iter()
-                    .map(|(_, s)| s.backlog)
-                    .max()
-                    .unwrap_or(0);
-                json!({
-                    "status": if backlog == 0 { "empty" } else { "delivering" },
-                    "backlog": backlog,
-                })
-            }
-        };
-        let db_down = self.db.as_ref().is_some_and(|d| !d.all_up());
         let degraded = !mismatch.is_empty() || llm_degraded || db_down;
         json!({
             "status": if degraded { "degraded" } else { "healthy" },
