@@ -210,6 +210,14 @@ pub struct ServeArgs {
     /// answered by an exact scan (a few ms at 100k entities) and cost no build time.
     #[arg(long, env = "AI_INDEXED_VECTORS", default_value = "overall")]
     pub indexed_vectors: String,
+    /// Weights of the recommendation factors: semantic, skills, experience, basic (city and
+    /// salary), culture. Only their ratios matter.
+    #[arg(
+        long,
+        env = "AI_RECOMMEND_WEIGHTS",
+        default_value = "0.35,0.30,0.20,0.10,0.05"
+    )]
+    pub recommend_weights: String,
     /// Rebuild the whole engine from PostgreSQL before serving (an empty data dir does so
     /// anyway when PostgreSQL is configured). Pending outbox rows are delivered first.
     #[arg(long)]
@@ -305,6 +313,7 @@ pub struct Config {
     /// `serve --rebuild`: rebuild the engine from PostgreSQL before serving.
     pub rebuild: bool,
     pub indexed_vectors: crate::vector::IndexedVectors,
+    pub recommend_weights: crate::recommend::Weights,
 }
 
 /// A setting that cannot be used.
@@ -366,6 +375,7 @@ impl ServeArgs {
             mysql_db: "jobfirst".into(),
             rebuild: false,
             indexed_vectors: "overall".into(),
+            recommend_weights: "0.35,0.30,0.20,0.10,0.05".into(),
         }
     }
 
@@ -504,6 +514,8 @@ impl ServeArgs {
         }
         let indexed_vectors = parse_indexed(&self.indexed_vectors)
             .map_err(|reason| invalid("AI_INDEXED_VECTORS", &reason))?;
+        let recommend_weights = crate::recommend::Weights::parse(&self.recommend_weights)
+            .map_err(|reason| invalid("AI_RECOMMEND_WEIGHTS", &reason))?;
         if self.rebuild && postgres_url.is_none() {
             return Err(invalid(
                 "--rebuild",
@@ -550,6 +562,7 @@ impl ServeArgs {
             mysql_url,
             rebuild: self.rebuild,
             indexed_vectors,
+            recommend_weights,
         })
     }
 }

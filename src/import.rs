@@ -201,7 +201,9 @@ fn json_message(e: &serde_json::Error) -> String {
 /// Whether a use-case error is the line's fault (skip it) rather than the system's (stop).
 fn line_fault(e: &ServiceError) -> bool {
     match e {
-        ServiceError::Invalid { .. } | ServiceError::NotFound(_) => true,
+        ServiceError::Invalid { .. }
+        | ServiceError::NotFound(_)
+        | ServiceError::NotFoundCode { .. } => true,
         ServiceError::Engine(v) => v.is_caller_error(),
         _ => false,
     }

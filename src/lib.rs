@@ -13,4 +13,5 @@ pub mod db;
 pub mod entity;
 pub mod http;
 pub mod import;
+pub mod recommend;
 pub mod service;

@@ -1,7 +1,10 @@
 //! The database writers against real servers (PostgreSQL and MySQL/MariaDB, see
 //! `support/db.rs`): migrations, the exact rows each change writes, idempotent replays,
 //! re-analyses, deletes, batches with several versions of one entity, large batches, and the
-//! transient / permanent classification of errors. Every test runs on its own new database.
+//! transient / permanent classification of errors; outbox records (recommendations,
+//! conversations, messages: their rows, replays, regenerations, malformed records, large
+//! batches); and reading the platform's `user_profiles` from MySQL. Every test runs on its own
+//! new database.
 
 #[path = "support/db.rs"]
 mod db;
@@ -1359,4 +1362,1003 @@ async fn pg_concurrent_batches_take_versions_in_turn() {
         assert_eq!(hi - lo, 39, "one batch, one run of versions");
     }
     h.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records: recommendations, conversations, messages
+
+const DAY: i64 = 86_400_000;
+
+fn rec(kind: &str, body: Value) -> OutboxEntry {
+    OutboxEntry {
+        seq: seq(),
+        change: Change::Record {
+            kind: kind.into(),
+            at_ms: AT,
+            body,
+        },
+    }
+}
+
+fn job_rec(user: i64, job: i64, score: f64, generated_at_ms: i64, model: &str) -> OutboxEntry {
+    rec(
+        "job_recommendation",
+        json!({
+            "user_id": user, "job_id": job, "score": score,
+            "reasons": [format!("技能匹配 {score}"), "城市: 北京"],
+            "factors": {"skills": score, "location": 1},
+            "model": model, "generated_at_ms": generated_at_ms,
+            "expires_at_ms": generated_at_ms + 7 * DAY,
+        }),
+    )
+}
+
+fn company_rec(user: i64, company: i64, score: f64, generated_at_ms: i64) -> OutboxEntry {
+    rec(
+        "company_recommendation",
+        json!({
+            "user_id": user, "company_id": company, "score": score,
+            "reasons": ["文化契合"], "factors": {"culture": 0.5},
+            "model": "recommender-v1", "generated_at_ms": generated_at_ms,
+            "expires_at_ms": generated_at_ms + 30 * DAY,
+        }),
+    )
+}
+
+fn conversation(
+    user: i64,
+    session: &str,
+    kind: &str,
+    context: Value,
+    model: Value,
+    started_at_ms: i64,
+    last_activity_at_ms: i64,
+) -> OutboxEntry {
+    rec(
+        "ai_conversation",
+        json!({
+            "user_id": user, "session_id": session, "conversation_type": kind,
+            "context_data": context, "model": model, "started_at_ms": started_at_ms,
+            "last_activity_at_ms": last_activity_at_ms,
+        }),
+    )
+}
+
+fn message_body(
+    id: &str,
+    user: i64,
+    session: &str,
+    kind: &str,
+    message_type: &str,
+    content: &str,
+    created_at_ms: i64,
+) -> Value {
+    json!({
+        "message_id": id, "user_id": user, "session_id": session, "conversation_type": kind,
+        "message_type": message_type, "content": content, "metadata": null,
+        "tokens_used": null, "processing_time_ms": null, "created_at_ms": created_at_ms,
+    })
+}
+
+fn message(
+    id: &str,
+    user: i64,
+    session: &str,
+    kind: &str,
+    content: &str,
+    created_at_ms: i64,
+) -> OutboxEntry {
+    rec(
+        "ai_message",
+        message_body(id, user, session, kind, "user", content, created_at_ms),
+    )
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Rec {
+    id: i64,
+    user_id: i64,
+    target_id: i64,
+    score: f64,
+    reasons: Option<Value>,
+    factors: Option<Value>,
+    model_id: Option<i64>,
+    generated_at: Ts,
+    expires_at: Option<Ts>,
+    is_active: bool,
+    user_interaction: Option<String>,
+    interaction_at: Option<Ts>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Conv {
+    id: i64,
+    conversation_type: String,
+    context_data: Option<Value>,
+    model_id: Option<i64>,
+    started_at: Ts,
+    last_activity_at: Ts,
+    is_active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Msg {
+    conversation_id: i64,
+    message_type: String,
+    content: String,
+    metadata: Option<Value>,
+    tokens_used: Option<i32>,
+    processing_time_ms: Option<i32>,
+    created_at: Ts,
+    dedupe_key: Option<String>,
+}
+
+/// id, user, target, score, reasons, factors, model, generated, expires, active, interaction,
+/// interaction_at.
+type RecTuple<J> = (
+    i64,
+    i64,
+    i64,
+    f64,
+    Option<J>,
+    Option<J>,
+    Option<i64>,
+    Ts,
+    Option<Ts>,
+    bool,
+    Option<String>,
+    Option<Ts>,
+);
+/// id, type, context, model, started, last activity, active.
+type ConvTuple<J> = (i64, String, Option<J>, Option<i64>, Ts, Ts, bool);
+/// conversation, type, content, metadata, tokens, processing ms, created, dedupe key.
+type MsgTuple<J> = (
+    i64,
+    String,
+    String,
+    Option<J>,
+    Option<i32>,
+    Option<i32>,
+    Ts,
+    Option<String>,
+);
+
+impl H {
+    fn skipped(&self) -> u64 {
+        match &self.w {
+            Writer::Pg(w) => w.skipped_records(),
+            Writer::My(w) => w.skipped_records(),
+        }
+    }
+
+    /// Runs one statement (written in SQL both servers understand).
+    async fn exec(&self, sql: &str) {
+        match &self.w {
+            Writer::Pg(w) => w.pool().execute(sql).await.map(|_| ()),
+            Writer::My(w) => w.pool().execute(sql).await.map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    async fn model_name(&self, id: Option<i64>) -> String {
+        self.model(id).await.name
+    }
+
+    /// The row of `job_recommendations` / `company_recommendations` with `dedupe_key`.
+    async fn recommendation(&self, table: &str, key: &str) -> Option<Rec> {
+        let target = match table {
+            "job_recommendations" => "job_id",
+            _ => "company_id",
+        };
+        let cols = |score: &str| {
+            format!(
+                "SELECT id, user_id, {target}, {score}, recommendation_reasons, match_factors, \
+                 generated_by_model_id, generated_at, expires_at, is_active, user_interaction, \
+                 interaction_at FROM {table} WHERE dedupe_key = "
+            )
+        };
+        let r: Option<RecTuple<Value>> = match &self.w {
+            Writer::Pg(w) => sqlx::query_as(&(cols("recommendation_score::float8") + "$1"))
+                .bind(key)
+                .fetch_optional(w.pool())
+                .await
+                .unwrap(),
+            Writer::My(w) => {
+                let r: Option<RecTuple<Vec<u8>>> =
+                    sqlx::query_as(&(cols("CAST(recommendation_score AS DOUBLE)") + "?"))
+                        .bind(key)
+                        .fetch_optional(w.pool())
+                        .await
+                        .unwrap();
+                r.map(|r| {
+                    (
+                        r.0,
+                        r.1,
+                        r.2,
+                        r.3,
+                        r.4.as_deref().map(parse),
+                        r.5.as_deref().map(parse),
+                        r.6,
+                        r.7,
+                        r.8,
+                        r.9,
+                        r.10,
+                        r.11,
+                    )
+                })
+            }
+        };
+        r.map(|r| Rec {
+            id: r.0,
+            user_id: r.1,
+            target_id: r.2,
+            score: r.3,
+            reasons: r.4,
+            factors: r.5,
+            model_id: r.6,
+            generated_at: r.7,
+            expires_at: r.8,
+            is_active: r.9,
+            user_interaction: r.10,
+            interaction_at: r.11,
+        })
+    }
+
+    async fn conversation(&self, user: i64, session: &str) -> Option<Conv> {
+        let sql = "SELECT id, conversation_type, context_data, model_id, started_at, \
+                   last_activity_at, is_active FROM ai_conversations WHERE ";
+        let r: Option<ConvTuple<Value>> = match &self.w {
+            Writer::Pg(w) => sqlx::query_as(&format!("{sql}user_id = $1 AND session_id = $2"))
+                .bind(user)
+                .bind(session)
+                .fetch_optional(w.pool())
+                .await
+                .unwrap(),
+            Writer::My(w) => {
+                let r: Option<ConvTuple<Vec<u8>>> =
+                    sqlx::query_as(&format!("{sql}user_id = ? AND session_id = ?"))
+                        .bind(user)
+                        .bind(session)
+                        .fetch_optional(w.pool())
+                        .await
+                        .unwrap();
+                r.map(|r| (r.0, r.1, r.2.as_deref().map(parse), r.3, r.4, r.5, r.6))
+            }
+        };
+        r.map(|r| Conv {
+            id: r.0,
+            conversation_type: r.1,
+            context_data: r.2,
+            model_id: r.3,
+            started_at: r.4,
+            last_activity_at: r.5,
+            is_active: r.6,
+        })
+    }
+
+    /// Every message, by id (insertion order).
+    async fn messages(&self) -> Vec<Msg> {
+        let sql = "SELECT conversation_id, message_type, content, metadata, tokens_used, \
+                   processing_time_ms, created_at, dedupe_key FROM ai_messages ORDER BY id";
+        let rows: Vec<MsgTuple<Value>> = match &self.w {
+            Writer::Pg(w) => sqlx::query_as(sql).fetch_all(w.pool()).await.unwrap(),
+            Writer::My(w) => {
+                let rows: Vec<MsgTuple<Vec<u8>>> =
+                    sqlx::query_as(sql).fetch_all(w.pool()).await.unwrap();
+                rows.into_iter()
+                    .map(|r| (r.0, r.1, r.2, r.3.as_deref().map(parse), r.4, r.5, r.6, r.7))
+                    .collect()
+            }
+        };
+        rows.into_iter()
+            .map(|r| Msg {
+                conversation_id: r.0,
+                message_type: r.1,
+                content: r.2,
+                metadata: r.3,
+                tokens_used: r.4,
+                processing_time_ms: r.5,
+                created_at: r.6,
+                dedupe_key: r.7,
+            })
+            .collect()
+    }
+}
+
+/// Entity changes and records of every kind in one batch (plus `base_batch`'s malformed
+/// record): user 7 gets a job and a company recommendation and a conversation with two
+/// messages; user 8's message creates its conversation.
+fn record_batch() -> Vec<OutboxEntry> {
+    let (_, mut entries) = base_batch();
+    entries.extend([
+        job_rec(7, 21, 0.87654, AT, "recommender-v1"),
+        company_rec(7, 11, 1.5, AT),
+        conversation(
+            7,
+            "s-1",
+            "career_advice",
+            json!({"goal": "后端", "years": 3}),
+            json!("gemma3:4b"),
+            AT,
+            AT + 1000,
+        ),
+        rec(
+            "ai_message",
+            json!({
+                "message_id": "m-1", "user_id": 7, "session_id": "s-1",
+                "conversation_type": "career_advice", "message_type": "user",
+                "content": "你好\u{0}!", "metadata": {"lang": "zh", "k\u{0}": "v\u{0}"},
+                "tokens_used": 12, "processing_time_ms": null, "created_at_ms": AT + 500,
+            }),
+        ),
+        rec(
+            "ai_message",
+            json!({
+                "message_id": "m-2", "user_id": 7, "session_id": "s-1",
+                "conversation_type": "career_advice", "message_type": "assistant",
+                "content": "Hello", "tokens_used": 30, "processing_time_ms": 850,
+                "created_at_ms": AT + 2000,
+            }),
+        ),
+        rec(
+            "ai_message",
+            message_body(
+                "m-3",
+                8,
+                "s-2",
+                "interview_prep",
+                "system",
+                "Be kind",
+                AT + 3000,
+            ),
+        ),
+    ]);
+    entries
+}
+
+async fn records_write_rows(server: Server) {
+    let h = H::new(server).await;
+    h.apply(&record_batch()).await;
+    assert_eq!(h.skipped(), 1, "base_batch's incomplete record");
+
+    for (t, n) in [
+        ("ai_models", 4),
+        ("company_ai_profiles", 1),
+        ("job_recommendations", 1),
+        ("company_recommendations", 1),
+        ("ai_conversations", 2),
+        ("ai_messages", 3),
+    ] {
+        assert_eq!(h.count(t).await, n, "rows of {t}");
+    }
+
+    let r = h
+        .recommendation("job_recommendations", "7:21")
+        .await
+        .expect("job recommendation");
+    assert_eq!((r.user_id, r.target_id), (7, 21));
+    assert_eq!(r.score, 0.8765, "rounded to 4 decimals");
+    assert_eq!(r.reasons, Some(json!(["技能匹配 0.87654", "城市: 北京"])));
+    assert_eq!(r.factors, Some(json!({"skills": 0.87654, "location": 1})));
+    assert_eq!(r.generated_at, ts(AT));
+    assert_eq!(r.expires_at, Some(ts(AT + 7 * DAY)));
+    assert!(r.is_active);
+    assert_eq!((r.user_interaction, r.interaction_at), (None, None));
+    assert_eq!(
+        h.model(r.model_id).await,
+        Model {
+            name: "recommender-v1".into(),
+            model_type: "recommendation".into(),
+            provider: "local".into(),
+            identifier: "recommender-v1".into(),
+            parameters: json!({}),
+        }
+    );
+    let c = h
+        .recommendation("company_recommendations", "7:11")
+        .await
+        .expect("company recommendation");
+    assert_eq!((c.user_id, c.target_id), (7, 11));
+    assert_eq!(c.score, 1.0, "clamped");
+    assert_eq!(c.reasons, Some(json!(["文化契合"])));
+    assert_eq!(c.expires_at, Some(ts(AT + 30 * DAY)));
+    assert_eq!(c.model_id, r.model_id);
+
+    let conv = h.conversation(7, "s-1").await.expect("conversation 7");
+    assert_eq!(conv.conversation_type, "career_advice");
+    assert_eq!(conv.context_data, Some(json!({"goal": "后端", "years": 3})));
+    assert_eq!(conv.started_at, ts(AT));
+    assert_eq!(conv.last_activity_at, ts(AT + 2000), "the later message");
+    assert!(conv.is_active);
+    let llm = h.model(conv.model_id).await;
+    assert_eq!(
+        (
+            llm.name.as_str(),
+            llm.model_type.as_str(),
+            llm.provider.as_str()
+        ),
+        ("gemma3:4b", "text_generation", "ollama")
+    );
+    let conv8 = h.conversation(8, "s-2").await.expect("made by its message");
+    assert_eq!(
+        conv8,
+        Conv {
+            id: conv8.id,
+            conversation_type: "interview_prep".into(),
+            context_data: None,
+            model_id: None,
+            started_at: ts(AT + 3000),
+            last_activity_at: ts(AT + 3000),
+            is_active: true,
+        }
+    );
+
+    let msgs = h.messages().await;
+    assert_eq!(
+        msgs,
+        vec![
+            Msg {
+                conversation_id: conv.id,
+                message_type: "user".into(),
+                content: "你好!".into(),
+                metadata: Some(json!({"lang": "zh", "k": "v"})),
+                tokens_used: Some(12),
+                processing_time_ms: None,
+                created_at: ts(AT + 500),
+                dedupe_key: Some("m-1".into()),
+            },
+            Msg {
+                conversation_id: conv.id,
+                message_type: "assistant".into(),
+                content: "Hello".into(),
+                metadata: None,
+                tokens_used: Some(30),
+                processing_time_ms: Some(850),
+                created_at: ts(AT + 2000),
+                dedupe_key: Some("m-2".into()),
+            },
+            Msg {
+                conversation_id: conv8.id,
+                message_type: "system".into(),
+                content: "Be kind".into(),
+                metadata: None,
+                tokens_used: None,
+                processing_time_ms: None,
+                created_at: ts(AT + 3000),
+                dedupe_key: Some("m-3".into()),
+            },
+        ]
+    );
+    h.finish().await;
+}
+
+async fn replaying_records_changes_nothing(server: Server) {
+    let h = H::new(server).await;
+    let entries = record_batch();
+    h.apply(&entries).await;
+    let before = h.snapshot().await;
+    h.apply(&entries).await;
+    // The records alone, again (their entity changes are not in this batch).
+    let records: Vec<OutboxEntry> = entries
+        .iter()
+        .filter(|e| matches!(e.change, Change::Record { .. }))
+        .cloned()
+        .collect();
+    h.apply(&records).await;
+    let after = h.snapshot().await;
+    for ((t, a), (_, b)) in before.iter().zip(&after) {
+        assert_eq!(a.len(), b.len(), "row count of {t}");
+        assert_eq!(a, b, "rows of {t}");
+    }
+    assert_eq!(h.count("ai_messages").await, 3);
+    h.finish().await;
+}
+
+async fn regenerated_recommendations_update_in_place(server: Server) {
+    let h = H::new(server).await;
+    h.apply(&[job_rec(7, 21, 0.5, AT, "recommender-v1")]).await;
+    // The user looked at it, and something retired it.
+    h.exec(
+        "UPDATE job_recommendations SET user_interaction = 'viewed', \
+         interaction_at = '2024-01-02 03:04:05', is_active = FALSE WHERE dedupe_key = '7:21'",
+    )
+    .await;
+    let first = h
+        .recommendation("job_recommendations", "7:21")
+        .await
+        .unwrap();
+    assert!(!first.is_active);
+
+    // Regenerated a day later by another model.
+    h.apply(&[job_rec(7, 21, 0.75, AT2, "recommender-v2")])
+        .await;
+    let second = h
+        .recommendation("job_recommendations", "7:21")
+        .await
+        .unwrap();
+    assert_eq!(
+        second,
+        Rec {
+            score: 0.75,
+            reasons: Some(json!(["技能匹配 0.75", "城市: 北京"])),
+            factors: Some(json!({"skills": 0.75, "location": 1})),
+            model_id: second.model_id,
+            generated_at: ts(AT2),
+            expires_at: Some(ts(AT2 + 7 * DAY)),
+            is_active: true,
+            ..first.clone()
+        },
+        "same row, user's interaction kept"
+    );
+    assert_eq!(h.model_name(second.model_id).await, "recommender-v2");
+
+    // An older one arriving late changes nothing; one as new replaces it.
+    h.apply(&[job_rec(7, 21, 0.1, AT, "recommender-v1")]).await;
+    assert_eq!(
+        h.recommendation("job_recommendations", "7:21").await,
+        Some(second.clone())
+    );
+    h.apply(&[job_rec(7, 21, 0.8, AT2, "recommender-v2")]).await;
+    assert_eq!(
+        h.recommendation("job_recommendations", "7:21")
+            .await
+            .unwrap()
+            .score,
+        0.8
+    );
+
+    // Within one batch the newest wins whatever the order (the later one on a tie).
+    h.apply(&[
+        job_rec(7, 22, 0.9, AT2, "recommender-v1"),
+        job_rec(7, 22, 0.2, AT, "recommender-v1"),
+        job_rec(7, 23, 0.2, AT, "recommender-v1"),
+        job_rec(7, 23, 0.3, AT2, "recommender-v1"),
+        job_rec(7, 23, 0.4, AT2, "recommender-v1"),
+        company_rec(7, 11, 0.6, AT),
+        company_rec(7, 11, 0.7, AT2),
+    ])
+    .await;
+    let score = |t: &'static str, k: &'static str| {
+        let h = &h;
+        async move { h.recommendation(t, k).await.unwrap().score }
+    };
+    assert_eq!(score("job_recommendations", "7:22").await, 0.9);
+    assert_eq!(score("job_recommendations", "7:23").await, 0.4);
+    assert_eq!(score("company_recommendations", "7:11").await, 0.7);
+    assert_eq!(h.count("job_recommendations").await, 3);
+    assert_eq!(h.count("company_recommendations").await, 1);
+
+    // The company recommendation, regenerated.
+    h.apply(&[company_rec(7, 11, 0.2, AT2 + DAY)]).await;
+    let c = h
+        .recommendation("company_recommendations", "7:11")
+        .await
+        .unwrap();
+    assert_eq!((c.score, c.generated_at), (0.2, ts(AT2 + DAY)));
+    assert_eq!(h.count("company_recommendations").await, 1);
+    h.finish().await;
+}
+
+async fn conversations_keep_first_values_and_latest_activity(server: Server) {
+    let h = H::new(server).await;
+    // The message comes first: it creates the conversation with its type and time.
+    h.apply(&[
+        message("a-1", 9, "sess-A", "resume_review", "first", AT + 100),
+        conversation(
+            9,
+            "sess-A",
+            "career_advice",
+            json!({"a": 1}),
+            Value::Null,
+            AT,
+            AT + 50,
+        ),
+    ])
+    .await;
+    let c1 = h.conversation(9, "sess-A").await.unwrap();
+    assert_eq!(
+        c1,
+        Conv {
+            id: c1.id,
+            conversation_type: "resume_review".into(),
+            context_data: Some(json!({"a": 1})),
+            model_id: None,
+            started_at: ts(AT + 100),
+            last_activity_at: ts(AT + 100),
+            is_active: true,
+        }
+    );
+
+    // Closed by someone else; an older message neither reopens it nor moves its activity back.
+    h.exec("UPDATE ai_conversations SET is_active = FALSE")
+        .await;
+    h.apply(&[message("a-2", 9, "sess-A", "general", "late", AT + 50)])
+        .await;
+    let c2 = h.conversation(9, "sess-A").await.unwrap();
+    assert_eq!(
+        c2,
+        Conv {
+            is_active: false,
+            ..c1.clone()
+        }
+    );
+
+    // A conversation record: model given, context null (kept), later activity, active again;
+    // type and start keep their first values.
+    h.apply(&[conversation(
+        9,
+        "sess-A",
+        "general",
+        Value::Null,
+        json!("gemma3:4b"),
+        AT - 1,
+        AT + 5000,
+    )])
+    .await;
+    let c3 = h.conversation(9, "sess-A").await.unwrap();
+    assert_eq!(h.model_name(c3.model_id).await, "gemma3:4b");
+    assert_eq!(
+        c3,
+        Conv {
+            model_id: c3.model_id,
+            last_activity_at: ts(AT + 5000),
+            is_active: true,
+            ..c1.clone()
+        }
+    );
+
+    // New context, no model (kept), older activity (kept).
+    h.apply(&[conversation(
+        9,
+        "sess-A",
+        "general",
+        json!({"b": [2]}),
+        Value::Null,
+        AT,
+        AT + 10,
+    )])
+    .await;
+    let c4 = h.conversation(9, "sess-A").await.unwrap();
+    assert_eq!(
+        c4,
+        Conv {
+            context_data: Some(json!({"b": [2]})),
+            ..c3.clone()
+        }
+    );
+
+    // A message id seen before is not written again (even with other content); the same id
+    // twice in one batch gives one row.
+    h.apply(&[
+        message("a-1", 9, "sess-A", "general", "changed", AT + 6000),
+        message("a-3", 9, "sess-A", "general", "third", AT + 7000),
+        message("a-3", 9, "sess-A", "general", "third again", AT + 7000),
+    ])
+    .await;
+    let msgs = h.messages().await;
+    let texts: Vec<(&str, &str)> = msgs
+        .iter()
+        .map(|m| (m.dedupe_key.as_deref().unwrap(), m.content.as_str()))
+        .collect();
+    assert_eq!(texts, [("a-1", "first"), ("a-2", "late"), ("a-3", "third")]);
+    assert!(msgs.iter().all(|m| m.conversation_id == c1.id));
+    assert_eq!(
+        h.conversation(9, "sess-A").await.unwrap().last_activity_at,
+        ts(AT + 7000)
+    );
+    // Another user's session of the same name is another conversation.
+    h.apply(&[message("b-1", 10, "sess-A", "general", "hi", AT)])
+        .await;
+    let other = h.conversation(10, "sess-A").await.unwrap();
+    assert_ne!(other.id, c1.id);
+    assert_eq!(h.messages().await[3].conversation_id, other.id);
+    assert_eq!(h.count("ai_conversations").await, 2);
+    h.finish().await;
+}
+
+async fn malformed_records_are_skipped(server: Server) {
+    let h = H::new(server).await;
+    let good_rec = || {
+        json!({
+            "user_id": 7, "job_id": 21, "score": 0.5, "reasons": ["r"], "factors": {"f": 1},
+            "model": "recommender-v1", "generated_at_ms": AT, "expires_at_ms": AT + DAY,
+        })
+    };
+    let good_conv = || {
+        json!({
+            "user_id": 7, "session_id": "s", "conversation_type": "general",
+            "context_data": null, "model": null, "started_at_ms": AT,
+            "last_activity_at_ms": AT,
+        })
+    };
+    let good_msg = || message_body("m", 7, "s", "general", "user", "hi", AT);
+    let with = |v: Value, k: &str, x: Value| with_fields(&v, &[(k, x)]);
+    let without = |mut v: Value, k: &str| {
+        v.as_object_mut().unwrap().remove(k);
+        v
+    };
+    let bad: Vec<(&str, Value)> = vec![
+        ("job_recomendation", good_rec()),
+        ("job_recommendation", json!([1, 2])),
+        ("job_recommendation", Value::Null),
+        ("job_recommendation", without(good_rec(), "job_id")),
+        (
+            "job_recommendation",
+            with(good_rec(), "score", json!("0.5")),
+        ),
+        (
+            "job_recommendation",
+            with(good_rec(), "reasons", json!([1])),
+        ),
+        (
+            "job_recommendation",
+            with(good_rec(), "reasons", json!("r")),
+        ),
+        (
+            "job_recommendation",
+            with(good_rec(), "factors", json!({"f": "high"})),
+        ),
+        ("job_recommendation", with(good_rec(), "user_id", json!(-3))),
+        (
+            "job_recommendation",
+            with(good_rec(), "user_id", json!(7.5)),
+        ),
+        (
+            "job_recommendation",
+            with(good_rec(), "generated_at_ms", json!(400_000_000_000_000i64)),
+        ),
+        ("job_recommendation", with(good_rec(), "model", Value::Null)),
+        (
+            "job_recommendation",
+            with(good_rec(), "model", json!("m".repeat(101))),
+        ),
+        ("company_recommendation", good_rec()), // no company_id
+        (
+            "ai_conversation",
+            with(good_conv(), "conversation_type", json!("chitchat")),
+        ),
+        (
+            "ai_conversation",
+            with(good_conv(), "session_id", json!("s".repeat(129))),
+        ),
+        (
+            "ai_conversation",
+            with(good_conv(), "session_id", json!("a\u{0}b")),
+        ),
+        ("ai_conversation", with(good_conv(), "model", json!(42))),
+        ("ai_conversation", without(good_conv(), "started_at_ms")),
+        ("ai_message", with(good_msg(), "message_type", json!("bot"))),
+        (
+            "ai_message",
+            with(good_msg(), "message_id", json!("x".repeat(101))),
+        ),
+        ("ai_message", with(good_msg(), "message_id", json!(""))),
+        (
+            "ai_message",
+            with(good_msg(), "tokens_used", json!(10_000_000_000i64)),
+        ),
+        (
+            "ai_message",
+            with(good_msg(), "processing_time_ms", json!("fast")),
+        ),
+        ("ai_message", without(good_msg(), "content")),
+        ("ai_message", without(good_msg(), "conversation_type")),
+    ];
+    let n_bad = bad.len() as u64;
+    let mut entries: Vec<OutboxEntry> =
+        vec![Up::job(21, "j-1", 0.5, "fallback", "rules-v1").entry()];
+    for (i, (kind, body)) in bad.into_iter().enumerate() {
+        entries.push(rec(kind, body));
+        match i {
+            3 => entries.push(rec("job_recommendation", good_rec())),
+            10 => entries.push(rec("ai_conversation", good_conv())),
+            20 => entries.push(rec("ai_message", good_msg())),
+            _ => {}
+        }
+    }
+    // Longest values that fit are fine.
+    entries.push(rec(
+        "ai_message",
+        with_fields(
+            &good_msg(),
+            &[
+                ("message_id", json!("界".repeat(100))),
+                ("session_id", json!("会".repeat(128))),
+            ],
+        ),
+    ));
+    h.apply(&entries).await;
+    assert_eq!(h.skipped(), n_bad);
+    for (t, n) in [
+        ("job_ai_analysis", 1),
+        ("job_recommendations", 1),
+        ("ai_conversations", 2),
+        ("ai_messages", 2),
+    ] {
+        assert_eq!(h.count(t).await, n, "rows of {t}");
+    }
+    assert!(h.conversation(7, &"会".repeat(128)).await.is_some());
+
+    // A batch of nothing but bad records succeeds and writes nothing.
+    h.apply(&[rec("ai_message", json!({})), rec("nonsense", json!({}))])
+        .await;
+    assert_eq!(h.skipped(), n_bad + 2);
+    assert_eq!(h.count("ai_messages").await, 2);
+    h.finish().await;
+}
+
+/// A full batch of messages with 60 KB of content and 20 KB of metadata each (about 20 MB: more
+/// than one statement, or MySQL packet, takes) and a message longer than MySQL's `TEXT`.
+async fn large_record_batches_are_split(server: Server) {
+    let h = H::new(server).await;
+    let big = "界".repeat(20_000);
+    let meta = json!({"notes": "n".repeat(20_000)});
+    let mut entries: Vec<OutboxEntry> = (0..255)
+        .map(|i| {
+            let body = message_body(&format!("big-{i}"), 7, "s", "general", "user", &big, AT + i);
+            rec(
+                "ai_message",
+                with_fields(&body, &[("metadata", meta.clone())]),
+            )
+        })
+        .collect();
+    let huge = "界".repeat(23_334); // 70,002 bytes
+    entries.push(message("huge", 7, "s", "general", &huge, AT + 1000));
+    h.apply(&entries).await;
+    assert_eq!(h.count("ai_messages").await, 256);
+    let msgs = h.messages().await;
+    assert!(msgs[..255]
+        .iter()
+        .all(|m| m.content == big && m.metadata.as_ref() == Some(&meta)));
+    let stored = &msgs[255].content;
+    match server {
+        Server::Postgres => assert_eq!(stored, &huge),
+        // Cut at a character boundary within 65,535 bytes.
+        Server::MySql => assert_eq!(stored, &"界".repeat(21_845)),
+    }
+    assert_eq!(
+        h.conversation(7, "s").await.unwrap().last_activity_at,
+        ts(AT + 1000)
+    );
+
+    let recs: Vec<OutboxEntry> = (1..=256)
+        .map(|j| job_rec(7, j, 0.5, AT, "recommender-v1"))
+        .collect();
+    h.apply(&recs).await;
+    assert_eq!(h.count("job_recommendations").await, 256);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn pg_records_write_rows() {
+    records_write_rows(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_records_write_rows() {
+    records_write_rows(Server::MySql).await;
+}
+
+#[tokio::test]
+async fn pg_replaying_records_changes_nothing() {
+    replaying_records_changes_nothing(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_replaying_records_changes_nothing() {
+    replaying_records_changes_nothing(Server::MySql).await;
+}
+
+#[tokio::test]
+async fn pg_regenerated_recommendations_update_in_place() {
+    regenerated_recommendations_update_in_place(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_regenerated_recommendations_update_in_place() {
+    regenerated_recommendations_update_in_place(Server::MySql).await;
+}
+
+#[tokio::test]
+async fn pg_conversations_keep_first_values_and_latest_activity() {
+    conversations_keep_first_values_and_latest_activity(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_conversations_keep_first_values_and_latest_activity() {
+    conversations_keep_first_values_and_latest_activity(Server::MySql).await;
+}
+
+#[tokio::test]
+async fn pg_malformed_records_are_skipped() {
+    malformed_records_are_skipped(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_malformed_records_are_skipped() {
+    malformed_records_are_skipped(Server::MySql).await;
+}
+
+#[tokio::test]
+async fn pg_large_record_batches_are_split() {
+    large_record_batches_are_split(Server::Postgres).await;
+}
+
+#[tokio::test]
+async fn mysql_large_record_batches_are_split() {
+    large_record_batches_are_split(Server::MySql).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The platform's user_profiles (MySQL), read through `Databases::mysql_pool`
+
+#[tokio::test]
+async fn mysql_platform_user_profiles_are_read() {
+    use jobfirst_ai::db::platform::{user_profile, PlatformProfile};
+
+    let db = TestDb::mysql().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = jobfirst_ai::config::ServeArgs::for_tests(dir.path().to_path_buf());
+    args.mysql_url = Some(db.url.clone().into());
+    let config = args.validate().expect("config");
+    let engine = jobfirst_ai::vector::Engine::open(
+        dir.path(),
+        jobfirst_ai::vector::EngineOptions::default(),
+    )
+    .unwrap();
+    let dbs = jobfirst_ai::db::Databases::start(engine, &config)
+        .await
+        .unwrap()
+        .expect("MySQL configured");
+    let pool = dbs.mysql_pool().expect("the MySQL pool").clone();
+
+    // The platform's table is not there (yet): nothing, not an error.
+    assert_eq!(user_profile(&pool, 1).await.unwrap(), None);
+
+    // A fixture like the platform's table (owned by another service).
+    for sql in [
+        "CREATE TABLE user_profiles (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, \
+         user_id BIGINT UNSIGNED NOT NULL UNIQUE, location VARCHAR(255) NULL, \
+         skills JSON NULL, languages JSON NULL, interests JSON NULL) \
+         DEFAULT CHARSET=utf8mb4",
+        "INSERT INTO user_profiles (user_id, location, skills) VALUES \
+         (1, ' 深圳市 ', '[\"Rust\", \"Go\", \" Rust \"]'), \
+         (2, NULL, '[{\"name\": \"SQL\", \"level\": 3}, {\"level\": 1}, 5, \"Docker\"]'), \
+         (3, '', NULL), \
+         (4, '北京', '{\"not\": \"an array\"}')",
+    ] {
+        pool.execute(sql).await.unwrap();
+    }
+    let get = |u: i64| {
+        let pool = pool.clone();
+        async move { user_profile(&pool, u).await.unwrap() }
+    };
+    assert_eq!(
+        get(1).await,
+        Some(PlatformProfile {
+            location: Some("深圳市".into()),
+            skills: vec!["Rust".into(), "Go".into()],
+        })
+    );
+    assert_eq!(
+        get(2).await,
+        Some(PlatformProfile {
+            location: None,
+            skills: vec!["SQL".into(), "Docker".into()],
+        })
+    );
+    assert_eq!(get(3).await, Some(PlatformProfile::default()));
+    assert_eq!(
+        get(4).await,
+        Some(PlatformProfile {
+            location: Some("北京".into()),
+            skills: vec![],
+        })
+    );
+    assert_eq!(get(99).await, None, "no such user");
+
+    dbs.stop();
+    drop(dbs);
+    pool.close().await;
+    db.drop().await;
 }

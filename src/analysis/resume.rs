@@ -22,6 +22,98 @@ pub struct ResumeAnalysis {
 pub struct ResumeFacts {
     pub years: Option<f32>,
     pub education: Option<Education>,
+    /// The city the resume says the candidate wants to work in or lives in ("期望城市：深圳").
+    pub city: Option<String>,
+    /// Expected monthly salary (CNY) as the resume states it ("期望薪资：15-25K").
+    pub expected_salary: Option<(f64, f64)>,
+}
+
+/// Labels that introduce the wanted (or current) city, in order of preference.
+const CITY_LABELS: &[&str] = &[
+    "期望城市",
+    "期望地点",
+    "期望工作地点",
+    "意向城市",
+    "目标城市",
+    "工作地点",
+    "现居",
+    "所在城市",
+    "所在地",
+    "居住地",
+];
+/// Labels that introduce the expected salary.
+const SALARY_LABELS: &[&str] = &[
+    "期望薪资",
+    "期望月薪",
+    "期望薪酬",
+    "期望工资",
+    "薪资要求",
+    "薪资期望",
+    "期望待遇",
+];
+
+/// The text after the first of `labels` found in `content`, up to the end of its line or
+/// sentence (the separator after the label skipped).
+fn labelled<'a>(content: &'a str, labels: &[&str]) -> Option<&'a str> {
+    labels.iter().find_map(|l| {
+        let i = content.find(l)?;
+        let rest = content[i + l.len()..].trim_start_matches([':', '：', ' ', '\t', '　']);
+        let end = rest
+            .find(['\n', '。', '；', ';', '|', '，', ','])
+            .unwrap_or(rest.len());
+        Some(&rest[..end])
+    })
+}
+
+/// The wanted city named after a label such as "期望城市：".
+pub fn wanted_city(content: &str) -> Option<String> {
+    labelled(content, CITY_LABELS).and_then(|t| super::city::Cities::bundled().normalize(t))
+}
+
+/// The expected monthly salary after a label such as "期望薪资：": "15-25K", "15k~25k",
+/// "20000-30000", "2万", "1.5-2万/月"; `None` for "面议" or anything unreadable. Bare small
+/// numbers ("15-25") are thousands.
+pub fn expected_salary(content: &str) -> Option<(f64, f64)> {
+    let t = labelled(content, SALARY_LABELS)?;
+    let low = t.to_lowercase();
+    let unit = if low.contains('万') || low.contains('w') {
+        10_000.0
+    } else if low.contains('k') || low.contains('千') {
+        1_000.0
+    } else {
+        0.0
+    };
+    let mut nums = Vec::new();
+    let mut cur = String::new();
+    for c in low.chars().chain(std::iter::once(' ')) {
+        if c.is_ascii_digit() || (c == '.' && !cur.is_empty()) {
+            cur.push(c);
+        } else if !cur.is_empty() {
+            if let Ok(v) = cur.parse::<f64>() {
+                nums.push(v);
+            }
+            cur.clear();
+            if nums.len() == 2 {
+                break;
+            }
+        }
+    }
+    let scale = |v: f64| {
+        if unit > 0.0 {
+            v * unit
+        } else if v < 500.0 {
+            v * 1_000.0
+        } else {
+            v
+        }
+    };
+    let (lo, hi) = match nums.as_slice() {
+        [a] => (scale(*a), scale(*a)),
+        [a, b] => (scale(*a), scale(*b)),
+        _ => return None,
+    };
+    let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+    (lo >= 500.0 && hi <= 10_000_000.0).then_some((lo, hi))
 }
 
 const WORK_WORDS: &[&str] = &[
@@ -202,6 +294,8 @@ pub fn analyze(content: &str, now: f32) -> (ResumeAnalysis, ResumeFacts) {
         ResumeFacts {
             years,
             education: level,
+            city: wanted_city(content),
+            expected_salary: expected_salary(content),
         },
     )
 }
@@ -226,5 +320,28 @@ mod tests {
         let (b, _) = analyze("我喜欢编程", 2024.5);
         assert!(a.score > b.score + 40, "{} vs {}", a.score, b.score);
         assert!(b.suggestions.len() > a.suggestions.len());
+    }
+
+    #[test]
+    fn wanted_city_and_salary_only_from_labels() {
+        let r = "李四\n期望城市：深圳\n期望薪资：15-25K\n2019.07-至今 腾讯 前端开发";
+        let (_, f) = analyze(r, 2024.5);
+        assert_eq!(f.city.as_deref(), Some("深圳市"));
+        assert_eq!(f.expected_salary, Some((15_000.0, 25_000.0)));
+        assert_eq!(expected_salary("期望月薪：2万"), Some((20_000.0, 20_000.0)));
+        assert_eq!(
+            expected_salary("薪资要求: 20000-30000元"),
+            Some((20_000.0, 30_000.0))
+        );
+        assert_eq!(
+            expected_salary("期望薪资：1.5-2万/月"),
+            Some((15_000.0, 20_000.0))
+        );
+        assert_eq!(expected_salary("期望薪资：面议"), None);
+        assert_eq!(wanted_city("现居：北京市海淀区"), Some("北京市".into()));
+        // A city mentioned without a label is not a preference.
+        let (_, g) = analyze("2019.07-至今 腾讯（深圳） 前端开发", 2024.5);
+        assert_eq!(g.city, None);
+        assert_eq!(g.expected_salary, None);
     }
 }

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod error;
 pub mod mysql;
 pub mod pg;
+pub mod platform;
 pub mod replica;
 pub mod rows;
 
@@ -59,6 +60,8 @@ pub struct Databases {
     engine: Engine,
     deliveries: Vec<Arc<Delivery>>,
     follower: Option<Arc<Mutex<FollowerState>>>,
+    /// The MySQL pool (shared with its delivery worker), for reading platform tables.
+    mysql: Option<mysql::Pool>,
     shutdown: watch::Sender<bool>,
 }
 
@@ -86,6 +89,7 @@ impl Databases {
         let (shutdown, rx) = watch::channel(false);
         let mut deliveries = Vec::new();
         let mut follower = None;
+        let mut mysql_pool = None;
         if let Some(url) = &config.postgres_url {
             let pool = pg::connect(url).await?;
             let w = pg::Writer::new(pool.clone()).with_llm_provider(llm_provider_name(config));
@@ -119,6 +123,7 @@ impl Databases {
         }
         if let Some(url) = &config.mysql_url {
             let pool = mysql::connect(url).await?;
+            mysql_pool = Some(pool.clone());
             let w = mysql::Writer::new(pool).with_llm_provider(llm_provider_name(config));
             deliveries.push(Delivery::new(engine.clone(), Sink::Mysql(w)));
         }
@@ -129,8 +134,15 @@ impl Databases {
             engine,
             deliveries,
             follower,
+            mysql: mysql_pool,
             shutdown,
         }))
+    }
+
+    /// The MySQL pool when MySQL is configured: the platform's own tables
+    /// ([`platform::user_profile`]) are read through it.
+    pub fn mysql_pool(&self) -> Option<&sqlx::MySqlPool> {
+        self.mysql.as_ref()
     }
 
     /// New outbox entries were committed.

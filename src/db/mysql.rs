@@ -5,8 +5,17 @@
 //! handful per batch), so applying a batch twice leaves the same rows. Vectors are stored as
 //! JSON arrays. MySQL has no `ai_entities` table: PostgreSQL is the system of record. The rows
 //! themselves come from [`super::rows::build`].
+//!
+//! Records (recommendations, conversations, messages) are written in the same transaction,
+//! with the same rules as [`super::pg`]: a recommendation replaces the stored one only when not
+//! older (`IF(VALUES(generated_at) >= generated_at, ..)` per column, `generated_at` assigned
+//! last since MySQL evaluates the assignments in order), conversations upsert on (`user_id`,
+//! `session_id`), messages are inserted with their conversation's id and a duplicate
+//! `dedupe_key` changes nothing. `ai_messages.content` is a `TEXT` here (65,535 bytes): longer
+//! content is cut at a character boundary (with a warning) rather than failing the batch.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
@@ -17,7 +26,10 @@ use super::rows::{
     self, Deletions, EmbeddingRow, ModelIds, ModelInfo, ProfileRow, ProfileTable, COMPANY_PROFILES,
     JOB_ANALYSES, USER_PROFILES,
 };
-use super::rows::{ResumeAnalysisRow, Rows};
+use super::rows::{
+    ConversationRow, MessageRow, RecommendationRow, RecommendationTable, ResumeAnalysisRow, Rows,
+    COMPANY_RECOMMENDATIONS, JOB_RECOMMENDATIONS,
+};
 use crate::vector::outbox::OutboxEntry;
 use crate::vector::Collection;
 
@@ -86,6 +98,7 @@ pub struct Writer {
     pool: Pool,
     models: ModelIds,
     llm_provider: String,
+    skipped_records: AtomicU64,
 }
 
 impl Writer {
@@ -96,6 +109,7 @@ impl Writer {
             pool,
             models: ModelIds::default(),
             llm_provider: "ollama".into(),
+            skipped_records: AtomicU64::new(0),
         }
     }
 
@@ -114,10 +128,19 @@ impl Writer {
         &self.models
     }
 
+    /// Outbox records skipped since start because they could not be written (unknown kind,
+    /// malformed body; each is logged), counted when their batch commits (a replayed batch
+    /// counts again).
+    pub fn skipped_records(&self) -> u64 {
+        self.skipped_records.load(Ordering::Relaxed)
+    }
+
     /// Writes `entries` in one transaction, idempotently. See the module docs.
     pub async fn apply(&self, entries: &[OutboxEntry]) -> Result<(), DbError> {
         let rows = rows::build(entries, &self.llm_provider);
         if rows.is_empty() {
+            self.skipped_records
+                .fetch_add(rows.skipped_records as u64, Ordering::Relaxed);
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
@@ -136,6 +159,8 @@ impl Writer {
         }
         write_rows(&mut tx, &rows, &ids).await?;
         tx.commit().await?;
+        self.skipped_records
+            .fetch_add(rows.skipped_records as u64, Ordering::Relaxed);
         // Only ids that committed are remembered.
         for (name, id) in fresh {
             self.models.insert(name, id);
@@ -169,6 +194,16 @@ async fn write_rows(
     .await?;
     write_resume_vectors(conn, &rows.resume_vectors, ids).await?;
     write_deletions(conn, &rows.deleted).await?;
+    write_recommendations(conn, &JOB_RECOMMENDATIONS, &rows.job_recommendations, ids).await?;
+    write_recommendations(
+        conn,
+        &COMPANY_RECOMMENDATIONS,
+        &rows.company_recommendations,
+        ids,
+    )
+    .await?;
+    write_conversations(conn, &rows.conversations, ids).await?;
+    write_messages(conn, &rows.messages).await?;
     Ok(())
 }
 
@@ -338,6 +373,158 @@ async fn write_deletions(conn: &mut MySqlConnection, d: &Deletions) -> Result<()
             q.push(")");
             q.build().execute(&mut *conn).await?;
         }
+    }
+    Ok(())
+}
+
+/// The stored row is replaced only by a recommendation at least as new.
+const NOT_OLDER: &str = "VALUES(generated_at) >= generated_at";
+
+/// Recommendations, upserted on `dedupe_key`; a stored row is only replaced by one at least as
+/// new (`generated_at`), and `user_interaction` / `interaction_at` are never written.
+async fn write_recommendations(
+    conn: &mut MySqlConnection,
+    t: &RecommendationTable,
+    rows: &[RecommendationRow],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    let RecommendationTable { table, target_col } = t;
+    let size = |r: &RecommendationRow| r.reasons.len() + r.factors.len() + 96;
+    // `generated_at` last: every condition before it compares with the stored value.
+    let update: Vec<String> = [
+        "recommendation_score",
+        "recommendation_reasons",
+        "match_factors",
+        "generated_by_model_id",
+        "expires_at",
+        "is_active",
+        "generated_at",
+    ]
+    .iter()
+    .map(|c| format!("{c} = IF({NOT_OLDER}, VALUES({c}), {c})"))
+    .collect();
+    for chunk in rows::chunks(rows, 9, size) {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(format!(
+            "INSERT INTO {table} (user_id, {target_col}, recommendation_score, \
+             recommendation_reasons, match_factors, generated_by_model_id, generated_at, \
+             expires_at, is_active, dedupe_key) "
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.user_id)
+                .push_bind(r.target_id)
+                .push_bind(r.score)
+                .push_bind(r.reasons.as_str())
+                .push_bind(r.factors.as_str())
+                .push_bind(ids.get(r.model.as_str()).copied())
+                .push_bind(r.generated_at)
+                .push_bind(r.expires_at)
+                .push("TRUE")
+                .push_bind(r.dedupe_key.as_str());
+        });
+        q.push(" ON DUPLICATE KEY UPDATE ");
+        q.push(update.join(", "));
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Conversations, upserted on (`user_id`, `session_id`): a new row takes every value; an
+/// existing one keeps its type and `started_at`, takes the later `last_activity_at` and, for
+/// rows from conversation records, the given `context_data` / model and `is_active = TRUE`.
+async fn write_conversations(
+    conn: &mut MySqlConnection,
+    rows: &[ConversationRow],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    let (records, activity): (Vec<&ConversationRow>, Vec<&ConversationRow>) =
+        rows.iter().partition(|r| r.from_record);
+    let full = " ON DUPLICATE KEY UPDATE \
+                last_activity_at = GREATEST(last_activity_at, VALUES(last_activity_at)), \
+                context_data = COALESCE(VALUES(context_data), context_data), \
+                model_id = COALESCE(VALUES(model_id), model_id), is_active = TRUE";
+    let bump = " ON DUPLICATE KEY UPDATE \
+                last_activity_at = GREATEST(last_activity_at, VALUES(last_activity_at))";
+    let size = |r: &&ConversationRow| r.context_data.as_ref().map_or(0, String::len) + 128;
+    for (rows, conflict) in [(records, full), (activity, bump)] {
+        for chunk in rows::chunks(&rows, 7, size) {
+            let mut q: QueryBuilder<MySql> = QueryBuilder::new(
+                "INSERT INTO ai_conversations (user_id, conversation_type, session_id, \
+                 context_data, model_id, started_at, last_activity_at, is_active) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.user_id)
+                    .push_bind(r.conversation_type)
+                    .push_bind(r.session_id.as_str())
+                    .push_bind(r.context_data.as_deref())
+                    .push_bind(r.model.as_deref().and_then(|m| ids.get(m).copied()))
+                    .push_bind(r.started_at)
+                    .push_bind(r.last_activity_at)
+                    .push("TRUE");
+            });
+            q.push(conflict);
+            q.build().execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Most bytes of a MySQL `TEXT`.
+pub const MAX_TEXT_BYTES: usize = 65_535;
+
+/// `s` cut to at most `max` bytes at a character boundary.
+fn truncate_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Messages, each with the id of its conversation (written before, in the same transaction);
+/// one already stored (same `dedupe_key`) is left as it is.
+async fn write_messages(conn: &mut MySqlConnection, rows: &[MessageRow]) -> Result<(), DbError> {
+    let rows: Vec<(&MessageRow, &str)> = rows
+        .iter()
+        .map(|r| {
+            let content = truncate_bytes(&r.content, MAX_TEXT_BYTES);
+            if content.len() < r.content.len() {
+                tracing::warn!(
+                    message_id = r.dedupe_key.as_str(),
+                    bytes = r.content.len(),
+                    "message content longer than MySQL's TEXT: stored cut to {MAX_TEXT_BYTES} bytes"
+                );
+            }
+            (r, content)
+        })
+        .collect();
+    let size =
+        |(r, c): &(&MessageRow, &str)| c.len() + r.metadata.as_ref().map_or(0, String::len) + 128;
+    for chunk in rows::chunks(&rows, 9, size) {
+        let mut q: QueryBuilder<MySql> = QueryBuilder::new(
+            "INSERT INTO ai_messages (conversation_id, message_type, content, metadata, \
+             tokens_used, processing_time_ms, created_at, dedupe_key) ",
+        );
+        q.push_values(chunk, |mut b, (r, content)| {
+            b.push("(SELECT id FROM ai_conversations WHERE user_id = ")
+                .push_bind_unseparated(r.user_id)
+                .push_unseparated(" AND session_id = ")
+                .push_bind_unseparated(r.session_id.as_str())
+                .push_unseparated(")")
+                .push_bind(r.message_type)
+                .push_bind(*content)
+                .push_bind(r.metadata.as_deref())
+                .push_bind(r.tokens_used)
+                .push_bind(r.processing_time_ms)
+                .push_bind(r.created_at)
+                .push_bind(r.dedupe_key.as_str());
+        });
+        // A no-op update: the stored message stays as it is (INSERT IGNORE would also turn
+        // real errors into warnings).
+        q.push(" ON DUPLICATE KEY UPDATE id = id");
+        q.build().execute(&mut *conn).await?;
     }
     Ok(())
 }

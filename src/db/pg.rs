@@ -8,8 +8,15 @@
 //! multi-row `INSERT .. ON CONFLICT (<unique key>) DO UPDATE` statements (a handful per batch),
 //! so applying a batch twice leaves the same rows. The rows themselves come from
 //! [`super::rows::build`].
+//!
+//! Records (recommendations, conversations, messages) are written in the same transaction:
+//! recommendations upsert on `dedupe_key` only when not older than the stored row
+//! (`DO UPDATE .. WHERE EXCLUDED.generated_at >= generated_at`), conversations upsert on
+//! (`user_id`, `session_id`), and messages are inserted with their conversation's id (looked
+//! up in the statement) and `ON CONFLICT (dedupe_key) DO NOTHING`.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnection, PgPoolOptions};
@@ -20,7 +27,10 @@ use super::rows::{
     self, Deletions, EmbeddingRow, EntityRow, ModelIds, ModelInfo, ProfileRow, ProfileTable,
     COMPANY_PROFILES, JOB_ANALYSES, USER_PROFILES,
 };
-use super::rows::{ResumeAnalysisRow, Rows};
+use super::rows::{
+    ConversationRow, MessageRow, RecommendationRow, RecommendationTable, ResumeAnalysisRow, Rows,
+    COMPANY_RECOMMENDATIONS, JOB_RECOMMENDATIONS,
+};
 use crate::vector::outbox::OutboxEntry;
 use crate::vector::Collection;
 
@@ -96,6 +106,7 @@ pub struct Writer {
     pool: Pool,
     models: ModelIds,
     llm_provider: String,
+    skipped_records: AtomicU64,
 }
 
 impl Writer {
@@ -106,6 +117,7 @@ impl Writer {
             pool,
             models: ModelIds::default(),
             llm_provider: "ollama".into(),
+            skipped_records: AtomicU64::new(0),
         }
     }
 
@@ -124,10 +136,19 @@ impl Writer {
         &self.models
     }
 
+    /// Outbox records skipped since start because they could not be written (unknown kind,
+    /// malformed body; each is logged), counted when their batch commits (a replayed batch
+    /// counts again).
+    pub fn skipped_records(&self) -> u64 {
+        self.skipped_records.load(Ordering::Relaxed)
+    }
+
     /// Writes `entries` in one transaction, idempotently. See the module docs.
     pub async fn apply(&self, entries: &[OutboxEntry]) -> Result<(), DbError> {
         let rows = rows::build(entries, &self.llm_provider);
         if rows.is_empty() {
+            self.skipped_records
+                .fetch_add(rows.skipped_records as u64, Ordering::Relaxed);
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
@@ -150,6 +171,8 @@ impl Writer {
         }
         write_rows(&mut tx, &rows, &ids).await?;
         tx.commit().await?;
+        self.skipped_records
+            .fetch_add(rows.skipped_records as u64, Ordering::Relaxed);
         // Only ids that committed are remembered.
         for (name, id) in fresh {
             self.models.insert(name, id);
@@ -184,6 +207,16 @@ async fn write_rows(
     write_resume_vectors(conn, &rows.resume_vectors, ids).await?;
     write_deletions(conn, &rows.deleted).await?;
     write_entities(conn, &rows.entities).await?;
+    write_recommendations(conn, &JOB_RECOMMENDATIONS, &rows.job_recommendations, ids).await?;
+    write_recommendations(
+        conn,
+        &COMPANY_RECOMMENDATIONS,
+        &rows.company_recommendations,
+        ids,
+    )
+    .await?;
+    write_conversations(conn, &rows.conversations, ids).await?;
+    write_messages(conn, &rows.messages).await?;
     Ok(())
 }
 
@@ -380,6 +413,125 @@ async fn write_entities(conn: &mut PgConnection, rows: &[EntityRow<'_>]) -> Resu
              model = EXCLUDED.model, payload = EXCLUDED.payload, document = EXCLUDED.document, \
              updated_at = EXCLUDED.updated_at",
         );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Recommendations, upserted on `dedupe_key`; a stored row is only replaced by one at least as
+/// new (`generated_at`), and `user_interaction` / `interaction_at` are never written.
+async fn write_recommendations(
+    conn: &mut PgConnection,
+    t: &RecommendationTable,
+    rows: &[RecommendationRow],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    let RecommendationTable { table, target_col } = t;
+    let size = |r: &RecommendationRow| r.reasons.len() + r.factors.len() + 96;
+    for chunk in rows::chunks(rows, 9, size) {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+            "INSERT INTO {table} (user_id, {target_col}, recommendation_score, \
+             recommendation_reasons, match_factors, generated_by_model_id, generated_at, \
+             expires_at, is_active, dedupe_key) "
+        ));
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(r.user_id)
+                .push_bind(r.target_id)
+                .push_bind(r.score)
+                .push_bind(r.reasons.as_str())
+                .push_unseparated("::jsonb")
+                .push_bind(r.factors.as_str())
+                .push_unseparated("::jsonb")
+                .push_bind(ids.get(r.model.as_str()).copied())
+                .push_bind(r.generated_at)
+                .push_bind(r.expires_at)
+                .push("TRUE")
+                .push_bind(r.dedupe_key.as_str());
+        });
+        q.push(format!(
+            " ON CONFLICT (dedupe_key) DO UPDATE SET \
+             recommendation_score = EXCLUDED.recommendation_score, \
+             recommendation_reasons = EXCLUDED.recommendation_reasons, \
+             match_factors = EXCLUDED.match_factors, \
+             generated_by_model_id = EXCLUDED.generated_by_model_id, \
+             generated_at = EXCLUDED.generated_at, expires_at = EXCLUDED.expires_at, \
+             is_active = TRUE \
+             WHERE EXCLUDED.generated_at >= {table}.generated_at"
+        ));
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Conversations, upserted on (`user_id`, `session_id`): a new row takes every value; an
+/// existing one keeps its type and `started_at`, takes the later `last_activity_at` and, for
+/// rows from conversation records, the given `context_data` / model and `is_active = TRUE`.
+async fn write_conversations(
+    conn: &mut PgConnection,
+    rows: &[ConversationRow],
+    ids: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    let (records, activity): (Vec<&ConversationRow>, Vec<&ConversationRow>) =
+        rows.iter().partition(|r| r.from_record);
+    let full = " ON CONFLICT (user_id, session_id) DO UPDATE SET \
+                last_activity_at = GREATEST(ai_conversations.last_activity_at, \
+                  EXCLUDED.last_activity_at), \
+                context_data = COALESCE(EXCLUDED.context_data, ai_conversations.context_data), \
+                model_id = COALESCE(EXCLUDED.model_id, ai_conversations.model_id), \
+                is_active = TRUE";
+    let bump = " ON CONFLICT (user_id, session_id) DO UPDATE SET \
+                last_activity_at = GREATEST(ai_conversations.last_activity_at, \
+                  EXCLUDED.last_activity_at)";
+    let size = |r: &&ConversationRow| r.context_data.as_ref().map_or(0, String::len) + 128;
+    for (rows, conflict) in [(records, full), (activity, bump)] {
+        for chunk in rows::chunks(&rows, 7, size) {
+            let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+                "INSERT INTO ai_conversations (user_id, conversation_type, session_id, \
+                 context_data, model_id, started_at, last_activity_at, is_active) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(r.user_id)
+                    .push_bind(r.conversation_type)
+                    .push_bind(r.session_id.as_str())
+                    .push_bind(r.context_data.as_deref())
+                    .push_unseparated("::jsonb")
+                    .push_bind(r.model.as_deref().and_then(|m| ids.get(m).copied()))
+                    .push_bind(r.started_at)
+                    .push_bind(r.last_activity_at)
+                    .push("TRUE");
+            });
+            q.push(conflict);
+            q.build().execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Messages, each with the id of its conversation (written before, in the same transaction);
+/// one already stored (same `dedupe_key`) is left as it is.
+async fn write_messages(conn: &mut PgConnection, rows: &[MessageRow]) -> Result<(), DbError> {
+    let size = |r: &MessageRow| r.content.len() + r.metadata.as_ref().map_or(0, String::len) + 128;
+    for chunk in rows::chunks(rows, 9, size) {
+        let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+            "INSERT INTO ai_messages (conversation_id, message_type, content, metadata, \
+             tokens_used, processing_time_ms, created_at, dedupe_key) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push("(SELECT id FROM ai_conversations WHERE user_id = ")
+                .push_bind_unseparated(r.user_id)
+                .push_unseparated(" AND session_id = ")
+                .push_bind_unseparated(r.session_id.as_str())
+                .push_unseparated(")")
+                .push_bind(r.message_type)
+                .push_bind(r.content.as_str())
+                .push_bind(r.metadata.as_deref())
+                .push_unseparated("::jsonb")
+                .push_bind(r.tokens_used)
+                .push_bind(r.processing_time_ms)
+                .push_bind(r.created_at)
+                .push_bind(r.dedupe_key.as_str());
+        });
+        q.push(" ON CONFLICT (dedupe_key) DO NOTHING");
         q.build().execute(&mut *conn).await?;
     }
     Ok(())

@@ -18,7 +18,29 @@
 //!   profile rows invalid (`resume_ai_analysis` rows, which have no `is_valid`, are deleted),
 //!   delete the embedding rows and tombstone `ai_entities`. `user_ai_profiles` are left alone:
 //!   a user profile outlives one resume.
-//! - **Record**: skipped for now (logged at debug level).
+//! - **Record** (`Change::Record { kind, body }`; timestamps are the body's `*_at_ms`):
+//!   - `job_recommendation` / `company_recommendation` → one `job_recommendations` /
+//!     `company_recommendations` row per user and job (company), `dedupe_key`
+//!     `"{user_id}:{job_id}"`. A regenerated recommendation updates score (clamped to 0..1,
+//!     4 decimals), reasons, factors, model, `generated_at`, `expires_at` and sets `is_active`,
+//!     but only when it is at least as new as the stored one (`generated_at`); the user's
+//!     `user_interaction` / `interaction_at` are never touched. The model is registered as
+//!     type `recommendation`, provider `local`.
+//!   - `ai_conversation` → `ai_conversations`, upserted on (`user_id`, `session_id`):
+//!     `conversation_type` and `started_at` keep their first values, `last_activity_at` takes
+//!     the later one, `context_data` / `model_id` are replaced only when given, `is_active` is
+//!     set. The model is an LLM (`text_generation`, the writer's LLM provider).
+//!   - `ai_message` → makes sure its conversation exists (created with the message's type and
+//!     time, otherwise only `last_activity_at` moves forward), then one `ai_messages` row with
+//!     that conversation's id, `dedupe_key` = `message_id`, never updated (a replay inserts
+//!     nothing).
+//!   - Within a batch the rows are merged to what applying the records one by one would
+//!     leave (the newest recommendation per key, one conversation row per user and session,
+//!     the first message per `message_id`).
+//!   - NUL characters are removed from texts and JSON (PostgreSQL cannot store them).
+//!   - Anything else (unknown kind, a missing or wrong-typed field, an unknown type, an id too
+//!     long for its column, a time outside the years 1000..=9999) is skipped with a warning
+//!     and counted in [`Rows::skipped_records`]: one bad record never holds the outbox back.
 //!
 //! A document without an `analysis` object (`document` is `Null` for entities written
 //! without one) gives embedding and entity rows only.
@@ -29,7 +51,8 @@
 //! [`RULES_MODEL`]. Rows name their model; the writers register unseen models in `ai_models`
 //! and resolve the names to ids ([`ModelIds`] caches them).
 //!
-//! Timestamps come from the change (`at_ms`), so replaying a batch writes identical rows.
+//! Timestamps come from the change (`at_ms`) or, for records, from their body, so replaying a
+//! batch writes identical rows.
 
 use std::collections::{HashMap, HashSet};
 
@@ -59,7 +82,7 @@ pub const MAX_STATEMENT_BYTES: usize = 8 << 20;
 pub struct ModelInfo {
     pub name: String,
     pub version: String,
-    /// `embedding`, `text_generation` or `rules`.
+    /// `embedding`, `text_generation`, `rules` or `recommendation`.
     pub model_type: String,
     /// `local`, `ollama`, `openai`, ...
     pub provider: String,
@@ -122,6 +145,20 @@ impl ModelInfo {
             }
         }
     }
+
+    /// The model that produced a recommendation record (`recommender-v1`, ...): type
+    /// `recommendation`, provider `local` (the service computes recommendations itself),
+    /// identifier = the name.
+    pub fn recommender(name: &str) -> ModelInfo {
+        ModelInfo {
+            name: name.into(),
+            version: version_of(name),
+            model_type: "recommendation".into(),
+            provider: "local".into(),
+            model_identifier: name.into(),
+            parameters: json!({}),
+        }
+    }
 }
 
 /// A model's version read from its identifier: the tag after the last `:` (`gemma3:4b` → `4b`),
@@ -129,7 +166,8 @@ impl ModelInfo {
 fn version_of(identifier: &str) -> String {
     if let Some((_, tag)) = identifier.rsplit_once(':') {
         if !tag.is_empty() {
-            return tag.to_string();
+            // `ai_models.version` is VARCHAR(50).
+            return tag.chars().take(MAX_VERSION_CHARS).collect();
         }
     }
     if let Some((_, v)) = identifier.rsplit_once("-v") {
@@ -139,6 +177,9 @@ fn version_of(identifier: &str) -> String {
     }
     "latest".to_string()
 }
+
+/// Longest `ai_models.version`.
+const MAX_VERSION_CHARS: usize = 50;
 
 /// Model name → `ai_models.id`, filled as the writers register models.
 #[derive(Debug, Default)]
@@ -276,6 +317,108 @@ impl Deletions {
     }
 }
 
+/// `Change::Record` kinds that are written.
+pub const JOB_RECOMMENDATION: &str = "job_recommendation";
+pub const COMPANY_RECOMMENDATION: &str = "company_recommendation";
+pub const AI_CONVERSATION: &str = "ai_conversation";
+pub const AI_MESSAGE: &str = "ai_message";
+
+/// `ai_conversations.conversation_type` values (the tables' CHECK).
+pub const CONVERSATION_TYPES: [&str; 5] = [
+    "career_advice",
+    "resume_review",
+    "interview_prep",
+    "skill_analysis",
+    "general",
+];
+/// `ai_messages.message_type` values (the tables' CHECK).
+pub const MESSAGE_TYPES: [&str; 3] = ["user", "assistant", "system"];
+/// Longest `message_id` (it becomes `ai_messages.dedupe_key`).
+pub const MAX_MESSAGE_ID_CHARS: usize = 100;
+/// Longest `session_id` (`ai_conversations.session_id` is VARCHAR(128)).
+pub const MAX_SESSION_ID_CHARS: usize = 128;
+/// Longest model name (`ai_models.name` is VARCHAR(100)).
+pub const MAX_MODEL_NAME_CHARS: usize = 100;
+/// Record timestamps must fit both servers' types: MySQL's `DATETIME` covers years
+/// 1000..=9999 (unix ms from 1000-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z).
+pub const MIN_RECORD_MS: i64 = -30_610_224_000_000;
+pub const MAX_RECORD_MS: i64 = 253_402_300_799_999;
+
+/// A recommendations table and its target column.
+pub struct RecommendationTable {
+    pub table: &'static str,
+    /// `job_id` or `company_id`.
+    pub target_col: &'static str,
+}
+
+pub const JOB_RECOMMENDATIONS: RecommendationTable = RecommendationTable {
+    table: "job_recommendations",
+    target_col: "job_id",
+};
+pub const COMPANY_RECOMMENDATIONS: RecommendationTable = RecommendationTable {
+    table: "company_recommendations",
+    target_col: "company_id",
+};
+
+/// A row of `job_recommendations` or `company_recommendations`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecommendationRow {
+    pub user_id: i64,
+    /// `job_id` or `company_id`.
+    pub target_id: i64,
+    /// `"{user_id}:{target_id}"`: the upsert's key.
+    pub dedupe_key: String,
+    /// `recommendation_score`, clamped to 0..=1 and rounded to 4 decimals.
+    pub score: f64,
+    /// `recommendation_reasons`: a JSON array of strings, as text.
+    pub reasons: String,
+    /// `match_factors`: a JSON object of numbers, as text.
+    pub factors: String,
+    /// `ai_models.name` of `generated_by_model_id`.
+    pub model: String,
+    pub generated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The upsert of one `ai_conversations` row (user, session): every conversation and message
+/// record of the batch for that key, merged (see [`build_records`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationRow {
+    pub user_id: i64,
+    pub session_id: String,
+    /// For a new row: the first record's type.
+    pub conversation_type: &'static str,
+    /// For a new row: the first record's `started_at_ms` (a message's `created_at_ms`).
+    pub started_at: DateTime<Utc>,
+    /// The latest activity of the batch (`last_activity_at_ms`, messages' `created_at_ms`).
+    pub last_activity_at: DateTime<Utc>,
+    /// The last non-null `context_data` of the batch's conversation records, as JSON text.
+    pub context_data: Option<String>,
+    /// The last model the batch's conversation records named.
+    pub model: Option<String>,
+    /// `true` when an `ai_conversation` record is among them: the existing row then also gets
+    /// `context_data` / `model_id` (when given) and `is_active = TRUE`. Messages alone only
+    /// move `last_activity_at` forward.
+    pub from_record: bool,
+}
+
+/// A row of `ai_messages`; its `conversation_id` is looked up by (`user_id`, `session_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRow {
+    /// The record's `message_id`.
+    pub dedupe_key: String,
+    pub user_id: i64,
+    pub session_id: String,
+    /// `user`, `assistant` or `system`.
+    pub message_type: &'static str,
+    pub content: String,
+    /// JSON text.
+    pub metadata: Option<String>,
+    pub tokens_used: Option<i32>,
+    pub processing_time_ms: Option<i32>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// Every row of one batch of changes, grouped by table.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Rows<'a> {
@@ -291,7 +434,14 @@ pub struct Rows<'a> {
     /// `ai_entities` rows, upserts and tombstones.
     pub entities: Vec<EntityRow<'a>>,
     pub deleted: Deletions,
-    /// `Record` changes skipped.
+    /// From `Record` changes: recommendations (one per key, sorted by key), conversations
+    /// (one per user and session, sorted by them) and messages (batch order, one per
+    /// `message_id`).
+    pub job_recommendations: Vec<RecommendationRow>,
+    pub company_recommendations: Vec<RecommendationRow>,
+    pub conversations: Vec<ConversationRow>,
+    pub messages: Vec<MessageRow>,
+    /// `Record` changes skipped: unknown kinds and malformed bodies.
     pub skipped_records: usize,
 }
 
@@ -299,6 +449,10 @@ impl Rows<'_> {
     /// `true` when the batch writes nothing.
     pub fn is_empty(&self) -> bool {
         self.entities.is_empty()
+            && self.job_recommendations.is_empty()
+            && self.company_recommendations.is_empty()
+            && self.conversations.is_empty()
+            && self.messages.is_empty()
     }
 }
 
@@ -352,14 +506,8 @@ pub fn build<'a>(entries: &'a [OutboxEntry], llm_provider: &str) -> Rows<'a> {
             Change::Upsert { collection, id, .. } | Change::Delete { collection, id, .. } => {
                 last.insert((*collection, *id), i);
             }
-            Change::Record { kind, .. } => {
-                tracing::debug!(
-                    seq = e.seq,
-                    kind,
-                    "outbox record not written (not yet supported)"
-                );
-                rows.skipped_records += 1;
-            }
+            // Records are read in batch order by `build_records`.
+            Change::Record { .. } => {}
         }
     }
     let mut keep: Vec<usize> = last.into_values().collect();
@@ -534,8 +682,322 @@ pub fn build<'a>(entries: &'a [OutboxEntry], llm_provider: &str) -> Rows<'a> {
             Change::Record { .. } => {}
         }
     }
+    build_records(entries, llm_provider, &mut rows, &mut add_model);
     rows.models = models;
     rows
+}
+
+/// A record turned into its row (before merging with the batch's other records).
+enum Parsed {
+    Recommendation {
+        jobs: bool,
+        row: RecommendationRow,
+    },
+    Conversation(ConversationRow),
+    /// A message and the type of its conversation (used if the batch creates it).
+    Message {
+        row: MessageRow,
+        conversation_type: &'static str,
+    },
+}
+
+/// The rows of a batch's `Record` changes, read in batch order; the result is what applying
+/// the records one by one would leave:
+/// - Recommendations: one row per `dedupe_key`, the one with the latest `generated_at` (the
+///   later record on a tie), since an older one would not overwrite it.
+/// - Conversations: one [`ConversationRow`] per (user, session), merging every conversation and
+///   message record of it: the first record's type and start, the latest activity, the last
+///   non-null `context_data`, the last model.
+/// - Messages: every message (the first of a repeated `message_id`: the others would be
+///   ignored), each also counting as activity of its conversation.
+///
+/// Malformed records and unknown kinds are logged, counted and skipped.
+fn build_records(
+    entries: &[OutboxEntry],
+    llm_provider: &str,
+    rows: &mut Rows<'_>,
+    add_model: &mut dyn FnMut(ModelInfo) -> String,
+) {
+    let mut jobs: HashMap<String, RecommendationRow> = HashMap::new();
+    let mut companies: HashMap<String, RecommendationRow> = HashMap::new();
+    let mut conversations: HashMap<(i64, String), ConversationRow> = HashMap::new();
+    let mut message_ids: HashSet<String> = HashSet::new();
+    for e in entries {
+        let Change::Record { kind, body, .. } = &e.change else {
+            continue;
+        };
+        let parsed = match parse_record(kind, body) {
+            Ok(p) => p,
+            Err(reason) => {
+                tracing::warn!(
+                    seq = e.seq,
+                    kind = kind.as_str(),
+                    reason = reason.as_str(),
+                    "outbox record skipped: it cannot be written"
+                );
+                rows.skipped_records += 1;
+                continue;
+            }
+        };
+        match parsed {
+            Parsed::Recommendation { jobs: is_job, row } => {
+                let map = if is_job { &mut jobs } else { &mut companies };
+                match map.get(&row.dedupe_key) {
+                    Some(kept) if kept.generated_at > row.generated_at => {}
+                    _ => {
+                        map.insert(row.dedupe_key.clone(), row);
+                    }
+                }
+            }
+            Parsed::Conversation(c) => merge_conversation(&mut conversations, c),
+            Parsed::Message {
+                row,
+                conversation_type,
+            } => {
+                merge_conversation(
+                    &mut conversations,
+                    ConversationRow {
+                        user_id: row.user_id,
+                        session_id: row.session_id.clone(),
+                        conversation_type,
+                        started_at: row.created_at,
+                        last_activity_at: row.created_at,
+                        context_data: None,
+                        model: None,
+                        from_record: false,
+                    },
+                );
+                if message_ids.insert(row.dedupe_key.clone()) {
+                    rows.messages.push(row);
+                }
+            }
+        }
+    }
+    // Sorted by key: concurrent writers lock rows in one order.
+    for (map, out) in [
+        (jobs, &mut rows.job_recommendations),
+        (companies, &mut rows.company_recommendations),
+    ] {
+        let mut v: Vec<RecommendationRow> = map.into_values().collect();
+        v.sort_by(|a, b| a.dedupe_key.cmp(&b.dedupe_key));
+        for r in &v {
+            add_model(ModelInfo::recommender(&r.model));
+        }
+        *out = v;
+    }
+    let mut v: Vec<ConversationRow> = conversations.into_values().collect();
+    v.sort_by(|a, b| (a.user_id, &a.session_id).cmp(&(b.user_id, &b.session_id)));
+    for c in &v {
+        if let Some(m) = &c.model {
+            add_model(ModelInfo::analysis("llm", m, llm_provider));
+        }
+    }
+    rows.conversations = v;
+}
+
+fn merge_conversation(map: &mut HashMap<(i64, String), ConversationRow>, c: ConversationRow) {
+    match map.entry((c.user_id, c.session_id.clone())) {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(c);
+        }
+        std::collections::hash_map::Entry::Occupied(mut o) => {
+            let kept = o.get_mut();
+            kept.last_activity_at = kept.last_activity_at.max(c.last_activity_at);
+            if c.context_data.is_some() {
+                kept.context_data = c.context_data;
+            }
+            if c.model.is_some() {
+                kept.model = c.model;
+            }
+            kept.from_record |= c.from_record;
+        }
+    }
+}
+
+fn parse_record(kind: &str, body: &Value) -> Result<Parsed, String> {
+    if !body.is_object() {
+        return Err("the body is not a JSON object".into());
+    }
+    match kind {
+        JOB_RECOMMENDATION => Ok(Parsed::Recommendation {
+            jobs: true,
+            row: parse_recommendation(body, "job_id")?,
+        }),
+        COMPANY_RECOMMENDATION => Ok(Parsed::Recommendation {
+            jobs: false,
+            row: parse_recommendation(body, "company_id")?,
+        }),
+        AI_CONVERSATION => Ok(Parsed::Conversation(parse_conversation(body)?)),
+        AI_MESSAGE => parse_message(body),
+        _ => Err("unknown record kind".into()),
+    }
+}
+
+fn parse_recommendation(b: &Value, target_col: &str) -> Result<RecommendationRow, String> {
+    let user_id = id_field(b, "user_id")?;
+    let target_id = id_field(b, target_col)?;
+    let score = b
+        .get("score")
+        .and_then(|v| confidence(Some(v)))
+        .ok_or("`score` is missing or not a number")?;
+    let reasons: Vec<Value> = b
+        .get("reasons")
+        .and_then(Value::as_array)
+        .filter(|a| a.iter().all(Value::is_string))
+        .ok_or("`reasons` is missing or not an array of strings")?
+        .iter()
+        .map(without_nul)
+        .collect();
+    let factors = b
+        .get("factors")
+        .and_then(Value::as_object)
+        .filter(|o| o.values().all(Value::is_number))
+        .ok_or("`factors` is missing or not an object of numbers")?;
+    Ok(RecommendationRow {
+        user_id,
+        target_id,
+        dedupe_key: format!("{user_id}:{target_id}"),
+        score,
+        reasons: Value::Array(reasons).to_string(),
+        factors: without_nul(&Value::Object(factors.clone())).to_string(),
+        model: model_field(b, "model")?.ok_or("`model` is missing or null")?,
+        generated_at: time_field(b, "generated_at_ms")?,
+        expires_at: time_field(b, "expires_at_ms")?,
+    })
+}
+
+fn parse_conversation(b: &Value) -> Result<ConversationRow, String> {
+    Ok(ConversationRow {
+        user_id: id_field(b, "user_id")?,
+        session_id: key_field(b, "session_id", MAX_SESSION_ID_CHARS)?,
+        conversation_type: one_of(b, "conversation_type", &CONVERSATION_TYPES)?,
+        started_at: time_field(b, "started_at_ms")?,
+        last_activity_at: time_field(b, "last_activity_at_ms")?,
+        context_data: json_field(b, "context_data"),
+        model: model_field(b, "model")?,
+        from_record: true,
+    })
+}
+
+fn parse_message(b: &Value) -> Result<Parsed, String> {
+    let conversation_type = one_of(b, "conversation_type", &CONVERSATION_TYPES)?;
+    let content = b
+        .get("content")
+        .and_then(Value::as_str)
+        .ok_or("`content` is missing or not a string")?;
+    Ok(Parsed::Message {
+        row: MessageRow {
+            dedupe_key: key_field(b, "message_id", MAX_MESSAGE_ID_CHARS)?,
+            user_id: id_field(b, "user_id")?,
+            session_id: key_field(b, "session_id", MAX_SESSION_ID_CHARS)?,
+            message_type: one_of(b, "message_type", &MESSAGE_TYPES)?,
+            content: strip_nul(content),
+            metadata: json_field(b, "metadata"),
+            tokens_used: int_field(b, "tokens_used")?,
+            processing_time_ms: int_field(b, "processing_time_ms")?,
+            created_at: time_field(b, "created_at_ms")?,
+        },
+        conversation_type,
+    })
+}
+
+/// A positive integer id.
+fn id_field(b: &Value, k: &str) -> Result<i64, String> {
+    b.get(k)
+        .and_then(Value::as_i64)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("`{k}` is missing or not a positive integer"))
+}
+
+/// Unix milliseconds both servers can store.
+fn time_field(b: &Value, k: &str) -> Result<DateTime<Utc>, String> {
+    b.get(k)
+        .and_then(Value::as_i64)
+        .filter(|ms| (MIN_RECORD_MS..=MAX_RECORD_MS).contains(ms))
+        .and_then(DateTime::from_timestamp_millis)
+        .ok_or_else(|| {
+            format!("`{k}` is missing or not unix milliseconds within the years 1000..=9999")
+        })
+}
+
+/// A non-empty key of at most `max` characters, without NUL (which PostgreSQL cannot store).
+fn key_field(b: &Value, k: &str, max: usize) -> Result<String, String> {
+    b.get(k)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && s.chars().count() <= max && !s.contains('\0'))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            format!("`{k}` is missing or not a string of 1..={max} characters without NUL")
+        })
+}
+
+fn one_of(b: &Value, k: &str, allowed: &[&'static str]) -> Result<&'static str, String> {
+    let v = b.get(k).and_then(Value::as_str);
+    allowed
+        .iter()
+        .find(|a| Some(**a) == v)
+        .copied()
+        .ok_or_else(|| format!("`{k}` is missing or not one of {}", allowed.join(", ")))
+}
+
+/// A model name: `None` when absent, null or empty.
+fn model_field(b: &Value, k: &str) -> Result<Option<String>, String> {
+    match b.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s))
+            if s.chars().count() <= MAX_MODEL_NAME_CHARS && !s.contains('\0') =>
+        {
+            Ok(Some(s.clone()))
+        }
+        Some(_) => Err(format!(
+            "`{k}` is not a string of at most {MAX_MODEL_NAME_CHARS} characters without NUL"
+        )),
+    }
+}
+
+/// An optional 32-bit integer (`INT` columns).
+fn int_field(b: &Value, k: &str) -> Result<Option<i32>, String> {
+    match b.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .and_then(|x| i32::try_from(x).ok())
+            .map(Some)
+            .ok_or_else(|| format!("`{k}` is not a 32-bit integer or null")),
+    }
+}
+
+/// An optional JSON document as text (`None` when absent or null).
+fn json_field(b: &Value, k: &str) -> Option<String> {
+    match b.get(k) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(without_nul(v).to_string()),
+    }
+}
+
+/// `s` without NUL characters: PostgreSQL's `TEXT` and `JSONB` cannot hold them, and both
+/// databases should get the same text.
+fn strip_nul(s: &str) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "")
+    } else {
+        s.to_string()
+    }
+}
+
+/// `v` with NUL characters removed from every string and key.
+fn without_nul(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(strip_nul(s)),
+        Value::Array(a) => Value::Array(a.iter().map(without_nul).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (strip_nul(k), without_nul(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// Splits `rows` into slices a statement can take: at most [`MAX_BINDS`] parameters (`cols` per
@@ -668,6 +1130,107 @@ mod tests {
         // Resume 1's last version comes after resume 2 in the batch.
         assert!(rows.user_profiles[0].data.contains(r#""resume_id":1"#));
         assert_eq!(rows.models.len(), 2);
+    }
+
+    fn record(kind: &str, body: Value) -> OutboxEntry {
+        OutboxEntry {
+            seq: 1,
+            change: Change::Record {
+                kind: kind.into(),
+                at_ms: 0,
+                body,
+            },
+        }
+    }
+
+    fn rec(job: i64, score: f64, at: i64) -> OutboxEntry {
+        record(
+            JOB_RECOMMENDATION,
+            json!({"user_id": 1, "job_id": job, "score": score, "reasons": ["a\u{0}b"],
+                   "factors": {"x": 0.5}, "model": "recommender-v1",
+                   "generated_at_ms": at, "expires_at_ms": at + 1}),
+        )
+    }
+
+    fn msg(id: &str, session: &str, kind: &str, at: i64) -> OutboxEntry {
+        record(
+            AI_MESSAGE,
+            json!({"message_id": id, "user_id": 1, "session_id": session,
+                   "conversation_type": kind, "message_type": "user", "content": "x",
+                   "created_at_ms": at}),
+        )
+    }
+
+    #[test]
+    fn records_merge_as_if_applied_one_by_one() {
+        let conv = |kind: &str, ctx: Value, model: Value, start: i64, last: i64| {
+            record(
+                AI_CONVERSATION,
+                json!({"user_id": 1, "session_id": "s", "conversation_type": kind,
+                       "context_data": ctx, "model": model, "started_at_ms": start,
+                       "last_activity_at_ms": last}),
+            )
+        };
+        let entries = vec![
+            rec(2, 0.9, 200),
+            rec(2, 0.1, 100), // older: loses
+            rec(3, 0.1, 100),
+            rec(3, 0.3, 100), // tie: the later wins
+            msg("m1", "s", "resume_review", 50),
+            conv("general", json!({"a": 1}), json!("gemma3:4b"), 10, 40),
+            conv("general", Value::Null, Value::Null, 10, 30),
+            msg("m1", "s", "general", 60), // same id: one row
+            msg("m2", "t", "general", 70),
+            record(AI_MESSAGE, json!({"message_id": "bad"})),
+        ];
+        let rows = build(&entries, "openai");
+        assert_eq!(rows.skipped_records, 1);
+        let scores: Vec<(&str, f64)> = rows
+            .job_recommendations
+            .iter()
+            .map(|r| (r.dedupe_key.as_str(), r.score))
+            .collect();
+        assert_eq!(scores, [("1:2", 0.9), ("1:3", 0.3)]);
+        assert_eq!(rows.job_recommendations[0].reasons, r#"["ab"]"#);
+        assert_eq!(rows.conversations.len(), 2);
+        let s = &rows.conversations[0];
+        assert_eq!(s.session_id, "s");
+        assert_eq!(s.conversation_type, "resume_review", "the first record's");
+        assert_eq!(s.started_at, timestamp(50));
+        assert_eq!(s.last_activity_at, timestamp(60));
+        assert_eq!(s.context_data.as_deref(), Some(r#"{"a":1}"#));
+        assert_eq!(s.model.as_deref(), Some("gemma3:4b"));
+        assert!(s.from_record);
+        let t = &rows.conversations[1];
+        assert!(!t.from_record);
+        assert_eq!(t.started_at, timestamp(70));
+        let ids: Vec<&str> = rows
+            .messages
+            .iter()
+            .map(|m| m.dedupe_key.as_str())
+            .collect();
+        assert_eq!(ids, ["m1", "m2"]);
+        let models: Vec<(&str, &str, &str)> = rows
+            .models
+            .iter()
+            .map(|m| (m.name.as_str(), m.model_type.as_str(), m.provider.as_str()))
+            .collect();
+        assert_eq!(
+            models,
+            [
+                ("recommender-v1", "recommendation", "local"),
+                ("gemma3:4b", "text_generation", "openai")
+            ]
+        );
+        assert!(!rows.is_empty());
+        assert!(build(&entries[9..], "openai").is_empty());
+    }
+
+    #[test]
+    fn versions_fit_their_column() {
+        let long = format!("m:{}", "x".repeat(80));
+        assert_eq!(ModelInfo::recommender(&long).version.len(), 50);
+        assert_eq!(ModelInfo::recommender("recommender-v1").version, "v1");
     }
 
     #[test]

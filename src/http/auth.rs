@@ -202,6 +202,22 @@ impl Caller {
         Err(forbidden())
     }
 
+    /// `admin`, `service`, or a recruiting role (`recruiter`, `hr`, `employer`, `enterprise`,
+    /// `company`): may see candidates for a job.
+    pub fn require_recruiter(&self) -> Result<(), ApiError> {
+        const ROLES: [&str; 5] = ["recruiter", "hr", "employer", "enterprise", "company"];
+        match self {
+            Caller::User(c) if !self.is_privileged() => {
+                if ROLES.iter().any(|r| c.role.eq_ignore_ascii_case(r)) {
+                    Ok(())
+                } else {
+                    Err(forbidden())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Only `admin` and `service` may do this.
     pub fn require_privileged(&self) -> Result<(), ApiError> {
         if self.is_privileged() {

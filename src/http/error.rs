@@ -65,6 +65,9 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> ApiError {
         match e {
             ServiceError::NotFound(m) => ApiError::new(StatusCode::NOT_FOUND, "not_found", m),
+            ServiceError::NotFoundCode { code, message } => {
+                ApiError::new(StatusCode::NOT_FOUND, code, message)
+            }
             ServiceError::Invalid { code, message } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
             }

@@ -28,7 +28,10 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::entity::{CompanyData, Id, JobData, ResumeData};
-use crate::service::{AiService, EntitySearch, ResumeSearch, ServiceError};
+use crate::service::{
+    AiService, CandidatesRequest, EntitySearch, JobMatchingRequest, RecommendRequest, ResumeSearch,
+    ServiceError,
+};
 use crate::vector::Collection;
 use auth::{Auth, Caller, JwtKey};
 use error::ApiError;
@@ -138,6 +141,10 @@ fn api() -> Api {
     .add("DELETE", "/api/v1/companies/{id}", delete_company)
     .add("GET", "/api/v1/resumes/{id}", get_resume)
     .add("DELETE", "/api/v1/resumes/{id}", delete_resume)
+    .add("POST", "/api/v1/recommend/jobs", recommend_jobs)
+    .add("POST", "/api/v1/recommend/companies", recommend_companies)
+    .add("POST", "/api/v1/recommend/candidates", recommend_candidates)
+    .add("POST", "/api/v1/ai/job-matching", job_matching)
 }
 
 /// The route table (what `/openapi.json` documents).
@@ -323,10 +330,8 @@ async fn health(State(s): State<AiService>) -> Response {
 /// The owner of a stored resume: `None` when there is no such resume, `Some(None)` when it
 /// has no `user_id`.
 async fn resume_owner(s: &AiService, id: Id) -> Result<Option<Option<Id>>, ApiError> {
-    match s.get(Collection::Resumes, id).await {
-        Ok(doc) => Ok(Some(
-            serde_json::from_value::<Id>(doc["resume_data"]["user_id"].clone()).ok(),
-        )),
+    match s.resume_owner(id) {
+        Ok(owner) => Ok(Some(owner)),
         Err(ServiceError::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
@@ -495,4 +500,49 @@ async fn delete_resume(
 ) -> ApiResult<Value> {
     check_resume_access(&s, &caller, id).await?;
     Ok(Json(s.delete(Collection::Resumes, id).await?))
+}
+
+async fn recommend_jobs(
+    State(s): State<AiService>,
+    caller: Caller,
+    ApiJson(r): ApiJson<RecommendRequest>,
+) -> ApiResult<crate::service::Recommendations> {
+    caller.may_act_for(Some(r.user_id))?;
+    Ok(Json(s.recommend_jobs(r).await?))
+}
+
+async fn recommend_companies(
+    State(s): State<AiService>,
+    caller: Caller,
+    ApiJson(r): ApiJson<RecommendRequest>,
+) -> ApiResult<crate::service::Recommendations> {
+    caller.may_act_for(Some(r.user_id))?;
+    Ok(Json(s.recommend_companies(r).await?))
+}
+
+/// Candidates are other people's resumes: recruiters (and admin/service) only.
+async fn recommend_candidates(
+    State(s): State<AiService>,
+    caller: Caller,
+    ApiJson(r): ApiJson<CandidatesRequest>,
+) -> ApiResult<crate::service::Candidates> {
+    caller.require_recruiter()?;
+    Ok(Json(s.recommend_candidates(r).await?))
+}
+
+async fn job_matching(
+    State(s): State<AiService>,
+    caller: Caller,
+    ApiJson(r): ApiJson<JobMatchingRequest>,
+) -> Result<Json<Value>, ApiError> {
+    // The job service's client expects exactly this 400 for a request without a resume.
+    let Some(id) = r.resume_id else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_resume_id",
+            "简历ID不能为空",
+        ));
+    };
+    check_resume_access(&s, &caller, id).await?;
+    Ok(Json(s.job_matching(r).await?))
 }

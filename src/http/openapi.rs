@@ -112,6 +112,30 @@ fn describe(r: &Route) -> Option<Op> {
             None,
             "Deleted",
         ),
+        ("POST", "/api/v1/recommend/jobs") => op(
+            "Jobs for a user: filtered ANN + explained re-rank (own user_id unless admin/service)",
+            "recommend",
+            Some("RecommendRequest"),
+            "Recommendations",
+        ),
+        ("POST", "/api/v1/recommend/companies") => op(
+            "Companies for a user, from their own vectors and their open jobs that fit",
+            "recommend",
+            Some("RecommendRequest"),
+            "Recommendations",
+        ),
+        ("POST", "/api/v1/recommend/candidates") => op(
+            "Best resumes for a job, one per user (recruiter, admin or service role)",
+            "recommend",
+            Some("CandidatesRequest"),
+            "Candidates",
+        ),
+        ("POST", "/api/v1/ai/job-matching") => op(
+            "Jobs for a resume in the job service's format (resume owner, admin or service)",
+            "recommend",
+            Some("JobMatchingRequest"),
+            "JobMatching",
+        ),
         _ => return None,
     })
 }
@@ -258,6 +282,49 @@ fn schemas() -> Value {
             "vector_type": {"enum": ["content", "skills", "experience"]}, "filters": filters}},
         "EntitySearch": {"type": "object", "required": ["query"], "properties": {
             "query": {"type": "string"}, "limit": limit, "filters": filters}},
+        "RecommendRequest": {"type": "object", "required": ["user_id"], "properties": {
+            "user_id": {"$ref": "#/components/schemas/Id"}, "limit": limit,
+            "filters": filters,
+            "profile_text": {"type": "string",
+                "description": "resume-like text used when the user has no analysed resume"}}},
+        "CandidatesRequest": {"type": "object", "required": ["job_id"], "properties": {
+            "job_id": {"$ref": "#/components/schemas/Id"}, "limit": limit, "filters": filters}},
+        "JobMatchingRequest": {"type": "object", "required": ["resume_id"], "properties": {
+            "resume_id": {"$ref": "#/components/schemas/Id"}, "limit": limit, "filters": filters}},
+        "Recommendations": {"type": "object",
+            "required": ["user_id", "recommendations", "total", "generated_at"], "properties": {
+            "user_id": {"type": "integer"},
+            "recommendations": {"type": "array", "items": {"type": "object",
+                "required": ["recommendation_score", "match_reasons", "match_factors"], "properties": {
+                "job_id": {"type": "integer"}, "company_id": {"type": "integer"},
+                "recommendation_score": {"type": "number", "minimum": 0, "maximum": 1},
+                "match_reasons": {"type": "array", "items": {"type": "string"}},
+                "match_factors": {"type": "object", "additionalProperties": {"type": "number"}}}}},
+            "total": {"type": "integer"}, "generated_at": {"type": "string"}}},
+        "Candidates": {"type": "object",
+            "required": ["job_id", "candidates", "total", "generated_at"], "properties": {
+            "job_id": {"type": "integer"},
+            "candidates": {"type": "array", "items": {"type": "object",
+                "required": ["resume_id", "recommendation_score", "match_reasons", "match_factors"],
+                "properties": {
+                "resume_id": {"type": "integer"}, "user_id": {"type": "integer"},
+                "recommendation_score": {"type": "number"},
+                "match_reasons": {"type": "array", "items": {"type": "string"}},
+                "match_factors": {"type": "object", "additionalProperties": {"type": "number"}}}}},
+            "total": {"type": "integer"}, "generated_at": {"type": "string"}}},
+        "JobMatching": {"type": "object", "required": ["success", "data", "message", "timestamp"],
+            "properties": {
+            "success": {"type": "boolean"},
+            "data": {"type": "array", "items": {"type": "object", "properties": {
+                "job_id": {"type": "integer"}, "match_score": {"type": "number"},
+                "breakdown": {"type": "object", "properties": {
+                    "semantic": {"type": "number"}, "skills": {"type": "number"},
+                    "experience": {"type": "number"}, "basic": {"type": "number"},
+                    "cultural": {"type": "number"}}},
+                "confidence": {"type": "number"}, "job_info": {"type": "object"},
+                "company_info": {"type": "object"}, "reason": {"type": "string"}}}},
+            "message": {"type": "string"}, "timestamp": {"type": "string"},
+            "metadata": {"type": "object"}}},
         "SearchResults": {"type": "object", "required": ["results", "total"], "properties": {
             "results": {"type": "array", "items": {"type": "object", "properties": {
                 "distance": {"type": "number", "description": "cosine distance, ascending"}},

@@ -192,6 +192,12 @@ impl AiService {
         if let Some(e) = facts.education {
             payload = payload.with("education", e.label());
         }
+        payload = with_opt(payload, "city", facts.city.as_deref());
+        if let Some((lo, hi)) = facts.expected_salary {
+            payload = payload
+                .with("expected_salary_min", lo)
+                .with("expected_salary_max", hi);
+        }
         let created_at = now_iso();
         let document = json!({
             "input": data, "analysis": analysis, "source": source, "model": model,

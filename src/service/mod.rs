@@ -5,6 +5,7 @@
 
 mod analyze;
 mod llm;
+mod recommend;
 pub mod sample;
 mod search;
 
@@ -22,6 +23,10 @@ use crate::vector::{Collection, Engine, EntityUpsert, VectorError};
 
 pub use analyze::{CompanyResponse, JobResponse, ResumeResponse};
 pub use llm::{Analyser, PathCount, ReasonCount, ServiceMetrics};
+pub use recommend::{
+    Candidate, Candidates, CandidatesRequest, JobMatchingRequest, RecommendRequest, Recommendation,
+    Recommendations, RECOMMENDER_MODEL,
+};
 pub use search::{EntitySearch, ResumeSearch, SearchResults};
 
 use llm::{Analyst, PathCounters};
@@ -40,6 +45,10 @@ pub enum ServiceError {
     /// *caller*: no such entity (the message is the user-facing one).
     #[error("{0}")]
     NotFound(String),
+    /// *caller*: something needed is missing, with its own stable code (e.g.
+    /// `profile_not_found`).
+    #[error("{message}")]
+    NotFoundCode { code: &'static str, message: String },
     /// *caller*: well-formed input that cannot be used (range, length, unknown filter key).
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
@@ -84,6 +93,8 @@ pub struct AiService {
     started: Instant,
     /// The databases' delivery workers and follower; `None` when none is configured.
     db: Option<Arc<crate::db::Databases>>,
+    /// Recommendation features, platform profiles and the queue of recommendations to save.
+    recs: Arc<recommend::Recommender>,
 }
 
 /// ISO-8601 UTC timestamp with milliseconds.
@@ -143,6 +154,7 @@ impl AiService {
             paths: Arc::new(PathCounters::default()),
             started: Instant::now(),
             db: None,
+            recs: Arc::new(recommend::Recommender::default()),
         }
     }
 
@@ -426,6 +438,11 @@ impl AiService {
         let load_sample = fresh && config.sample_data;
         let mut service = AiService::new(engine, embedder, Arc::new(config));
         service.llm = llm;
+        if let Some(d) = &db {
+            let d = d.clone();
+            let recorder = recommend::Recorder::start(service.engine.clone(), move || d.wake());
+            service.recs = Arc::new(recommend::Recommender::with_recorder(recorder));
+        }
         service.db = db;
         for s in service.engine.stats() {
             if let Some(m) = s

@@ -51,7 +51,7 @@ pub struct SearchResults {
     pub total: usize,
 }
 
-fn limit(l: Option<usize>) -> Result<usize> {
+pub(crate) fn limit(l: Option<usize>) -> Result<usize> {
     let l = l.unwrap_or(DEFAULT_LIMIT);
     if l == 0 || l > MAX_LIMIT {
         return Err(ServiceError::invalid(
@@ -114,6 +114,28 @@ fn company_size(s: &str) -> String {
     size_label(s).map_or_else(|| s.trim().to_string(), str::to_string)
 }
 
+fn experience_filter(key: &str, v: &Value) -> Result<Filter> {
+    if let Value::String(s) = v {
+        if let Some(r) = crate::analysis::extract::years_requirement(s) {
+            return Ok(Filter::range(
+                "experience_years",
+                Some(r.min.into()),
+                r.max.map(f64::from),
+            ));
+        }
+        if s.trim().parse::<f64>().is_err() {
+            return Err(bad_filter(format!(
+                "{key} must be years of experience (a number or text such as \"3-5年\")"
+            )));
+        }
+    }
+    Ok(Filter::range(
+        "experience_years",
+        None,
+        Some(number(key, v)?),
+    ))
+}
+
 fn id_filter(field: &str, key: &str, v: &Value) -> Result<Filter> {
     let id: Id = serde_json::from_value(v.clone())
         .map_err(|_| bad_filter(format!("{key} must be a positive integer id")))?;
@@ -134,9 +156,10 @@ pub fn translate(c: Collection, filters: &Map<String, Value>) -> Result<Option<F
             continue;
         }
         let f = match (c, key.as_str()) {
-            (Collection::Jobs | Collection::Companies, "location" | "city") => {
-                keyword("city", key, v, city)?
-            }
+            (
+                Collection::Jobs | Collection::Companies | Collection::Resumes,
+                "location" | "city",
+            ) => keyword("city", key, v, city)?,
             (Collection::Jobs | Collection::Companies, "industry") => {
                 keyword("industry", key, v, same)?
             }
@@ -152,6 +175,8 @@ pub fn translate(c: Collection, filters: &Map<String, Value>) -> Result<Option<F
             (Collection::Jobs, "salary_max") => {
                 Filter::range("salary_min", None, Some(number(key, v)?))
             }
+            // "3-5年": jobs asking for 3 to 5 years; a number N: jobs asking for at most N.
+            (Collection::Jobs, "experience") => experience_filter(key, v)?,
             // A candidate with N years fits jobs asking for at most N.
             (Collection::Jobs, "experience_years") => {
                 Filter::range("experience_years", None, Some(number(key, v)?))

@@ -531,6 +531,86 @@ impl Engine {
         }
     }
 
+    /// The version of an entity's live write — its redb slot, which grows with every write and
+    /// is never reused — or `None` when it does not exist. Lets caches keyed by entity know
+    /// whether what they hold is still the live version. In memory, no I/O.
+    pub fn version(&self, c: Collection, id: u64) -> Option<u64> {
+        let st = self.slot(c).state.read();
+        st.live.get(&id).map(|&pos| st.slots[pos as usize])
+    }
+
+    /// The live version and payload of an entity (one lock, no I/O), or `None`.
+    pub fn payload(&self, c: Collection, id: u64) -> Option<(u64, Arc<Payload>)> {
+        let st = self.slot(c).state.read();
+        st.live
+            .get(&id)
+            .map(|&pos| (st.slots[pos as usize], st.payload_of[pos as usize].clone()))
+    }
+
+    /// One named vector of an entity (L2-normalised, as stored), or `None`.
+    pub fn vector(&self, c: Collection, id: u64, name: &str) -> Result<Option<Vec<f32>>> {
+        let vi = c.vector_index(name)?;
+        let st = self.slot(c).state.read();
+        Ok(st.live.get(&id).map(|&pos| st.vector(vi, pos).to_vec()))
+    }
+
+    /// Cosine distances from `query` to the named vector of each entity in `ids` (`None` for
+    /// an entity that does not exist). `query` must have the collection's dimension.
+    pub fn distances(
+        &self,
+        c: Collection,
+        name: &str,
+        query: &[f32],
+        ids: &[u64],
+    ) -> Result<Vec<Option<f32>>> {
+        let vi = c.vector_index(name)?;
+        let st = self.slot(c).state.read();
+        if st.dim == 0 {
+            return Ok(vec![None; ids.len()]);
+        }
+        let q = distance::normalized("query", query, st.dim)?;
+        Ok(ids
+            .iter()
+            .map(|id| {
+                st.live
+                    .get(id)
+                    .map(|&pos| distance::cosine_distance(&q, st.vector(vi, pos)))
+            })
+            .collect())
+    }
+
+    /// [`Engine::version`] of many entities under one lock.
+    pub fn versions(&self, c: Collection, ids: &[u64]) -> Vec<Option<u64>> {
+        let st = self.slot(c).state.read();
+        ids.iter()
+            .map(|id| st.live.get(id).map(|&pos| st.slots[pos as usize]))
+            .collect()
+    }
+
+    /// Live entities whose payload matches `filter` (at most `limit`), as `(id, version)`
+    /// pairs in no particular order. Uses the payload index: cost follows the smallest posting
+    /// list of the filter, not the collection.
+    pub fn find(&self, c: Collection, filter: &Filter, limit: usize) -> Result<Vec<(u64, u64)>> {
+        filter.validate()?;
+        let st = self.slot(c).state.read();
+        let compiled = st.payloads.compile(filter);
+        let mut cands = Vec::new();
+        compiled.candidates(&mut cands);
+        cands.sort_unstable();
+        cands.dedup();
+        let mut out = Vec::new();
+        for pos in cands {
+            if out.len() >= limit {
+                break;
+            }
+            if st.is_dead(pos) || !compiled.matches(pos) {
+                continue;
+            }
+            out.push((st.entities[pos as usize], st.slots[pos as usize]));
+        }
+        Ok(out)
+    }
+
     /// Ids of every live entity (unordered).
     pub fn ids(&self, c: Collection) -> Vec<u64> {
         self.slot(c).state.read().live.keys().copied().collect()

@@ -52,7 +52,8 @@ impl Collection {
             })
     }
 
-    pub(crate) fn index(self) -> usize {
+    /// Position of the collection in [`Collection::ALL`].
+    pub fn index(self) -> usize {
         self as usize
     }
 }

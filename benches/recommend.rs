@@ -1,0 +1,465 @@
+//! Criterion benches of the recommendation targets, in process (service use-case calls, no
+//! HTTP): profile lookup + filtered ANN + re-rank of the oversampled candidates + reasons.
+//!
+//! Data (built once, then reused from `target/bench-data/recommend-<jobs>`): `JF_BENCH_JOBS`
+//! jobs (default 100,000), 20,000 resumes (one per user) and 2,000 companies, 384-dim
+//! clustered unit vectors (every named vector stored, only `overall` indexed, as served), with
+//! documents and payloads shaped like the analysers' — titles and skills from the bundled
+//! occupation lexicon (skills correlate with the vector cluster), 100 cities (each 1% of the
+//! jobs), salaries, years, education. `JF_BENCH_BUILD_ONLY=1` builds the data dir and exits
+//! (for `scripts/load_recommend.sh`, which serves it over HTTP).
+//!
+//! `cargo bench --bench recommend` runs the groups `recommend/jobs` (no filter),
+//! `recommend/jobs_city_1pct` (a city holding 1% of the jobs), `recommend/companies` and
+//! `recommend/candidates`, cycling through users (or jobs). Features caches are warmed first
+//! (steady state). After each group it times single calls and prints `p50`/`p99` to stderr
+//! (criterion reports means of many iterations, the targets are percentiles).
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+use jobfirst_ai::ai::HashEmbedder;
+use jobfirst_ai::analysis::city::Cities;
+use jobfirst_ai::analysis::lexicon::Lexicon;
+use jobfirst_ai::config::ServeArgs;
+use jobfirst_ai::service::{AiService, CandidatesRequest, RecommendRequest};
+use jobfirst_ai::vector::{
+    Collection, Engine, EngineOptions, EntityUpsert, IndexedVectors, Payload,
+};
+
+const DIM: usize = 384;
+const RESUMES: usize = 20_000;
+const COMPANIES: usize = 2_000;
+const CLUSTERS: usize = 300;
+const MODEL: &str = "builtin-hash-384-v1";
+
+fn jobs_n() -> usize {
+    std::env::var("JF_BENCH_JOBS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000)
+}
+
+/// The data dir for `n` jobs (under the cargo target dir).
+pub fn data_dir(n: usize) -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    PathBuf::from(target)
+        .join("bench-data")
+        .join(format!("recommend-{n}"))
+}
+
+struct Gen {
+    rng: rand::rngs::StdRng,
+    centres: Vec<Vec<f32>>,
+    /// Skill names per cluster (from one occupation subcategory of the lexicon).
+    skills: Vec<Vec<String>>,
+    titles: Vec<String>,
+    cities: Vec<String>,
+}
+
+fn normalize(v: &mut [f32]) {
+    let s = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= s);
+}
+
+impl Gen {
+    fn new(seed: u64) -> Gen {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let sd = (DIM as f32).sqrt();
+        let gauss = |rng: &mut rand::rngs::StdRng| {
+            let u: f64 = rng.random::<f64>().max(1e-12);
+            let v: f64 = rng.random();
+            ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
+        };
+        let supers: Vec<Vec<f32>> = (0..30)
+            .map(|_| {
+                let mut v: Vec<f32> = (0..DIM).map(|_| gauss(&mut rng)).collect();
+                normalize(&mut v);
+                v
+            })
+            .collect();
+        let centres = (0..CLUSTERS)
+            .map(|i| {
+                let s = &supers[i % supers.len()];
+                let mut v: Vec<f32> = s.iter().map(|x| x + gauss(&mut rng) * 0.7 / sd).collect();
+                normalize(&mut v);
+                v
+            })
+            .collect();
+        // Subcategories of the occupation tree, with their skill-like leaves and titles.
+        let mut groups: Vec<(String, Vec<String>, Vec<String>)> = Vec::new();
+        for o in Lexicon::bundled().occupations() {
+            let key = format!("{}/{}", o.category, o.subcategory);
+            let g = match groups.iter_mut().find(|g| g.0 == key) {
+                Some(g) => g,
+                None => {
+                    groups.push((key, Vec::new(), Vec::new()));
+                    groups.last_mut().expect("pushed")
+                }
+            };
+            if o.is_title {
+                g.2.push(o.name.clone());
+            } else {
+                g.1.push(o.name.clone());
+            }
+        }
+        groups.retain(|g| g.1.len() >= 3);
+        let skills = (0..CLUSTERS)
+            .map(|i| groups[i % groups.len()].1.clone())
+            .collect();
+        let titles = (0..CLUSTERS)
+            .map(|i| {
+                let g = &groups[i % groups.len()];
+                g.2.first()
+                    .cloned()
+                    .unwrap_or_else(|| format!("{}工程师", g.1[0]))
+            })
+            .collect();
+        let cities = Cities::bundled()
+            .names()
+            .iter()
+            .take(100)
+            .cloned()
+            .collect();
+        Gen {
+            rng,
+            centres,
+            skills,
+            titles,
+            cities,
+        }
+    }
+
+    fn vector(&mut self, cluster: usize) -> Vec<f32> {
+        let sd = (DIM as f32).sqrt();
+        let mut v = self.centres[cluster].clone();
+        for x in v.iter_mut() {
+            let u: f64 = self.rng.random::<f64>().max(1e-12);
+            let w: f64 = self.rng.random();
+            let g = ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * w).cos()) as f32;
+            *x += g * 0.8 / sd;
+        }
+        normalize(&mut v);
+        v
+    }
+
+    fn pick_skills(&mut self, cluster: usize, n: usize) -> Vec<String> {
+        let pool = &self.skills[cluster];
+        let mut out: Vec<String> = Vec::new();
+        for _ in 0..n * 3 {
+            if out.len() >= n {
+                break;
+            }
+            let s = &pool[self.rng.random_range(0..pool.len())];
+            if !out.contains(s) {
+                out.push(s.clone());
+            }
+        }
+        out
+    }
+}
+
+/// As the service opens its store by default: graphs for the `overall` vectors only.
+fn options() -> EngineOptions {
+    EngineOptions {
+        indexed: IndexedVectors::overall_only(),
+        ..EngineOptions::default()
+    }
+}
+
+fn upsert(
+    names: &[&str],
+    id: u64,
+    v: Vec<f32>,
+    payload: Payload,
+    doc: serde_json::Value,
+) -> EntityUpsert {
+    EntityUpsert {
+        id,
+        vectors: names.iter().map(|n| (n.to_string(), v.clone())).collect(),
+        payload,
+        document: doc,
+    }
+}
+
+/// Builds (or finds) the data dir for `n` jobs.
+pub fn build(n: usize) -> PathBuf {
+    let dir = data_dir(n);
+    let done = dir.join("COMPLETE");
+    if done.exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let t = Instant::now();
+    let engine = Engine::open(&dir, options()).expect("engine opens");
+    let mut g = Gen::new(7);
+    let batch = 5_000;
+    let mut buf = Vec::new();
+    for i in 0..COMPANIES {
+        let c = i % CLUSTERS;
+        let city = g.cities[i % g.cities.len()].clone();
+        let p = Payload::new()
+            .with("city", city.as_str())
+            .with("industry", "互联网")
+            .with("company_size", "large");
+        let doc = json!({"input": {"name": format!("公司{i}"), "industry": "互联网",
+            "location": city, "description": "鼓励创新，技术氛围浓厚，弹性工作"},
+            "analysis": {"culture_analysis": "鼓励创新"}});
+        let v = g.vector(c);
+        buf.push(upsert(
+            Collection::Companies.vector_names(),
+            i as u64 + 1,
+            v,
+            p,
+            doc,
+        ));
+    }
+    engine
+        .upsert_batch(Collection::Companies, MODEL, std::mem::take(&mut buf))
+        .expect("companies");
+    for i in 0..n {
+        let c = (i * 2_654_435_761) % CLUSTERS;
+        let skills = g.pick_skills(c, 5);
+        let (req, pref) = skills.split_at(skills.len().min(3));
+        let city = g.cities[i % g.cities.len()].clone();
+        let lo = 5_000.0 + g.rng.random_range(0..30) as f64 * 1_000.0;
+        let years = g.rng.random_range(0..8) as f64;
+        let company = (i % COMPANIES) as u64 + 1;
+        let title = g.titles[c].clone();
+        let p = Payload::new()
+            .with("city", city.as_str())
+            .with("salary_min", lo)
+            .with("salary_max", lo * 1.6)
+            .with("experience_years", years)
+            .with("education", "本科")
+            .with("industry", "互联网")
+            .with("job_type", "全职")
+            .with("company_id", company as f64);
+        let doc = json!({"input": {"title": title, "company": format!("公司{}", company - 1),
+            "company_id": company, "location": city,
+            "description": format!("负责{title}相关工作，使用{}，团队氛围好，弹性工作", pref.join("、")),
+            "requirements": format!("熟悉{}，{}年以上经验，本科及以上", req.join("、"), years)},
+            "analysis": {"extracted_skills": skills}});
+        let v = g.vector(c);
+        buf.push(upsert(
+            Collection::Jobs.vector_names(),
+            i as u64 + 1,
+            v,
+            p,
+            doc,
+        ));
+        if buf.len() == batch {
+            engine
+                .upsert_batch(Collection::Jobs, MODEL, std::mem::take(&mut buf))
+                .expect("jobs");
+        }
+    }
+    engine
+        .upsert_batch(Collection::Jobs, MODEL, std::mem::take(&mut buf))
+        .expect("jobs");
+    for i in 0..RESUMES {
+        let c = (i * 40_503) % CLUSTERS;
+        let skills = g.pick_skills(c, 6);
+        let city = g.cities[(i * 7) % g.cities.len()].clone();
+        let years = g.rng.random_range(0..12) as f64;
+        let p = Payload::new()
+            .with("user_id", i as f64 + 1.0)
+            .with("experience_years", years)
+            .with("education", "本科")
+            .with("city", city.as_str())
+            .with("expected_salary_min", 15_000.0)
+            .with("expected_salary_max", 25_000.0);
+        let doc = json!({"input": {"content": format!("期望城市：{city}\n技能：{}，喜欢技术氛围好的团队", skills.join("、")),
+            "user_id": i + 1}, "analysis": {"skills": skills}});
+        let v = g.vector(c);
+        buf.push(upsert(
+            Collection::Resumes.vector_names(),
+            i as u64 + 1,
+            v,
+            p,
+            doc,
+        ));
+        if buf.len() == batch {
+            engine
+                .upsert_batch(Collection::Resumes, MODEL, std::mem::take(&mut buf))
+                .expect("resumes");
+        }
+    }
+    engine
+        .upsert_batch(Collection::Resumes, MODEL, std::mem::take(&mut buf))
+        .expect("resumes");
+    engine.wait_idle();
+    for c in Collection::ALL {
+        engine.rebuild(c).expect("graph");
+    }
+    drop(engine);
+    std::fs::write(&done, b"ok").expect("marker");
+    eprintln!(
+        "built {} in {:.1} s",
+        dir.display(),
+        t.elapsed().as_secs_f64()
+    );
+    dir
+}
+
+fn open(dir: &Path) -> (tokio::runtime::Runtime, AiService) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let engine = Engine::open(dir, options()).expect("engine");
+    engine.wait_idle();
+    let mut args = ServeArgs::for_tests(dir.to_path_buf());
+    args.sample_data = Some(false);
+    let config = Arc::new(args.validate().expect("config"));
+    let service = AiService::new(engine, Arc::new(HashEmbedder::new(DIM)), config);
+    (rt, service)
+}
+
+fn percentiles(samples: &mut [f64]) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    (at(0.50), at(0.99))
+}
+
+fn jobs_request(user: u64, filters: Option<serde_json::Value>) -> RecommendRequest {
+    serde_json::from_value(json!({"user_id": user, "limit": 10, "filters": filters}))
+        .expect("request")
+}
+
+fn recommend(c: &mut Criterion) {
+    let n = jobs_n();
+    let dir = build(n);
+    if std::env::var("JF_BENCH_BUILD_ONLY").is_ok() {
+        return;
+    }
+    let (rt, service) = open(&dir);
+    let city = Cities::bundled().names()[0].clone();
+    let cases: Vec<(&str, Option<serde_json::Value>)> = vec![
+        ("jobs", None),
+        ("jobs_city_1pct", Some(json!({"location": city}))),
+    ];
+    // Warm the features caches (steady state: every job and resume read once).
+    let t = Instant::now();
+    for u in 1..=RESUMES as u64 {
+        let r = rt
+            .block_on(service.recommend_jobs(jobs_request(u, None)))
+            .expect("recommendation");
+        black_box(r);
+    }
+    eprintln!(
+        "warm-up: {RESUMES} recommendations in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    // The ANN stage alone (what the re-rank's candidates cost): k = 200 and k = 50.
+    let engine = service.engine().clone();
+    let queries: Vec<Vec<f32>> = (1..=500u64)
+        .map(|u| {
+            engine
+                .vector(Collection::Resumes, u, "overall")
+                .expect("ok")
+                .expect("resume")
+        })
+        .collect();
+    for k in [200usize, 50] {
+        let mut samples = Vec::new();
+        for q in queries.iter().cycle().take(2_000) {
+            let t = Instant::now();
+            let r = engine
+                .search(&jobfirst_ai::vector::SearchRequest {
+                    collection: Collection::Jobs,
+                    vector: "overall",
+                    query: q,
+                    k,
+                    filter: None,
+                    ef: None,
+                })
+                .expect("search");
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+            black_box(r);
+        }
+        let (p50, p99) = percentiles(&mut samples);
+        eprintln!("ann/jobs k={k}: n=2000 p50 {p50:.0} µs, p99 {p99:.0} µs");
+    }
+    let mut g = c.benchmark_group("recommend");
+    g.sample_size(50).measurement_time(Duration::from_secs(5));
+    for (name, filters) in &cases {
+        let mut user = 0u64;
+        g.bench_function(*name, |b| {
+            b.iter(|| {
+                user = user % RESUMES as u64 + 1;
+                let r = rt
+                    .block_on(service.recommend_jobs(jobs_request(user, filters.clone())))
+                    .expect("recommendation");
+                black_box(r.total)
+            })
+        });
+        let mut samples = Vec::new();
+        let mut empty = 0;
+        for u in 1..=2_000u64 {
+            let req = jobs_request(u * 7 % RESUMES as u64 + 1, filters.clone());
+            let t = Instant::now();
+            let r = rt.block_on(service.recommend_jobs(req)).expect("ok");
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+            if r.total == 0 {
+                empty += 1;
+            }
+        }
+        let (p50, p99) = percentiles(&mut samples);
+        eprintln!(
+            "recommend/{name}: n=2000 p50 {p50:.0} µs, p99 {p99:.0} µs (empty answers: {empty})"
+        );
+    }
+    let mut user = 0u64;
+    g.bench_function("companies", |b| {
+        b.iter(|| {
+            user = user % RESUMES as u64 + 1;
+            let r = rt
+                .block_on(service.recommend_companies(jobs_request(user, None)))
+                .expect("ok");
+            black_box(r.total)
+        })
+    });
+    let mut samples = Vec::new();
+    for u in 1..=1_000u64 {
+        let t = Instant::now();
+        rt.block_on(service.recommend_companies(jobs_request(u, None)))
+            .expect("ok");
+        samples.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let (p50, p99) = percentiles(&mut samples);
+    eprintln!("recommend/companies: n=1000 p50 {p50:.0} µs, p99 {p99:.0} µs");
+    let mut job = 0u64;
+    let cand = |job: u64| -> CandidatesRequest {
+        serde_json::from_value(json!({"job_id": job, "limit": 10})).expect("request")
+    };
+    g.bench_function("candidates", |b| {
+        b.iter(|| {
+            job = job % n as u64 + 1;
+            let r = rt
+                .block_on(service.recommend_candidates(cand(job)))
+                .expect("ok");
+            black_box(r.total)
+        })
+    });
+    let mut samples = Vec::new();
+    for j in 1..=1_000u64 {
+        let t = Instant::now();
+        rt.block_on(service.recommend_candidates(cand(j * 97 % n as u64 + 1)))
+            .expect("ok");
+        samples.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let (p50, p99) = percentiles(&mut samples);
+    eprintln!("recommend/candidates: n=1000 p50 {p50:.0} µs, p99 {p99:.0} µs");
+    g.finish();
+}
+
+criterion_group!(benches, recommend);
+criterion_main!(benches);

@@ -1,0 +1,378 @@
+//! What the scorer reads of each entity, extracted once from its stored document and payload
+//! and cached per entity version ([`FeatureCache`]): a cached value is used only while the
+//! engine's live version of the entity is the one it was read from, so a re-analysed job is
+//! re-read and a deleted one is never scored.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde_json::Value;
+
+use crate::analysis::city::Cities;
+use crate::analysis::extract::Education;
+use crate::analysis::job::culture_signals;
+use crate::analysis::lexicon::Lexicon;
+use crate::vector::{Collection, Payload, PayloadValue};
+
+/// A skill name and its case-insensitive key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skill {
+    pub name: String,
+    pub key: u64,
+}
+
+impl Skill {
+    pub fn new(name: &str) -> Skill {
+        Skill {
+            name: name.trim().to_string(),
+            key: skill_key(name),
+        }
+    }
+}
+
+/// FNV-1a of the trimmed, lowercased name.
+pub fn skill_key(name: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.trim().to_lowercase().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn skills_of(names: impl IntoIterator<Item = impl AsRef<str>>) -> Vec<Skill> {
+    let mut out: Vec<Skill> = Vec::new();
+    for n in names {
+        let n = n.as_ref();
+        if n.trim().is_empty() {
+            continue;
+        }
+        let s = Skill::new(n);
+        if !out.iter().any(|o| o.key == s.key) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// What a job offers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobFeatures {
+    pub title: String,
+    pub company: String,
+    pub company_id: Option<u64>,
+    /// Normalised city ("深圳市").
+    pub city: Option<String>,
+    /// The posting says the work is remote.
+    pub remote: bool,
+    pub salary_min: Option<f64>,
+    pub salary_max: Option<f64>,
+    /// Minimum years of experience asked.
+    pub years_min: Option<f32>,
+    pub education: Option<Education>,
+    pub industry: Option<String>,
+    /// Skills named in the requirements.
+    pub required: Vec<Skill>,
+    /// Other skills the posting names.
+    pub preferred: Vec<Skill>,
+    pub culture: Vec<&'static str>,
+}
+
+/// What a company offers (its open jobs are scored separately).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CompanyFeatures {
+    pub name: String,
+    pub city: Option<String>,
+    pub industry: String,
+    pub size: Option<String>,
+    pub culture: Vec<&'static str>,
+}
+
+/// Who is looking: a user's latest analysed resume (or an inline profile text), merged with
+/// the platform's profile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    pub user_id: Option<u64>,
+    pub resume_id: Option<u64>,
+    /// The overall vector, L2-normalised.
+    pub overall: Vec<f32>,
+    pub skills: Vec<Skill>,
+    pub years: Option<f32>,
+    pub education: Option<Education>,
+    pub city: Option<String>,
+    /// Expected monthly salary as stated.
+    pub salary: Option<(f64, f64)>,
+    /// Culture phrases the resume's text names.
+    pub culture: Vec<&'static str>,
+}
+
+impl Profile {
+    pub fn has_skill(&self, key: u64) -> bool {
+        self.skills.iter().any(|s| s.key == key)
+    }
+
+    /// Adds skills not yet present (from the platform's profile).
+    pub fn add_skills(&mut self, names: &[String]) {
+        for n in names {
+            let s = Skill::new(n);
+            if !s.name.is_empty() && !self.has_skill(s.key) {
+                self.skills.push(s);
+            }
+        }
+    }
+}
+
+fn num(p: &Payload, f: &str) -> Option<f64> {
+    match p.get(f)? {
+        PayloadValue::Number(x) if x.is_finite() => Some(*x),
+        _ => None,
+    }
+}
+
+fn kw(p: &Payload, f: &str) -> Option<String> {
+    match p.get(f)? {
+        PayloadValue::Keyword(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn text<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+    let mut cur = v;
+    for k in path {
+        cur = match cur.get(k) {
+            Some(x) => x,
+            None => return "",
+        };
+    }
+    cur.as_str().unwrap_or("")
+}
+
+fn strings(v: &Value, path: &[&str]) -> Vec<String> {
+    let mut cur = v;
+    for k in path {
+        cur = match cur.get(k) {
+            Some(x) => x,
+            None => return Vec::new(),
+        };
+    }
+    cur.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const REMOTE_WORDS: &[&str] = &["远程", "remote", "Remote", "居家办公", "在家办公"];
+
+/// Culture phrases of a text, without "支持远程办公": remote work is a place fact (the basic
+/// factor), and counting it as culture would penalise remote jobs for every profile that does
+/// not mention it.
+pub fn culture(text: &str) -> Vec<&'static str> {
+    let mut c = culture_signals(text);
+    c.retain(|p| *p != "支持远程办公");
+    c
+}
+
+/// A job's features from its payload (the facts the analysis indexed) and document (title,
+/// texts, extracted skills).
+pub fn job_features(payload: &Payload, doc: &Value) -> JobFeatures {
+    let input = doc.get("input").unwrap_or(&Value::Null);
+    let requirements = text(input, &["requirements"]);
+    let description = text(input, &["description"]);
+    let title = text(input, &["title"]);
+    let location = text(input, &["location"]);
+    // The skills are the analysis's (what GET /jobs/{id} shows); those the requirements name
+    // are required, the others preferred.
+    let mut named = skills_of(strings(doc, &["analysis", "extracted_skills"]));
+    if named.is_empty() {
+        named = skills_of(
+            Lexicon::bundled().find_skills(&format!("{title}\n{description}\n{requirements}")),
+        );
+    }
+    let in_requirements = skills_of(Lexicon::bundled().find_skills(requirements));
+    let (mut required, mut preferred): (Vec<Skill>, Vec<Skill>) = named
+        .into_iter()
+        .partition(|s| in_requirements.iter().any(|r| r.key == s.key));
+    if required.is_empty() {
+        // No requirements text naming skills: everything the posting names counts as required.
+        required = std::mem::take(&mut preferred);
+    }
+    let remote = REMOTE_WORDS
+        .iter()
+        .any(|w| location.contains(w) || title.contains(w));
+    JobFeatures {
+        title: title.to_string(),
+        company: text(input, &["company"]).to_string(),
+        company_id: num(payload, "company_id").map(|x| x as u64),
+        city: kw(payload, "city"),
+        remote,
+        salary_min: num(payload, "salary_min"),
+        salary_max: num(payload, "salary_max"),
+        years_min: num(payload, "experience_years").map(|y| y as f32),
+        education: kw(payload, "education").and_then(|e| Education::parse(&e)),
+        industry: kw(payload, "industry"),
+        required,
+        preferred,
+        culture: culture(&format!("{description}\n{requirements}")),
+    }
+}
+
+/// A company's features.
+pub fn company_features(payload: &Payload, doc: &Value) -> CompanyFeatures {
+    let input = doc.get("input").unwrap_or(&Value::Null);
+    let culture_text = format!(
+        "{}\n{}",
+        text(input, &["description"]),
+        text(doc, &["analysis", "culture_analysis"])
+    );
+    CompanyFeatures {
+        name: text(input, &["name"]).to_string(),
+        city: kw(payload, "city"),
+        industry: kw(payload, "industry").unwrap_or_default(),
+        size: kw(payload, "company_size"),
+        culture: culture(&culture_text),
+    }
+}
+
+/// A resume's features (without its vector, which the caller reads from the engine).
+pub fn resume_features(payload: &Payload, doc: &Value) -> Profile {
+    let content = text(doc, &["input", "content"]);
+    let lo = num(payload, "expected_salary_min");
+    let hi = num(payload, "expected_salary_max");
+    Profile {
+        user_id: num(payload, "user_id").map(|x| x as u64),
+        resume_id: None,
+        overall: Vec::new(),
+        skills: skills_of(strings(doc, &["analysis", "skills"])),
+        years: num(payload, "experience_years").map(|y| y as f32),
+        education: kw(payload, "education").and_then(|e| Education::parse(&e)),
+        city: kw(payload, "city"),
+        salary: lo.map(|l| (l, hi.unwrap_or(l))),
+        culture: culture(content),
+    }
+}
+
+/// Features of any collection's entity.
+#[derive(Debug, Clone)]
+pub enum Features {
+    Job(JobFeatures),
+    Company(CompanyFeatures),
+    Resume(Profile),
+}
+
+/// Entity id → (version, features).
+type VersionedMap = HashMap<u64, (u64, Arc<Features>)>;
+
+/// Extracted features per (collection, entity), each tagged with the engine version it was
+/// read from.
+#[derive(Default)]
+pub struct FeatureCache {
+    maps: [RwLock<VersionedMap>; 3],
+}
+
+impl FeatureCache {
+    /// The cached features of `id` at `version`, if those are what is cached.
+    pub fn get(&self, c: Collection, id: u64, version: u64) -> Option<Arc<Features>> {
+        let m = self.maps[c.index()].read();
+        match m.get(&id) {
+            Some((v, f)) if *v == version => Some(f.clone()),
+            _ => None,
+        }
+    }
+
+    /// [`FeatureCache::get`] for many entities under one lock (`versions[i]` of `ids[i]`).
+    pub fn get_many(
+        &self,
+        c: Collection,
+        ids: &[u64],
+        versions: &[Option<u64>],
+    ) -> Vec<Option<Arc<Features>>> {
+        let m = self.maps[c.index()].read();
+        ids.iter()
+            .zip(versions)
+            .map(|(id, v)| match (m.get(id), v) {
+                (Some((cached, f)), Some(v)) if cached == v => Some(f.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Caches features read at `version` (an older version never replaces a newer one).
+    pub fn put(&self, c: Collection, id: u64, version: u64, f: Arc<Features>) {
+        let mut m = self.maps[c.index()].write();
+        match m.get(&id) {
+            Some((v, _)) if *v > version => {}
+            _ => {
+                m.insert(id, (version, f));
+            }
+        }
+    }
+
+    /// Drops entries whose entity is gone or changed (`live` gives the current version).
+    pub fn retain(&self, c: Collection, live: impl Fn(u64) -> Option<u64>) {
+        self.maps[c.index()]
+            .write()
+            .retain(|id, (v, _)| live(*id) == Some(*v));
+    }
+
+    pub fn len(&self, c: Collection) -> usize {
+        self.maps[c.index()].read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.maps.iter().all(|m| m.read().is_empty())
+    }
+}
+
+/// Normalises a city the way payloads store it.
+pub fn normalize_city(s: &str) -> String {
+    Cities::bundled()
+        .normalize(s)
+        .unwrap_or_else(|| s.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn job_features_split_required_and_preferred_skills() {
+        let p = Payload::new()
+            .with("city", "深圳市")
+            .with("salary_max", 25_000.0)
+            .with("experience_years", 3.0);
+        let doc = json!({
+            "input": {"title": "前端开发工程师", "company": "腾讯", "location": "深圳",
+                      "description": "使用TypeScript开发，团队氛围好", "requirements": "熟悉React、Vue"},
+            "analysis": {"extracted_skills": ["TypeScript", "React", "Vue"]}
+        });
+        let f = job_features(&p, &doc);
+        let names = |v: &[Skill]| v.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&f.required), ["React", "Vue"]);
+        assert_eq!(names(&f.preferred), ["TypeScript"]);
+        assert_eq!(f.city.as_deref(), Some("深圳市"));
+        assert_eq!(f.years_min, Some(3.0));
+        assert_eq!(f.culture, ["团队氛围好"]);
+        assert!(!f.remote);
+    }
+
+    #[test]
+    fn cache_serves_only_the_version_it_holds() {
+        let c = FeatureCache::default();
+        let f = Arc::new(Features::Company(CompanyFeatures::default()));
+        c.put(Collection::Jobs, 1, 5, f.clone());
+        assert!(c.get(Collection::Jobs, 1, 5).is_some());
+        assert!(c.get(Collection::Jobs, 1, 6).is_none());
+        c.put(Collection::Jobs, 1, 4, f);
+        assert!(
+            c.get(Collection::Jobs, 1, 5).is_some(),
+            "older version kept out"
+        );
+        c.retain(Collection::Jobs, |_| None);
+        assert_eq!(c.len(Collection::Jobs), 0);
+    }
+}

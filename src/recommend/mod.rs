@@ -1,0 +1,606 @@
+//! Recommendation scoring: what a job, company or resume offers ([`features`]), the
+//! transparent weighted score of a (profile, job) pair and the short Chinese reasons built only
+//! from facts both sides state. Pure functions, no I/O: the use-cases in
+//! `service::recommend` feed them the engine's candidates.
+//!
+//! Factors, each in 0..=1 (`match_factors`):
+//! - `semantic`: cosine similarity of the overall vectors (negative similarity counts as 0);
+//! - `skills`: overlap of the profile's skills with the job's, required skills (found in the
+//!   requirements) weighing twice the others; 0 when either side names none;
+//! - `experience`: 1 when the profile's years reach the job's minimum, falling linearly to 0 at
+//!   no experience; 0.5 when one side does not say;
+//! - `basic`: the mean of the city fit (same city or remote: 1, another city: 0) and the salary
+//!   fit (the job's maximum reaches the expected minimum: 1, else the ratio), over the parts
+//!   both sides state; 0.5 when none is known;
+//! - `culture`: the share of the job's culture phrases the profile's text also names; 0.5 when
+//!   the job names none.
+//!
+//! The score is the weighted mean (weights from [`Weights`], the original matcher's
+//! .35/.30/.20/.10/.05 by default), rounded to 4 decimals.
+
+pub mod features;
+
+use serde::{Deserialize, Serialize};
+
+pub use features::{CompanyFeatures, JobFeatures, Profile, Skill};
+
+/// Weights of the factors. Only their ratios matter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Weights {
+    pub semantic: f32,
+    pub skills: f32,
+    pub experience: f32,
+    pub basic: f32,
+    pub culture: f32,
+}
+
+impl Default for Weights {
+    fn default() -> Weights {
+        Weights {
+            semantic: 0.35,
+            skills: 0.30,
+            experience: 0.20,
+            basic: 0.10,
+            culture: 0.05,
+        }
+    }
+}
+
+impl Weights {
+    /// Ranks by vector similarity alone (the evaluation's baseline).
+    pub const SEMANTIC_ONLY: Weights = Weights {
+        semantic: 1.0,
+        skills: 0.0,
+        experience: 0.0,
+        basic: 0.0,
+        culture: 0.0,
+    };
+    /// Ranks by skill overlap alone (the evaluation's other baseline).
+    pub const SKILLS_ONLY: Weights = Weights {
+        semantic: 0.0,
+        skills: 1.0,
+        experience: 0.0,
+        basic: 0.0,
+        culture: 0.0,
+    };
+
+    /// Parses `"0.35,0.30,0.20,0.10,0.05"` (semantic, skills, experience, basic, culture).
+    pub fn parse(s: &str) -> Result<Weights, String> {
+        let parts: Vec<f32> = s
+            .split(',')
+            .map(|p| p.trim().parse::<f32>())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("weights must be five numbers separated by commas: {e}"))?;
+        let [semantic, skills, experience, basic, culture] = parts[..] else {
+            return Err(format!(
+                "weights must be five numbers (semantic, skills, experience, basic, culture), got {}",
+                parts.len()
+            ));
+        };
+        let w = Weights {
+            semantic,
+            skills,
+            experience,
+            basic,
+            culture,
+        };
+        if w.as_array().iter().any(|x| !x.is_finite() || *x < 0.0) || w.total() <= 0.0 {
+            return Err("weights must be non-negative and not all zero".into());
+        }
+        Ok(w)
+    }
+
+    fn as_array(&self) -> [f32; 5] {
+        [
+            self.semantic,
+            self.skills,
+            self.experience,
+            self.basic,
+            self.culture,
+        ]
+    }
+
+    fn total(&self) -> f32 {
+        self.as_array().iter().sum()
+    }
+}
+
+/// The five factors of a match, each in 0..=1.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Factors {
+    pub semantic: f32,
+    pub skills: f32,
+    pub experience: f32,
+    pub basic: f32,
+    pub culture: f32,
+}
+
+impl Factors {
+    /// The weighted mean, rounded to 4 decimals.
+    pub fn score(&self, w: &Weights) -> f64 {
+        let t = w.total();
+        if t <= 0.0 {
+            return 0.0;
+        }
+        let s = (self.semantic * w.semantic
+            + self.skills * w.skills
+            + self.experience * w.experience
+            + self.basic * w.basic
+            + self.culture * w.culture)
+            / t;
+        round4(f64::from(s))
+    }
+
+    /// `match_factors`: each factor rounded to 4 decimals, by name.
+    pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        for (k, v) in [
+            ("semantic", self.semantic),
+            ("skills", self.skills),
+            ("experience", self.experience),
+            ("basic", self.basic),
+            ("culture", self.culture),
+        ] {
+            m.insert(k.into(), serde_json::json!(round4(f64::from(v))));
+        }
+        m
+    }
+}
+
+pub fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// What the profile wants beyond what it is: the city and minimum monthly salary (from the
+/// request's filters, else the resume's stated wishes, else the platform's profile).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Wishes {
+    pub city: Option<String>,
+    pub salary_min: Option<f64>,
+}
+
+/// How many of the job's skills the profile has (counts only: scoring every candidate must not
+/// allocate; the names are read again for the few that are explained).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SkillMatch {
+    pub matched: usize,
+    pub required_matched: usize,
+    pub required_total: usize,
+    /// Skills the job names in all.
+    pub total: usize,
+}
+
+fn skill_match(profile: &Profile, job: &JobFeatures) -> SkillMatch {
+    let required_matched = job
+        .required
+        .iter()
+        .filter(|s| profile.has_skill(s.key))
+        .count();
+    let preferred_matched = job
+        .preferred
+        .iter()
+        .filter(|s| profile.has_skill(s.key))
+        .count();
+    SkillMatch {
+        matched: required_matched + preferred_matched,
+        required_matched,
+        required_total: job.required.len(),
+        total: job.required.len() + job.preferred.len(),
+    }
+}
+
+/// The job's skills the profile has, as the job names them, required ones first.
+pub fn matched_skills<'a>(profile: &Profile, job: &'a JobFeatures) -> Vec<&'a str> {
+    job.required
+        .iter()
+        .chain(&job.preferred)
+        .filter(|s| profile.has_skill(s.key))
+        .map(|s| s.name.as_str())
+        .collect()
+}
+
+fn skills_factor(profile: &Profile, m: &SkillMatch) -> f32 {
+    if m.total == 0 || profile.skills.is_empty() {
+        return 0.0;
+    }
+    let preferred_total = m.total - m.required_total;
+    let preferred_matched = m.matched - m.required_matched;
+    let num = 2 * m.required_matched + preferred_matched;
+    let den = 2 * m.required_total + preferred_total;
+    num as f32 / den as f32
+}
+
+fn experience_factor(have: Option<f32>, need: Option<f32>) -> f32 {
+    match (have, need) {
+        (_, Some(n)) if n <= 0.0 => 1.0,
+        (Some(h), Some(n)) if h >= n => 1.0,
+        (Some(h), Some(n)) => (h.max(0.0) / n).clamp(0.0, 1.0),
+        _ => 0.5,
+    }
+}
+
+fn city_fit(wanted: Option<&str>, job: &JobFeatures) -> Option<f32> {
+    let w = wanted?;
+    if job.remote {
+        return Some(1.0);
+    }
+    let c = job.city.as_deref()?;
+    Some(if c == w { 1.0 } else { 0.0 })
+}
+
+fn salary_fit(wanted: Option<f64>, job: &JobFeatures) -> Option<f32> {
+    let w = wanted.filter(|w| *w > 0.0)?;
+    let top = job.salary_max.or(job.salary_min)?;
+    Some(if top >= w {
+        1.0
+    } else {
+        (top / w).clamp(0.0, 1.0) as f32
+    })
+}
+
+fn mean_or_half(parts: [Option<f32>; 2]) -> f32 {
+    let (mut sum, mut n) = (0.0, 0);
+    for x in parts.into_iter().flatten() {
+        sum += x;
+        n += 1;
+    }
+    if n == 0 {
+        0.5
+    } else {
+        sum / n as f32
+    }
+}
+
+/// The share of `other`'s culture phrases the profile names (0.5 when either side names none:
+/// silence is not a mismatch).
+fn culture_factor(profile: &[&'static str], other: &[&'static str]) -> f32 {
+    if other.is_empty() || profile.is_empty() {
+        return 0.5;
+    }
+    let shared = other.iter().filter(|p| profile.contains(p)).count();
+    shared as f32 / other.len() as f32
+}
+
+fn shared_culture(profile: &[&'static str], other: &[&'static str]) -> Vec<&'static str> {
+    other
+        .iter()
+        .copied()
+        .filter(|p| profile.contains(p))
+        .collect()
+}
+
+/// The factors of a (profile, job) pair whose overall vectors are `distance` apart (cosine
+/// distance), and the skill counts behind them. No allocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobMatch {
+    pub factors: Factors,
+    pub skills: SkillMatch,
+}
+
+pub fn score_job(profile: &Profile, wishes: &Wishes, job: &JobFeatures, distance: f32) -> JobMatch {
+    let skills = skill_match(profile, job);
+    let factors = Factors {
+        semantic: (1.0 - distance).clamp(0.0, 1.0),
+        skills: skills_factor(profile, &skills),
+        experience: experience_factor(profile.years, job.years_min),
+        basic: mean_or_half([
+            city_fit(wishes.city.as_deref(), job),
+            salary_fit(wishes.salary_min, job),
+        ]),
+        culture: culture_factor(&profile.culture, &job.culture),
+    };
+    JobMatch { factors, skills }
+}
+
+/// "深圳市" → "深圳" for display (names of one character plus 市 are kept).
+pub fn short_city(c: &str) -> &str {
+    match c.strip_suffix('市') {
+        Some(s) if s.chars().count() >= 2 => s,
+        _ => c,
+    }
+}
+
+/// "15-25K", "15K", "1.5-2.5万" style salary text of a job's posted range (monthly CNY).
+pub fn salary_text(lo: Option<f64>, hi: Option<f64>) -> Option<String> {
+    let k = |v: f64| {
+        let x = v / 1000.0;
+        if (x - x.round()).abs() < 0.05 {
+            format!("{}", x.round() as i64)
+        } else {
+            format!("{x:.1}")
+        }
+    };
+    match (lo, hi) {
+        (Some(a), Some(b)) if (a - b).abs() < 0.5 => Some(format!("{}K", k(a))),
+        (Some(a), Some(b)) => Some(format!("{}-{}K", k(a), k(b))),
+        (Some(a), None) => Some(format!("{}K起", k(a))),
+        (None, Some(b)) => Some(format!("最高{}K", k(b))),
+        (None, None) => None,
+    }
+}
+
+/// "技能匹配：React、Vue（3项中2项）" (at most five names shown), or `None` without a match.
+fn skills_reason(profile: &Profile, job: &JobFeatures, m: &JobMatch) -> Option<String> {
+    if m.skills.matched == 0 {
+        return None;
+    }
+    let names = matched_skills(profile, job);
+    let more = if names.len() > 5 { "等" } else { "" };
+    Some(format!(
+        "技能匹配：{}{}（{}项中{}项）",
+        names[..names.len().min(5)].join("、"),
+        more,
+        m.skills.total,
+        names.len()
+    ))
+}
+
+/// Reasons for recommending `job` to `profile`, each from facts both sides state, most
+/// telling first; at most five.
+pub fn job_reasons(
+    profile: &Profile,
+    wishes: &Wishes,
+    job: &JobFeatures,
+    m: &JobMatch,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(r) = skills_reason(profile, job, m) {
+        out.push(r);
+    }
+    match (profile.years, job.years_min) {
+        (Some(h), Some(n)) if n > 0.0 && h >= n => out.push(format!(
+            "经验符合：要求{}年以上，您有{}年",
+            crate::analysis::extract::fmt_years(n),
+            crate::analysis::extract::fmt_years(h)
+        )),
+        (Some(_), Some(n)) if n <= 0.0 => out.push("经验不限".to_string()),
+        _ => {}
+    }
+    if job.remote {
+        out.push("支持远程办公".to_string());
+    } else if let (Some(w), Some(c)) = (wishes.city.as_deref(), job.city.as_deref()) {
+        if w == c {
+            out.push(format!("工作地点：{}", short_city(c)));
+        }
+    }
+    if let (Some(w), Some(text)) = (
+        wishes.salary_min,
+        salary_text(job.salary_min, job.salary_max),
+    ) {
+        let top = job.salary_max.or(job.salary_min).unwrap_or(0.0);
+        let low = job.salary_min.unwrap_or(top);
+        if low >= w {
+            out.push(format!("薪资 {text} 高于期望"));
+        } else if top >= w {
+            out.push(format!("薪资 {text} 符合期望"));
+        }
+    }
+    if let (Some(have), Some(need)) = (profile.education, job.education) {
+        if have >= need {
+            out.push(format!("学历符合：要求{}", need.label()));
+        }
+    }
+    let culture = shared_culture(&profile.culture, &job.culture);
+    if !culture.is_empty() {
+        out.push(format!("文化契合：{}", culture.join("、")));
+    }
+    if out.is_empty() && m.factors.semantic >= 0.5 {
+        out.push(format!(
+            "职位内容与您的简历相近（相似度{:.2}）",
+            m.factors.semantic
+        ));
+    }
+    out.truncate(5);
+    out
+}
+
+/// Reasons for proposing a candidate (`profile` = their resume) for `job`, from the
+/// recruiter's side.
+pub fn candidate_reasons(profile: &Profile, job: &JobFeatures, m: &JobMatch) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(r) = skills_reason(profile, job, m) {
+        out.push(r);
+    }
+    if let Some(h) = profile.years {
+        match job.years_min {
+            Some(n) if h >= n && n > 0.0 => out.push(format!(
+                "{}年工作经验，满足{}年以上的要求",
+                crate::analysis::extract::fmt_years(h),
+                crate::analysis::extract::fmt_years(n)
+            )),
+            _ => out.push(format!(
+                "{}年工作经验",
+                crate::analysis::extract::fmt_years(h)
+            )),
+        }
+    }
+    if let (Some(c), Some(jc)) = (profile.city.as_deref(), job.city.as_deref()) {
+        if c == jc {
+            out.push(format!("期望城市：{}", short_city(c)));
+        }
+    }
+    if let Some(e) = profile.education {
+        match job.education {
+            Some(need) if e >= need => out.push(format!("学历{}，符合要求", e.label())),
+            _ => out.push(format!("学历：{}", e.label())),
+        }
+    }
+    out.truncate(5);
+    out
+}
+
+/// The factors of a (profile, company) pair: the company's own vector and culture, and the
+/// best of its open jobs that fit the profile (`best_job`).
+pub fn score_company(
+    profile: &Profile,
+    wishes: &Wishes,
+    company: &CompanyFeatures,
+    distance: Option<f32>,
+    best_job: Option<&JobMatch>,
+) -> Factors {
+    let own = distance.map_or(0.0, |d| (1.0 - d).clamp(0.0, 1.0));
+    let city = wishes.city.as_deref().and_then(|w| {
+        company
+            .city
+            .as_deref()
+            .map(|c| if c == w { 1.0 } else { 0.0 })
+    });
+    let culture = culture_factor(&profile.culture, &company.culture);
+    match best_job {
+        Some(j) => Factors {
+            semantic: own.max(j.factors.semantic),
+            skills: j.factors.skills,
+            experience: j.factors.experience,
+            basic: match city {
+                Some(c) => (c + j.factors.basic) / 2.0,
+                None => j.factors.basic,
+            },
+            culture: if company.culture.is_empty() {
+                j.factors.culture
+            } else {
+                culture
+            },
+        },
+        None => Factors {
+            semantic: own,
+            skills: 0.0,
+            experience: 0.5,
+            basic: city.unwrap_or(0.5),
+            culture,
+        },
+    }
+}
+
+/// Reasons for recommending a company: its open jobs that fit (best first) and facts of the
+/// company.
+pub fn company_reasons(
+    wishes: &Wishes,
+    company: &CompanyFeatures,
+    jobs: &[(&JobFeatures, JobMatch)],
+    profile: &Profile,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((best, _)) = jobs.first() {
+        if jobs.len() > 1 {
+            out.push(format!("在招匹配职位：{}等{}个", best.title, jobs.len()));
+        } else {
+            out.push(format!("在招匹配职位：{}", best.title));
+        }
+        let names = matched_skills(profile, best);
+        if !names.is_empty() {
+            out.push(format!(
+                "技能匹配：{}",
+                names[..names.len().min(5)].join("、")
+            ));
+        }
+    }
+    if let (Some(w), Some(c)) = (wishes.city.as_deref(), company.city.as_deref()) {
+        if w == c {
+            out.push(format!("公司地点：{}", short_city(c)));
+        }
+    }
+    if !company.industry.is_empty() {
+        out.push(format!("行业：{}", company.industry));
+    }
+    let shared = shared_culture(&profile.culture, &company.culture);
+    if !shared.is_empty() {
+        out.push(format!("文化契合：{}", shared.join("、")));
+    }
+    out.truncate(5);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::extract::Education;
+
+    fn job() -> JobFeatures {
+        JobFeatures {
+            title: "前端开发工程师".into(),
+            company: "腾讯".into(),
+            company_id: Some(1),
+            city: Some("深圳市".into()),
+            remote: false,
+            salary_min: Some(15_000.0),
+            salary_max: Some(25_000.0),
+            years_min: Some(3.0),
+            education: Some(Education::Bachelor),
+            industry: Some("互联网".into()),
+            required: vec![Skill::new("React"), Skill::new("Vue")],
+            preferred: vec![Skill::new("TypeScript")],
+            culture: vec!["团队合作"],
+        }
+    }
+
+    fn profile() -> Profile {
+        Profile {
+            skills: vec![Skill::new("react"), Skill::new("TypeScript")],
+            years: Some(5.0),
+            education: Some(Education::Master),
+            city: Some("深圳市".into()),
+            culture: vec!["团队合作", "创新"],
+            ..Profile::default()
+        }
+    }
+
+    #[test]
+    fn factors_reasons_and_weights() {
+        let p = profile();
+        let j = job();
+        let w = Wishes {
+            city: Some("深圳市".into()),
+            salary_min: Some(10_000.0),
+        };
+        let m = score_job(&p, &w, &j, 0.2);
+        assert!((m.factors.semantic - 0.8).abs() < 1e-6);
+        // React (required, 2) + TypeScript (preferred, 1) of 2*2 + 1.
+        assert!((m.factors.skills - 3.0 / 5.0).abs() < 1e-6);
+        assert_eq!(m.factors.experience, 1.0);
+        assert_eq!(m.factors.basic, 1.0);
+        assert_eq!(m.factors.culture, 1.0);
+        let r = job_reasons(&p, &w, &j, &m);
+        assert_eq!(r[0], "技能匹配：React、TypeScript（3项中2项）");
+        assert!(r.contains(&"工作地点：深圳".to_string()), "{r:?}");
+        assert!(r.contains(&"薪资 15-25K 高于期望".to_string()), "{r:?}");
+        assert!(
+            r.contains(&"经验符合：要求3年以上，您有5年".to_string()),
+            "{r:?}"
+        );
+        let full = m.factors.score(&Weights::default());
+        let sem = m.factors.score(&Weights::SEMANTIC_ONLY);
+        assert_eq!(sem, 0.8);
+        assert!(full > 0.0 && full <= 1.0);
+        // Another city, a salary below the wish: no reason cites them.
+        let far = Wishes {
+            city: Some("北京市".into()),
+            salary_min: Some(30_000.0),
+        };
+        let m2 = score_job(&p, &far, &j, 0.2);
+        assert!(m2.factors.basic < 0.5);
+        let r2 = job_reasons(&p, &far, &j, &m2);
+        assert!(
+            r2.iter()
+                .all(|r| !r.contains("深圳") && !r.contains("薪资")),
+            "{r2:?}"
+        );
+    }
+
+    #[test]
+    fn weights_parse() {
+        assert_eq!(
+            Weights::parse("0.35,0.30,0.20,0.10,0.05").unwrap(),
+            Weights::default()
+        );
+        assert!(Weights::parse("1,2").is_err());
+        assert!(Weights::parse("0,0,0,0,0").is_err());
+        assert!(Weights::parse("-1,1,1,1,1").is_err());
+    }
+
+    #[test]
+    fn salary_text_forms() {
+        assert_eq!(salary_text(Some(15000.0), Some(25000.0)).unwrap(), "15-25K");
+        assert_eq!(salary_text(Some(15500.0), None).unwrap(), "15.5K起");
+        assert_eq!(salary_text(None, None), None);
+    }
+}
