@@ -218,6 +218,18 @@ pub struct ServeArgs {
         default_value = "0.35,0.30,0.20,0.10,0.05"
     )]
     pub recommend_weights: String,
+    /// Estimated tokens of earlier messages sent to the LLM with each chat turn (the most
+    /// recent ones that fit; the oldest are dropped first). 0 sends no history.
+    #[arg(long, env = "AI_CHAT_HISTORY_TOKENS", default_value_t = 2000)]
+    pub chat_history_tokens: usize,
+    /// Asynchronous resume analyses (`POST /api/v1/ai/start-analysis`) queued or running at
+    /// once, at most; more are refused with 429 queue_full. 1..=1024.
+    #[arg(long, env = "AI_TASK_QUEUE", default_value_t = 100)]
+    pub task_queue: usize,
+    /// Workers running the queued analyses, 0..=16. 0 accepts and keeps tasks (durably)
+    /// without running them, e.g. while another instance serves the data dir's tasks later.
+    #[arg(long, env = "AI_TASK_WORKERS", default_value_t = 2)]
+    pub task_workers: usize,
     /// Rebuild the whole engine from PostgreSQL before serving (an empty data dir does so
     /// anyway when PostgreSQL is configured). Pending outbox rows are delivered first.
     #[arg(long)]
@@ -314,6 +326,12 @@ pub struct Config {
     pub rebuild: bool,
     pub indexed_vectors: crate::vector::IndexedVectors,
     pub recommend_weights: crate::recommend::Weights,
+    /// `AI_CHAT_HISTORY_TOKENS`: token budget of a chat turn's history.
+    pub chat_history_tokens: usize,
+    /// `AI_TASK_QUEUE`: analysis tasks queued or running at most.
+    pub task_queue: usize,
+    /// `AI_TASK_WORKERS`: workers running analysis tasks (0: none run).
+    pub task_workers: usize,
 }
 
 /// A setting that cannot be used.
@@ -376,6 +394,9 @@ impl ServeArgs {
             rebuild: false,
             indexed_vectors: "overall".into(),
             recommend_weights: "0.35,0.30,0.20,0.10,0.05".into(),
+            chat_history_tokens: 2000,
+            task_queue: 100,
+            task_workers: 2,
         }
     }
 
@@ -516,6 +537,18 @@ impl ServeArgs {
             .map_err(|reason| invalid("AI_INDEXED_VECTORS", &reason))?;
         let recommend_weights = crate::recommend::Weights::parse(&self.recommend_weights)
             .map_err(|reason| invalid("AI_RECOMMEND_WEIGHTS", &reason))?;
+        if self.chat_history_tokens > 1_000_000 {
+            return Err(invalid(
+                "AI_CHAT_HISTORY_TOKENS",
+                "must be between 0 and 1000000",
+            ));
+        }
+        if self.task_queue == 0 || self.task_queue > crate::service::MAX_TASK_QUEUE {
+            return Err(invalid("AI_TASK_QUEUE", "must be between 1 and 1024"));
+        }
+        if self.task_workers > crate::service::MAX_TASK_WORKERS {
+            return Err(invalid("AI_TASK_WORKERS", "must be between 0 and 16"));
+        }
         if self.rebuild && postgres_url.is_none() {
             return Err(invalid(
                 "--rebuild",
@@ -563,6 +596,9 @@ impl ServeArgs {
             rebuild: self.rebuild,
             indexed_vectors,
             recommend_weights,
+            chat_history_tokens: self.chat_history_tokens,
+            task_queue: self.task_queue,
+            task_workers: self.task_workers,
         })
     }
 }

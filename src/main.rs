@@ -406,8 +406,10 @@ fn serve(args: ServeArgs) -> ExitCode {
 
 fn import(args: ImportArgs) -> ExitCode {
     let mut serve = args.serve;
-    // An import fills the data dir with the caller's data, never with the sample set.
+    // An import fills the data dir with the caller's data, never with the sample set, and
+    // leaves tasks queued by the gateway for the server to run.
     serve.sample_data = Some(false);
+    serve.task_workers = 0;
     let llm_slots = serve.llm_max_concurrent;
     let config = match serve.validate() {
         Ok(c) => c,

@@ -6,10 +6,12 @@
 //! OpenAPI document is generated from, so the document cannot silently miss a route.
 
 pub mod auth;
+mod chat;
 pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+mod tasks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -145,6 +147,22 @@ fn api() -> Api {
     .add("POST", "/api/v1/recommend/companies", recommend_companies)
     .add("POST", "/api/v1/recommend/candidates", recommend_candidates)
     .add("POST", "/api/v1/ai/job-matching", job_matching)
+    .add("POST", "/api/v1/chat", chat::chat)
+    .add("GET", "/api/v1/chat/sessions", chat::sessions)
+    .add(
+        "GET",
+        "/api/v1/chat/sessions/{session_id}/messages",
+        chat::messages,
+    )
+    .add("POST", "/api/v1/ai/chat", chat::gateway_chat)
+    .add("GET", "/api/v1/ai/chat-history", chat::gateway_history)
+    .add("GET", "/api/v1/ai/features", tasks::features)
+    .add("POST", "/api/v1/ai/start-analysis", tasks::start_analysis)
+    .add(
+        "GET",
+        "/api/v1/ai/analysis-result/{task_id}",
+        tasks::analysis_result,
+    )
 }
 
 /// The route table (what `/openapi.json` documents).

@@ -136,8 +136,79 @@ fn describe(r: &Route) -> Option<Op> {
             Some("JobMatchingRequest"),
             "JobMatching",
         ),
+        ("GET", "/api/v1/ai/features") => op(
+            "AI features this service offers, their endpoints and whether each works now",
+            "ai",
+            None,
+            "Features",
+        ),
+        ("POST", "/api/v1/ai/start-analysis") => op(
+            "Queue a resume analysis (durable, bounded: 429 queue_full); answers a taskId at once",
+            "ai",
+            Some("StartAnalysis"),
+            "TaskStarted",
+        ),
+        ("GET", "/api/v1/ai/analysis-result/{task_id}") => op(
+            "An analysis task: processing, then completed with the analysis or failed",
+            "ai",
+            None,
+            "Task",
+        ),
+        ("POST", "/api/v1/chat") => op(
+            "One chat turn (own user_id unless admin/service); SSE with stream:true or Accept: text/event-stream; 503 llm_unavailable without an LLM",
+            "chat",
+            Some("ChatRequest"),
+            "ChatResponse",
+        ),
+        ("GET", "/api/v1/chat/sessions") => {
+            op("The caller's chat sessions, newest activity first", "chat", None, "ChatSessions")
+        }
+        ("GET", "/api/v1/chat/sessions/{session_id}/messages") => op(
+            "A session's messages, oldest first (the caller's own sessions only)",
+            "chat",
+            None,
+            "ChatMessages",
+        ),
+        ("POST", "/api/v1/ai/chat") => op(
+            "The gateway's chat: one turn in the user's default session",
+            "chat",
+            Some("GatewayChat"),
+            "GatewayChatAnswer",
+        ),
+        ("GET", "/api/v1/ai/chat-history") => op(
+            "The gateway's chat history (the user's default session)",
+            "chat",
+            None,
+            "GatewayChatHistory",
+        ),
         _ => return None,
     })
+}
+
+/// Query parameters of the chat reads.
+fn chat_query(path: &str) -> Vec<Value> {
+    let q = |name: &str, description: &str| {
+        json!({"name": name, "in": "query", "required": false, "description": description,
+               "schema": {"type": "integer", "minimum": 0}})
+    };
+    let user = q(
+        "user_id",
+        "whose chats: required with auth off; another user's needs admin/service",
+    );
+    match path {
+        "/api/v1/chat/sessions" => vec![
+            user,
+            q("limit", "1..=200, default 20"),
+            q("offset", "sessions to skip"),
+        ],
+        "/api/v1/chat/sessions/{session_id}/messages" => vec![
+            user,
+            q("limit", "1..=200, default 50"),
+            q("before", "a message's seq: the page of messages before it"),
+        ],
+        "/api/v1/ai/chat-history" => vec![user, q("limit", "1..=200, default 50")],
+        _ => Vec::new(),
+    }
 }
 
 /// Routes the document has no description for (must be empty).
@@ -185,13 +256,24 @@ fn operation(r: &Route) -> Value {
         .split('/')
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
         .map(|name| {
+            if name == "session_id" {
+                return json!({"name": name, "in": "path", "required": true,
+                    "description": "1-128 characters of letters, digits, - _ . :",
+                    "schema": schema_ref("SessionId")});
+            }
+            if name == "task_id" {
+                return json!({"name": name, "in": "path", "required": true,
+                    "description": "the taskId start-analysis answered",
+                    "schema": {"type": "string"}});
+            }
             json!({"name": name, "in": "path", "required": true,
                    "description": "positive integer id (a numeric string is accepted)",
                    "schema": schema_ref("Id")})
         })
         .collect();
     let has_params = !params.is_empty();
-    if has_params {
+    let params: Vec<Value> = params.into_iter().chain(chat_query(r.path)).collect();
+    if !params.is_empty() {
         o.insert("parameters".into(), Value::Array(params));
     }
     if let Some(req) = d.as_ref().and_then(|d| d.request) {
@@ -204,6 +286,10 @@ fn operation(r: &Route) -> Value {
     let response = d.as_ref().map_or("Object", |d| d.response);
     let ok = if response == "Text" {
         json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}})
+    } else if response == "ChatResponse" {
+        json!({"description": "OK: the answer, or with stream:true Server-Sent Events (start, token..., then done with these fields, or error)",
+               "content": {"application/json": {"schema": schema_ref(response)},
+                           "text/event-stream": {"schema": {"type": "string"}}}})
     } else {
         json!({"description": "OK",
                "content": {"application/json": {"schema": schema_ref(response)}}})
@@ -230,6 +316,12 @@ fn operation(r: &Route) -> Value {
                 error_response("well-formed but invalid input"),
             );
         }
+        if r.path == "/api/v1/ai/start-analysis" {
+            responses.insert(
+                "429".into(),
+                error_response("the analysis queue is full (queue_full)"),
+            );
+        }
         responses.insert(
             "503".into(),
             error_response("a dependency of this call is down"),
@@ -247,7 +339,7 @@ fn schemas() -> Value {
     let filters = json!({"type": "object", "additionalProperties": true,
         "description": "simple filters (location, salary_min, industry, user_id, ...) or one engine filter (eq, any_of, range, and, or)"});
     let limit = json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 10});
-    json!({
+    let mut all = json!({
         "Id": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^[0-9]+$"}]},
         "Error": {"type": "object", "required": ["error", "code"], "properties": {
             "error": {"type": "string"}, "code": {"type": "string"}}},
@@ -339,6 +431,117 @@ fn schemas() -> Value {
         "Deleted": {"type": "object", "required": ["status", "deleted_at"], "properties": {
             "status": {"const": "deleted"}, "deleted_at": {"type": "string"}},
             "additionalProperties": true}
+    });
+    if let (Value::Object(all), Value::Object(more)) = (&mut all, task_schemas()) {
+        all.extend(more);
+    }
+    if let (Value::Object(all), Value::Object(more)) = (&mut all, chat_schemas()) {
+        all.extend(more);
+    }
+    all
+}
+
+/// Schemas of the gateway's AI routes (`/api/v1/ai/features`, start-analysis, analysis-result),
+/// apart from the main list (one `json!` of everything exceeds the macro recursion limit).
+fn task_schemas() -> Value {
+    let id = schema_ref("Id");
+    json!({
+        "Features": {"type": "object", "required": ["status", "data"], "properties": {
+            "status": {"const": "success"},
+            "data": {"type": "array", "items": {"type": "object",
+                "required": ["id", "key", "title", "available", "endpoints"], "properties": {
+                "id": {"type": "integer"}, "key": {"type": "string"},
+                "title": {"type": "string"}, "description": {"type": "string"},
+                "icon": {"type": "string"}, "available": {"type": "boolean"},
+                "status": {"enum": ["available", "unavailable"]},
+                "reason": {"type": "string"},
+                "features": {"type": "array", "items": {"type": "string"}},
+                "endpoints": {"type": "array", "items": {"type": "object", "properties": {
+                    "method": {"type": "string"}, "path": {"type": "string"}}}},
+                "llm": {"enum": ["none", "optional", "required"]},
+                "mode": {"enum": ["llm", "rules"]},
+                "taskQueue": {"type": "object"}}}}}},
+        "StartAnalysis": {"type": "object", "required": ["resumeId"],
+            "description": "camelCase or the snake_case of ResumeRequest; without content the stored resume is analysed again",
+            "properties": {
+            "resumeId": id, "resume_id": id, "content": {"type": "string"},
+            "fileName": {"type": "string"}, "file_name": {"type": "string"},
+            "fileType": {"type": "string"}, "file_type": {"type": "string"},
+            "userId": id, "user_id": id, "type": {"const": "resume"}}},
+        "TaskStarted": {"type": "object", "required": ["status", "data"], "properties": {
+            "status": {"const": "success"},
+            "data": {"type": "object", "required": ["taskId", "status"], "properties": {
+                "taskId": {"type": "string"}, "status": {"const": "processing"},
+                "state": {"const": "queued"}, "resumeId": {"type": "integer"},
+                "createdAt": {"type": "string"}, "message": {"type": "string"}}}}},
+        "Task": {"type": "object", "required": ["status", "data"], "properties": {
+            "status": {"const": "success"},
+            "data": {"type": "object", "required": ["taskId", "status"], "properties": {
+                "taskId": {"type": "string"},
+                "status": {"enum": ["processing", "completed", "failed"]},
+                "state": {"enum": ["queued", "running", "completed", "failed"]},
+                "resumeId": {"type": "integer"}, "attempts": {"type": "integer"},
+                "createdAt": {"type": "string"}, "startedAt": {"type": ["string", "null"]},
+                "finishedAt": {"type": ["string", "null"]},
+                "result": {"$ref": "#/components/schemas/Analysis"},
+                "error": {"type": "string"}, "code": {"type": "string"},
+                "score": {"type": "integer"},
+                "suggestions": {"type": "array", "items": {"type": "string"}},
+                "keywords": {"type": "array", "items": {"type": "string"}}}}}}
+    })
+}
+
+/// Schemas of the chat routes.
+fn chat_schemas() -> Value {
+    let id = schema_ref("Id");
+    let session = schema_ref("SessionId");
+    let types = json!({"enum": crate::service::CONVERSATION_TYPES});
+    json!({
+        "SessionId": {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{1,128}$"},
+        "ChatRequest": {"type": "object", "required": ["message"], "properties": {
+            "user_id": id, "message": {"type": "string", "maxLength": crate::service::MAX_MESSAGE_CHARS},
+            "conversation_type": types, "session_id": session,
+            "stream": {"type": "boolean", "default": false}}},
+        "ChatResponse": {"type": "object", "required": ["conversation_id", "session_id",
+            "response", "metadata", "tokens_used", "processing_time_ms", "created_at"], "properties": {
+            "conversation_id": {"type": "integer"}, "session_id": {"type": "string"},
+            "response": {"type": "string"}, "metadata": {"type": "object"},
+            "tokens_used": {"type": "integer"}, "processing_time_ms": {"type": "integer"},
+            "created_at": {"type": "string"}}},
+        "ChatMessage": {"type": "object", "properties": {
+            "message_id": {"type": "string"}, "seq": {"type": "integer"},
+            "message_type": {"enum": ["user", "assistant", "system"]},
+            "content": {"type": "string"}, "metadata": {},
+            "tokens_used": {"type": ["integer", "null"]},
+            "processing_time_ms": {"type": ["integer", "null"]}, "created_at": {"type": "string"}}},
+        "ChatMessages": {"type": "object", "required": ["conversation_id", "session_id", "messages", "has_more"],
+            "properties": {
+            "conversation_id": {"type": "integer"}, "user_id": {"type": "integer"},
+            "session_id": {"type": "string"}, "conversation_type": types,
+            "messages": {"type": "array", "items": schema_ref("ChatMessage")},
+            "has_more": {"type": "boolean"}, "next_before": {"type": ["integer", "null"]}}},
+        "ChatSessions": {"type": "object", "required": ["user_id", "sessions", "total"], "properties": {
+            "user_id": {"type": "integer"}, "total": {"type": "integer"},
+            "sessions": {"type": "array", "items": {"type": "object", "properties": {
+                "conversation_id": {"type": "integer"}, "session_id": {"type": "string"},
+                "conversation_type": types, "model": {"type": ["string", "null"]},
+                "message_count": {"type": "integer"}, "started_at": {"type": "string"},
+                "last_activity_at": {"type": "string"}}}}}},
+        "GatewayChat": {"type": "object", "required": ["message"], "properties": {
+            "message": {"type": "string"},
+            "history": {"type": "array", "description": "accepted, not used: the stored history is the truth"},
+            "user_id": id}},
+        "GatewayChatAnswer": {"type": "object", "required": ["status", "data"], "properties": {
+            "status": {"const": "success"},
+            "data": {"type": "object", "required": ["message", "timestamp"], "properties": {
+                "message": {"type": "string"}, "timestamp": {"type": "string"},
+                "session_id": {"type": "string"}, "conversation_id": {"type": "integer"},
+                "tokens_used": {"type": "integer"}}}}},
+        "GatewayChatHistory": {"type": "object", "required": ["status", "data"], "properties": {
+            "status": {"const": "success"},
+            "data": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "string"}, "message": {"type": "string"},
+                "type": {"enum": ["user", "ai"]}, "timestamp": {"type": "string"}}}}}}
     })
 }
 

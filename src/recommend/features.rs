@@ -3,7 +3,6 @@
 //! engine's live version of the entity is the one it was read from, so a re-analysed job is
 //! re-read and a deleted one is never scored.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
@@ -264,7 +263,7 @@ pub enum Features {
 }
 
 /// Entity id → (version, features).
-type VersionedMap = HashMap<u64, (u64, Arc<Features>)>;
+type VersionedMap = crate::vector::idmap::IdMap<(u64, Arc<Features>)>;
 
 /// Extracted features per (collection, entity), each tagged with the engine version it was
 /// read from.
@@ -358,6 +357,15 @@ mod tests {
         assert_eq!(f.years_min, Some(3.0));
         assert_eq!(f.culture, ["团队氛围好"]);
         assert!(!f.remote);
+    }
+
+    #[test]
+    fn remote_work_is_a_place_not_a_culture() {
+        let doc = json!({"input": {"title": "Go开发（远程）", "location": "远程",
+            "description": "支持远程办公，鼓励创新", "requirements": "熟悉Go"}});
+        let f = job_features(&Payload::new(), &doc);
+        assert!(f.remote);
+        assert_eq!(f.culture, ["鼓励创新"]);
     }
 
     #[test]

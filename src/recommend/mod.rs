@@ -587,6 +587,22 @@ mod tests {
     }
 
     #[test]
+    fn silence_about_culture_is_neutral() {
+        let mut p = profile();
+        p.culture.clear();
+        let m = score_job(&p, &Wishes::default(), &job(), 0.2);
+        assert_eq!(m.factors.culture, 0.5);
+        let mut j = job();
+        j.culture.clear();
+        assert_eq!(
+            score_job(&profile(), &Wishes::default(), &j, 0.2)
+                .factors
+                .culture,
+            0.5
+        );
+    }
+
+    #[test]
     fn weights_parse() {
         assert_eq!(
             Weights::parse("0.35,0.30,0.20,0.10,0.05").unwrap(),

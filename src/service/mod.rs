@@ -4,10 +4,12 @@
 //! do CPU or disk work run on the blocking pool.
 
 mod analyze;
+mod chat;
 mod llm;
 mod recommend;
 pub mod sample;
 mod search;
+mod tasks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -22,12 +24,21 @@ use crate::entity::Id;
 use crate::vector::{Collection, Engine, EntityUpsert, VectorError};
 
 pub use analyze::{CompanyResponse, JobResponse, ResumeResponse};
+pub use chat::{
+    estimate_tokens, page_limit, ChatError, ChatEvent, ChatEvents, ChatRequest, ChatResponse,
+    MessageView, SessionList, SessionMessages, SessionView, CONVERSATION_TYPES, DEFAULT_SESSION,
+    DEFAULT_SESSION_TYPE, MAX_MESSAGE_CHARS,
+};
 pub use llm::{Analyser, PathCount, ReasonCount, ServiceMetrics};
 pub use recommend::{
     Candidate, Candidates, CandidatesRequest, JobMatchingRequest, RecommendRequest, Recommendation,
     Recommendations, RECOMMENDER_MODEL,
 };
 pub use search::{EntitySearch, ResumeSearch, SearchResults};
+pub use tasks::{
+    NewTask, TaskError, TaskFailure, TaskRecord, TaskState, TaskStats, MAX_TASK_QUEUE,
+    MAX_TASK_WORKERS, TASK_SLOTS, TASK_TTL,
+};
 
 use llm::{Analyst, PathCounters};
 
@@ -95,6 +106,10 @@ pub struct AiService {
     db: Option<Arc<crate::db::Databases>>,
     /// Recommendation features, platform profiles and the queue of recommendations to save.
     recs: Arc<recommend::Recommender>,
+    /// The chat's LLM (its own breaker and limit, no cache) and history budget.
+    chat: Arc<chat::Chat>,
+    /// The queue of asynchronous resume analyses; `None` in services built by `new`.
+    tasks: Option<Arc<tasks::Tasks>>,
 }
 
 /// ISO-8601 UTC timestamp with milliseconds.
@@ -146,6 +161,7 @@ pub struct ResumeVectors {
 impl AiService {
     /// A service without an LLM (whatever the config says); see [`AiService::open`].
     pub fn new(engine: Engine, embedder: Arc<dyn Embedder>, config: Arc<Config>) -> AiService {
+        let chat = Arc::new(chat::Chat::disabled(&config));
         AiService {
             engine,
             embedder,
@@ -155,6 +171,8 @@ impl AiService {
             started: Instant::now(),
             db: None,
             recs: Arc::new(recommend::Recommender::default()),
+            chat,
+            tasks: None,
         }
     }
 
@@ -438,6 +456,7 @@ impl AiService {
         let load_sample = fresh && config.sample_data;
         let mut service = AiService::new(engine, embedder, Arc::new(config));
         service.llm = llm;
+        service.chat = Arc::new(chat::Chat::from_config(&service.config).map_err(StartError::Llm)?);
         if let Some(d) = &db {
             let d = d.clone();
             let recorder = recommend::Recorder::start(service.engine.clone(), move || d.wake());
@@ -469,6 +488,14 @@ impl AiService {
                 "sample data loaded"
             );
         }
+        // Last: the workers' handle is a copy of the service as it is now.
+        service
+            .start_tasks()
+            .await
+            .map_err(|source| StartError::Store {
+                dir: service.config.data_dir.clone(),
+                source,
+            })?;
         Ok(service)
     }
 }

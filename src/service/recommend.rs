@@ -277,7 +277,7 @@ impl AiService {
     }
 
     /// The user's latest analysed resume (the most recently written one).
-    fn latest_resume(&self, user: Id) -> Result<Option<u64>> {
+    pub(crate) fn latest_resume(&self, user: Id) -> Result<Option<u64>> {
         let found = self.engine.find(
             Collection::Resumes,
             &Filter::eq("user_id", user.0 as f64),
@@ -445,6 +445,25 @@ impl AiService {
         req: RecommendRequest,
         weights: Weights,
     ) -> Result<Recommendations> {
+        self.recommend_jobs_inner(req, weights, true).await
+    }
+
+    /// Jobs for a user without saving them as recommendations (context for chat answers: the
+    /// user was not shown a recommendation list).
+    pub(crate) async fn recommend_jobs_unsaved(
+        &self,
+        req: RecommendRequest,
+    ) -> Result<Recommendations> {
+        let w = self.config.recommend_weights;
+        self.recommend_jobs_inner(req, w, false).await
+    }
+
+    async fn recommend_jobs_inner(
+        &self,
+        req: RecommendRequest,
+        weights: Weights,
+        save: bool,
+    ) -> Result<Recommendations> {
         let n = limit(req.limit)?;
         let filters = req.filters.clone().unwrap_or_default();
         let filter = translate(Collection::Jobs, &filters)?;
@@ -478,7 +497,9 @@ impl AiService {
                 }
             })
             .collect();
-        self.save(req.user_id, "job_recommendation", &recs);
+        if save {
+            self.save(req.user_id, "job_recommendation", &recs);
+        }
         Ok(Recommendations {
             user_id: req.user_id,
             total: recs.len(),
@@ -676,23 +697,31 @@ impl AiService {
                 Err(crate::vector::VectorError::BadDimension(_)) => Vec::new(),
                 Err(e) => return Err(e.into()),
             };
-            let mut scored = Vec::with_capacity(hits.len());
+            // Borrow each resume's cached profile (no clone per candidate).
+            let mut scored: Vec<Ranked> = Vec::with_capacity(hits.len());
             for h in hits {
-                let Some(p) = this.resume_profile(h.id)? else {
+                let Some((_, f)) = this.features(Collection::Resumes, h.id)? else {
                     continue;
                 };
+                let Features::Resume(p) = &*f else { continue };
                 let wishes = Wishes {
                     city: p.city.clone(),
                     salary_min: p.salary.map(|s| s.0),
                 };
-                let m = score_job(&p, &wishes, job, h.distance);
-                scored.push((h.id, m.factors.score(&weights), p, m));
+                let m = score_job(p, &wishes, job, h.distance);
+                let score = m.factors.score(&weights);
+                scored.push((h.id, score, f, m));
             }
             scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             // One resume per user: their best.
             let mut seen = std::collections::HashSet::new();
+            let profile = |f: &Features| match f {
+                Features::Resume(p) => Some(p.clone()),
+                _ => None,
+            };
             Ok(scored
                 .into_iter()
+                .filter_map(|(id, score, f, m)| Some((id, score, profile(&f)?, m)))
                 .filter(|(_, _, p, _)| p.user_id.is_none_or(|u| seen.insert(u)))
                 .take(n)
                 .map(|(id, score, p, m)| Candidate {

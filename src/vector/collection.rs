@@ -6,13 +6,14 @@
 //! `frozen_n` live in the frozen graphs (vectors included); positions from `frozen_n` on are
 //! the tail, searched exactly. A rebuild compacts positions into a new generation.
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use super::distance::cosine_distance;
 use super::filter::{Compiled, PayloadIndex};
 use super::graph::{Graph, Scored};
+use super::idmap::IdMap;
 use super::schema::{Collection, Payload};
 
 /// Which way a search was answered (counted per collection, exposed in stats).
@@ -95,7 +96,7 @@ pub(crate) struct CollectionState {
     dead: Vec<u64>,
     pub n_dead: usize,
     /// Live entity → position.
-    pub live: HashMap<u64, u32>,
+    pub live: IdMap<u32>,
     pub payloads: PayloadIndex,
     /// One frozen graph per named vector, all over positions `0..frozen_n`.
     pub frozen: Vec<Arc<Graph>>,
@@ -117,7 +118,7 @@ impl CollectionState {
             payload_of: Vec::new(),
             dead: Vec::new(),
             n_dead: 0,
-            live: HashMap::new(),
+            live: IdMap::default(),
             payloads: PayloadIndex::default(),
             frozen: Vec::new(),
             frozen_n: 0,

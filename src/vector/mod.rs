@@ -8,11 +8,13 @@
 //! background rebuild freezes the tail and drops tombstones, swapping the new graphs in.
 
 pub mod ann;
+pub mod chat;
 mod collection;
 pub mod distance;
 mod error;
 pub mod filter;
 mod graph;
+pub mod idmap;
 mod index_file;
 pub mod outbox;
 mod schema;

@@ -622,3 +622,26 @@ fn check_model(c: Collection, meta: &mut CollectionMeta, dim: usize, model: &str
         }
     }
 }
+
+/// Access for the engine's other record families (`chat.rs`): their tables live in the same
+/// redb file, so their writes commit in one transaction with their outbox records.
+impl Store {
+    /// The redb database.
+    pub(super) fn database(&self) -> &Database {
+        &self.db
+    }
+}
+
+/// Appends records to the outbox inside the caller's write transaction: they commit, or
+/// vanish, with the caller's own writes. Returns the last sequence number assigned.
+pub(super) fn outbox_append_in(txn: &redb::WriteTransaction, changes: &[Change]) -> Result<u64> {
+    let mut kv = txn.open_table(KV)?;
+    let mut outbox = txn.open_table(OUTBOX)?;
+    let mut seq = read_u64(&kv, OUTBOX_NEXT)?.max(1);
+    for ch in changes {
+        outbox.insert(seq, encode_change(ch)?.as_slice())?;
+        seq += 1;
+    }
+    kv.insert(OUTBOX_NEXT, seq.to_le_bytes().as_slice())?;
+    Ok(seq - 1)
+}

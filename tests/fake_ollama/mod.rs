@@ -63,6 +63,9 @@ pub struct Behavior {
     /// `/api/generate` answers: the first rule whose key occurs in the request's prompt gives
     /// the reply text; without a match, `reply`.
     pub reply_when: Vec<(String, String)>,
+    /// `/api/chat` non-streamed answers: the first rule whose key occurs in the last message
+    /// gives the reply text; without a match, `reply`.
+    pub chat_reply_when: Vec<(String, String)>,
 }
 
 impl Default for Behavior {
@@ -79,6 +82,7 @@ impl Default for Behavior {
             embed_reverse: false,
             embed_drop: 0,
             reply_when: Vec::new(),
+            chat_reply_when: Vec::new(),
         }
     }
 }
@@ -256,7 +260,17 @@ async fn chat(State(s): State<Arc<FakeState>>, headers: HeaderMap, body: Bytes) 
     };
     // Ollama streams unless told `stream: false`.
     if req.get("stream") == Some(&Value::Bool(false)) {
-        let head = json!({"model": MODEL, "message": {"role": "assistant", "content": b.reply}});
+        let last = req["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or("");
+        let reply = b
+            .chat_reply_when
+            .iter()
+            .find(|(key, _)| last.contains(key.as_str()))
+            .map_or(b.reply.clone(), |(_, r)| r.clone());
+        let head = json!({"model": MODEL, "message": {"role": "assistant", "content": reply}});
         return Json(merge(head, counts())).into_response();
     }
     let lines = b
