@@ -122,7 +122,12 @@ pub struct Recommender {
     recorder: Option<Recorder>,
     pub(crate) saved: AtomicU64,
     pub(crate) dropped: AtomicU64,
+    /// Feature reads that missed the cache (drives the sweep).
+    reads: AtomicU64,
 }
+
+/// Cache misses between two sweeps of the feature cache.
+const SWEEP_EVERY: u64 = 20_000;
 
 impl Recommender {
     pub(crate) fn with_recorder(recorder: Recorder) -> Recommender {
@@ -258,6 +263,15 @@ impl AiService {
             }
         });
         self.recs.features.put(c, id, version, f.clone());
+        // Now and then drop what the engine no longer holds (deleted or replaced entities), so
+        // the cache tracks the live set instead of every id ever read.
+        if self.recs.reads.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
+            for c in Collection::ALL {
+                self.recs
+                    .features
+                    .retain(c, |id| self.engine.version(c, id));
+            }
+        }
         Ok(Some((version, f)))
     }
 
