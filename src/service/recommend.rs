@@ -26,14 +26,12 @@ use crate::recommend::{
     JobFeatures, JobMatch, Profile, Weights, Wishes,
 };
 use crate::vector::outbox::{now_ms, Change};
-use crate::vector::{Collection, Engine, Filter, SearchRequest};
+use crate::vector::{Collection, Engine, Filter, SearchRequest, MAX_K};
 
 /// Name under which recommendations are registered in `ai_models`.
 pub const RECOMMENDER_MODEL: &str = "recommender-v1";
 /// Days a saved recommendation stays active.
 const RECOMMENDATION_TTL_DAYS: i64 = 7;
-/// Fewest candidates the ANN stage returns for re-ranking.
-const MIN_CANDIDATES: usize = 200;
 /// Longest inline profile text accepted (characters).
 const MAX_PROFILE_CHARS: usize = 20_000;
 /// How long a platform profile read from MySQL is reused.
@@ -492,7 +490,7 @@ impl AiService {
             &profile,
             &wishes,
             filter.as_ref(),
-            (n * 10).max(MIN_CANDIDATES),
+            (n * 10).max(self.config.recommend_candidates).min(MAX_K),
             &weights,
         )?;
         let recs: Vec<Recommendation> = ranked
@@ -592,7 +590,7 @@ impl AiService {
             profile,
             wishes,
             job_filter,
-            (n * 20).max(MIN_CANDIDATES),
+            (n * 20).max(self.config.recommend_candidates).min(MAX_K),
             weights,
         )?;
         let mut by_company: HashMap<u64, Vec<(Arc<Features>, JobMatch)>> = HashMap::new();
@@ -703,7 +701,7 @@ impl AiService {
                 collection: Collection::Resumes,
                 vector: "overall",
                 query: &overall,
-                k: (n * 10).max(MIN_CANDIDATES),
+                k: (n * 10).max(self.config.recommend_candidates).min(MAX_K),
                 filter: filter.as_ref(),
                 ef: None,
             }) {
@@ -796,7 +794,7 @@ impl AiService {
                 &profile,
                 &wishes,
                 filter.as_ref(),
-                (n * 10).max(MIN_CANDIDATES),
+                (n * 10).max(self.config.recommend_candidates).min(MAX_K),
                 &weights,
             )?;
             let mut out = Vec::new();
