@@ -22,10 +22,9 @@ use tokio::sync::mpsc;
 
 use super::{blocking, AiService, ServiceError};
 use crate::ai::llm::{
-    BreakerConfig, CallOptions, ChatMessage, LlmClient, LlmError, LlmResponse, OllamaClient,
-    OpenAiClient, ResilienceConfig, ResilientLlm, StreamEvent,
+    CallOptions, ChatMessage, LlmClient, LlmError, LlmResponse, ResilientLlm, StreamEvent,
 };
-use crate::config::{Config, LlmProvider};
+use crate::config::Config;
 use crate::entity::Id;
 use crate::vector::chat::{Appended, HistoryBudget, NewMessage, StoredMessage};
 use crate::vector::outbox::now_ms;
@@ -159,46 +158,12 @@ impl Chat {
     /// analyses' stay independent: a burst of chats cannot make analyses fall back), with
     /// the cache off.
     pub(crate) fn from_config(config: &Config) -> Result<Chat, LlmError> {
-        let timeout = config.llm_timeout;
-        let inner: Box<dyn LlmClient> = match config.llm_provider {
-            LlmProvider::None => return Ok(Chat::disabled(config)),
-            LlmProvider::Ollama => Box::new(OllamaClient::with_timeout(
-                &config.ollama_host,
-                &config.ollama_model,
-                timeout,
-            )?),
-            LlmProvider::Openai => {
-                let url = config
-                    .llm_url
-                    .as_deref()
-                    .ok_or_else(|| LlmError::Config("LLM_URL is not set".into()))?;
-                let model = config.llm_model.as_deref().unwrap_or(&config.ollama_model);
-                Box::new(OpenAiClient::with_timeout(
-                    url,
-                    model,
-                    config.openai_api_key.as_deref().map(str::to_string),
-                    timeout,
-                )?)
-            }
-        };
-        let resilience = ResilienceConfig {
-            timeout,
-            max_concurrent: config.llm_max_concurrent,
-            breaker: BreakerConfig {
-                failure_threshold: config.llm_breaker_failures,
-                cooldown: config.llm_breaker_cooldown,
-            },
-            cache_ttl: std::time::Duration::ZERO,
-            ..ResilienceConfig::default()
+        let Some(llm) = super::llm::resilient_llm(config, std::time::Duration::ZERO)? else {
+            return Ok(Chat::disabled(config));
         };
         Ok(Chat {
-            llm: Some(ResilientLlm::new(inner, resilience)),
-            options: CallOptions {
-                schema: None,
-                max_tokens: Some(config.max_tokens),
-                temperature: Some(config.temperature),
-                top_p: None,
-            },
+            llm: Some(llm),
+            options: super::llm::call_options(config),
             history_tokens: config.chat_history_tokens,
         })
     }

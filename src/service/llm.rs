@@ -84,48 +84,13 @@ pub(crate) struct Analyst {
 impl Analyst {
     /// The analyst of the configured provider; `None` for `LLM_PROVIDER=none`.
     pub(crate) fn from_config(config: &Config) -> Result<Option<Arc<Analyst>>, LlmError> {
-        let timeout = config.llm_timeout;
-        let inner: Box<dyn LlmClient> = match config.llm_provider {
-            LlmProvider::None => return Ok(None),
-            LlmProvider::Ollama => Box::new(OllamaClient::with_timeout(
-                &config.ollama_host,
-                &config.ollama_model,
-                timeout,
-            )?),
-            LlmProvider::Openai => {
-                let url = config
-                    .llm_url
-                    .as_deref()
-                    .ok_or_else(|| LlmError::Config("LLM_URL is not set".into()))?;
-                let model = config.llm_model.as_deref().unwrap_or(&config.ollama_model);
-                Box::new(OpenAiClient::with_timeout(
-                    url,
-                    model,
-                    config.openai_api_key.as_deref().map(str::to_string),
-                    timeout,
-                )?)
-            }
-        };
-        let resilience = ResilienceConfig {
-            timeout,
-            max_concurrent: config.llm_max_concurrent,
-            breaker: BreakerConfig {
-                failure_threshold: config.llm_breaker_failures,
-                cooldown: config.llm_breaker_cooldown,
-            },
-            cache_ttl: config.cache_ttl,
-            cache_capacity: CACHE_CAPACITY,
-            ..ResilienceConfig::default()
+        let Some(llm) = resilient_llm(config, config.cache_ttl)? else {
+            return Ok(None);
         };
         Ok(Some(Arc::new(Analyst {
-            llm: ResilientLlm::new(inner, resilience),
+            llm,
             provider: config.llm_provider,
-            options: CallOptions {
-                schema: None,
-                max_tokens: Some(config.max_tokens),
-                temperature: Some(config.temperature),
-                top_p: None,
-            },
+            options: call_options(config),
             probe: Mutex::new(None),
             probing: AtomicBool::new(false),
         })))
@@ -350,4 +315,57 @@ pub struct ServiceMetrics {
     pub analyses: Vec<PathCount>,
     /// Fallback analyses by reason (only reasons seen so far).
     pub fallback_reasons: Vec<ReasonCount>,
+}
+
+/// The configured provider's client behind the resilience layer (timeout, concurrency limit,
+/// circuit breaker; `cache_ttl` zero turns the cache off), or `None` for `LLM_PROVIDER=none`.
+/// Each caller gets its own breaker and limit.
+pub(crate) fn resilient_llm(
+    config: &Config,
+    cache_ttl: std::time::Duration,
+) -> Result<Option<ResilientLlm<Box<dyn LlmClient>>>, LlmError> {
+    let timeout = config.llm_timeout;
+    let inner: Box<dyn LlmClient> = match config.llm_provider {
+        LlmProvider::None => return Ok(None),
+        LlmProvider::Ollama => Box::new(OllamaClient::with_timeout(
+            &config.ollama_host,
+            &config.ollama_model,
+            timeout,
+        )?),
+        LlmProvider::Openai => {
+            let url = config
+                .llm_url
+                .as_deref()
+                .ok_or_else(|| LlmError::Config("LLM_URL is not set".into()))?;
+            let model = config.llm_model.as_deref().unwrap_or(&config.ollama_model);
+            Box::new(OpenAiClient::with_timeout(
+                url,
+                model,
+                config.openai_api_key.as_deref().map(str::to_string),
+                timeout,
+            )?)
+        }
+    };
+    let resilience = ResilienceConfig {
+        timeout,
+        max_concurrent: config.llm_max_concurrent,
+        breaker: BreakerConfig {
+            failure_threshold: config.llm_breaker_failures,
+            cooldown: config.llm_breaker_cooldown,
+        },
+        cache_ttl,
+        cache_capacity: CACHE_CAPACITY,
+        ..ResilienceConfig::default()
+    };
+    Ok(Some(ResilientLlm::new(inner, resilience)))
+}
+
+/// The generation options every call sends (max tokens, temperature).
+pub(crate) fn call_options(config: &Config) -> CallOptions {
+    CallOptions {
+        schema: None,
+        max_tokens: Some(config.max_tokens),
+        temperature: Some(config.temperature),
+        top_p: None,
+    }
 }

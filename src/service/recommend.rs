@@ -377,13 +377,42 @@ impl AiService {
             (None, Some(t)) => self.text_profile(user, t).await?,
             (None, None) => return Err(profile_not_found(user)),
         };
+        self.merge_platform(&mut p, user).await;
+        Ok(p)
+    }
+
+    /// Adds the platform profile's skills, and its location when the resume states no city.
+    async fn merge_platform(&self, p: &mut Profile, user: Id) {
         if let Some(w) = self.platform_wishes(user).await {
             p.add_skills(&w.skills);
             if p.city.is_none() {
                 p.city = w.location.as_deref().map(normalize_city);
             }
         }
-        Ok(p)
+    }
+
+    /// The `k` entities of `c` nearest to `query` on `overall` that pass `filter`; none when
+    /// the query has another dimension (a profile embedded by another model: nothing
+    /// comparable).
+    fn nearest(
+        &self,
+        c: Collection,
+        query: &[f32],
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<crate::vector::SearchHit>> {
+        match self.engine.search(&SearchRequest {
+            collection: c,
+            vector: "overall",
+            query,
+            k,
+            filter,
+            ef: None,
+        }) {
+            Ok(r) => Ok(r.hits),
+            Err(crate::vector::VectorError::BadDimension(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn wishes(profile: &Profile, filters: &Map<String, Value>) -> Wishes {
@@ -406,19 +435,7 @@ impl AiService {
         if profile.overall.is_empty() {
             return Ok(Vec::new());
         }
-        let hits = match self.engine.search(&SearchRequest {
-            collection: Collection::Jobs,
-            vector: "overall",
-            query: &profile.overall,
-            k,
-            filter,
-            ef: None,
-        }) {
-            Ok(r) => r.hits,
-            // A profile embedded by another model than the jobs': nothing comparable.
-            Err(crate::vector::VectorError::BadDimension(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
+        let hits = self.nearest(Collection::Jobs, &profile.overall, k, filter)?;
         // One lock for every version and one for every cached feature set; the rare miss
         // (a job not read since it was written) reads its document.
         let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
@@ -573,18 +590,16 @@ impl AiService {
         if profile.overall.is_empty() {
             return Ok(Vec::new());
         }
-        let own: HashMap<u64, f32> = match self.engine.search(&SearchRequest {
-            collection: Collection::Companies,
-            vector: "overall",
-            query: &profile.overall,
-            k: (n * 5).max(50),
-            filter: company_filter,
-            ef: None,
-        }) {
-            Ok(r) => r.hits.into_iter().map(|h| (h.id, h.distance)).collect(),
-            Err(crate::vector::VectorError::BadDimension(_)) => HashMap::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let own: HashMap<u64, f32> = self
+            .nearest(
+                Collection::Companies,
+                &profile.overall,
+                (n * 5).max(50),
+                company_filter,
+            )?
+            .into_iter()
+            .map(|h| (h.id, h.distance))
+            .collect();
         // Open jobs that fit, grouped by company, best first within each.
         let jobs = self.rank_jobs(
             profile,
@@ -697,18 +712,8 @@ impl AiService {
             let Some(overall) = this.engine.vector(Collection::Jobs, job_id.0, "overall")? else {
                 return Err(ServiceError::NotFound("职位未找到".into()));
             };
-            let hits = match this.engine.search(&SearchRequest {
-                collection: Collection::Resumes,
-                vector: "overall",
-                query: &overall,
-                k: (n * 10).max(self.config.recommend_candidates).min(MAX_K),
-                filter: filter.as_ref(),
-                ef: None,
-            }) {
-                Ok(r) => r.hits,
-                Err(crate::vector::VectorError::BadDimension(_)) => Vec::new(),
-                Err(e) => return Err(e.into()),
-            };
+            let k = (n * 10).max(self.config.recommend_candidates).min(MAX_K);
+            let hits = this.nearest(Collection::Resumes, &overall, k, filter.as_ref())?;
             // Borrow each resume's cached profile (no clone per candidate).
             let mut scored: Vec<Ranked> = Vec::with_capacity(hits.len());
             for h in hits {
@@ -779,12 +784,7 @@ impl AiService {
             return Err(ServiceError::NotFound("简历未找到".into()));
         };
         if let Some(u) = profile.user_id {
-            if let Some(w) = self.platform_wishes(Id(u)).await {
-                profile.add_skills(&w.skills);
-                if profile.city.is_none() {
-                    profile.city = w.location.as_deref().map(normalize_city);
-                }
-            }
+            self.merge_platform(&mut profile, Id(u)).await;
         }
         let wishes = Self::wishes(&profile, &filters);
         let weights = self.config.recommend_weights;
