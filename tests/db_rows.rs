@@ -1228,6 +1228,42 @@ async fn mysql_migrations_are_idempotent() {
     migrations_are_idempotent(Server::MySql).await;
 }
 
+/// Found by the crash scenario (tests/crash_rounds.rs): a `kill -9` in the middle of the MySQL
+/// migration (DDL commits statement by statement) left version 1 marked unfinished, and every
+/// later start refused to migrate ("partially applied"), so MySQL never got a row again.
+#[tokio::test]
+async fn mysql_migration_interrupted_by_a_crash_is_run_again() {
+    let db = TestDb::mysql().await;
+    let pool = mysql::connect(&db.url).await.unwrap();
+    mysql::migrate(&pool).await.unwrap();
+    // What the interrupted run leaves: the version marked unfinished, some tables not created.
+    sqlx::query("UPDATE _sqlx_migrations SET success = FALSE")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DROP TABLE ai_messages, ai_conversations")
+        .execute(&pool)
+        .await
+        .unwrap();
+    mysql::migrate(&pool)
+        .await
+        .expect("an interrupted migration is run again");
+    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(done, 1);
+    for t in ["ai_messages", "ai_conversations", "job_ai_analysis"] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {t}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{t} exists");
+    }
+    pool.close().await;
+    db.drop().await;
+}
+
 #[tokio::test]
 async fn pg_upserts_write_exact_rows() {
     upserts_write_exact_rows(Server::Postgres).await;

@@ -54,7 +54,33 @@ pub async fn connect(url: &str) -> Result<Pool, DbError> {
 }
 
 /// Applies the embedded migrations that are not applied yet (a no-op the second time).
+///
+/// MySQL commits every DDL statement on its own, so a run cut short (the process killed, the
+/// connection lost) leaves its version marked unfinished in `_sqlx_migrations`, and sqlx then
+/// refuses every later run ("partially applied"): rows would never reach MySQL again. Our
+/// MySQL migrations are idempotent by rule (`CREATE TABLE IF NOT EXISTS` only; see
+/// `migrations/mysql/0001_init.sql`), so an unfinished version is simply run again.
 pub async fn migrate(pool: &Pool) -> Result<(), DbError> {
+    let mut conn = pool.acquire().await?;
+    let table: Option<String> = sqlx::query_scalar(
+        "SELECT table_name FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = '_sqlx_migrations'",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if table.is_some() {
+        let cleared = sqlx::query("DELETE FROM _sqlx_migrations WHERE success = FALSE")
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if cleared > 0 {
+            tracing::warn!(
+                cleared,
+                "MySQL migration interrupted earlier; running it again"
+            );
+        }
+    }
+    drop(conn);
     MIGRATOR.run(pool).await?;
     Ok(())
 }

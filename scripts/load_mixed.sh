@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The load scenario of the reliability suite (RELIABILITY.md): recommendations, searches and
+# analyses mixed, sent from other processes to the release binary serving the 100k-job bench
+# data dir of benches/recommend.rs on 127.0.0.1. Three phases, each selectable:
+#
+#   throughput  wrk, closed loop, $CONN connections for $DURATION, 70% recommendations, 20%
+#               searches, 10% re-analyses (scripts/wrk_mixed.lua): throughput, latency
+#               percentiles (p50/p99/p99.9) of the mix, non-2xx responses and socket errors.
+#   rate        three oha processes at once, each at a fixed rate with latency correction:
+#               recommendations at $REC_RATE/s, searches at $SEARCH_RATE/s, re-analyses at
+#               $ANALYZE_RATE/s, for $DURATION — the recommendations' own p50/p99/p99.9 under
+#               the mixed load (the target is p99 ≤ 5 ms), and each stream's errors.
+#   soak        the rate phase's mix at $SOAK_FACTOR of its rates for $SOAK (default 10m), the
+#               server's RSS sampled every 30 s; prints the series and the growth from the
+#               first sample after warm-up to the last (the target is ≤ 5%).
+#
+#   scripts/load_mixed.sh                     # all three phases (about 13 minutes)
+#   PHASES="throughput rate" scripts/load_mixed.sh
+#   SKIP_BUILD=1 ...                          # reuse target/release and the bench data dir
+#
+# Re-analyses rewrite existing jobs (ids 1..100000), so the data size stays the same. The data
+# dir is copied first, so the bench's own copy is never modified. Needs wrk (apt-get install
+# wrk) and oha (cargo install oha). Traffic goes to 127.0.0.1 only. Exits non-zero if any
+# request failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${JF_BENCH_JOBS:-100000}
+PORT=${PORT:-18207}
+CONN=${CONN:-64}
+DURATION=${DURATION:-60s}
+SOAK=${SOAK:-10m}
+REC_RATE=${REC_RATE:-2000}
+SEARCH_RATE=${SEARCH_RATE:-500}
+ANALYZE_RATE=${ANALYZE_RATE:-50}
+SOAK_FACTOR=${SOAK_FACTOR:-0.5}
+PHASES=${PHASES:-throughput rate soak}
+TARGET=${CARGO_TARGET_DIR:-target}
+
+need() { command -v "$1" >/dev/null || { echo "$1 not found ($2)" >&2; exit 2; }; }
+need wrk "apt-get install wrk"
+need oha "cargo install oha"
+
+if [ -z "${SKIP_BUILD:-}" ]; then
+  JF_BENCH_JOBS=$N JF_BENCH_BUILD_ONLY=1 cargo bench --bench recommend >/dev/null
+  cargo build --release --quiet
+fi
+SRC="$TARGET/bench-data/recommend-$N"
+[ -d "$SRC" ] || { echo "no bench data dir at $SRC (run without SKIP_BUILD)" >&2; exit 2; }
+WORK=$(mktemp -d)
+DATA="$WORK/data"
+cp -r "$SRC" "$DATA"
+
+AI_SAMPLE_DATA=false AI_TASK_WORKERS=0 RUST_LOG=warn "$TARGET/release/jobfirst-ai" serve \
+  --data-dir "$DATA" --port "$PORT" --host 127.0.0.1 &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 600); do
+  if curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; then break; fi
+  sleep 0.2
+done
+curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "server did not start" >&2; exit 1; }
+rss() { awk '/VmRSS/{print $2}' /proc/$PID/status; }
+BASE="http://127.0.0.1:$PORT"
+echo "machine: $(nproc) cores; server pid $PID; RSS after start $(rss) kB"
+
+# Bodies for oha (-Z: one body per line, cycled).
+for i in $(seq 1 20000); do
+  echo "{\"user_id\": $(( (i * 7919) % 20000 + 1 )), \"limit\": 10}"
+done >"$WORK/rec"
+for q in "Java后端工程师 微服务" "前端开发 React" "数据分析师 SQL" "产品经理 B端" \
+  "Rust系统工程师" "算法工程师 推荐系统" "运维工程师 Kubernetes" "测试工程师 自动化"; do
+  echo "{\"query\": \"$q\", \"limit\": 10}"
+done >"$WORK/search"
+for i in $(seq 1 5000); do
+  echo "{\"job_id\": $(( (i * 104729) % N + 1 )), \"job_data\": {\"title\": \"后端工程师\", \"company\": \"星河科技\", \"location\": \"深圳\", \"description\": \"负责服务端开发与性能优化，第${i}次更新\", \"requirements\": \"3-5年经验，熟悉Go、MySQL\", \"salary_min\": 20000, \"salary_max\": 35000}}"
+done >"$WORK/analyze"
+
+echo "warm-up (10 s)..." >&2
+wrk -t1 -c8 -d10s -s scripts/wrk_mixed.lua "$BASE" >/dev/null
+echo "RSS after warm-up: $(rss) kB"
+
+FAILED=0
+# oha_run NAME RATE CONN DURATION PATH BODIES: one fixed-rate stream, summary to $WORK/NAME.
+oha_run() {
+  oha --no-tui -z "$4" -c "$3" -q "$2" --latency-correction -m POST \
+    -H 'content-type: application/json' -Z "$6" "$BASE$5" >"$WORK/$1" 2>&1
+}
+# summary NAME: the lines of oha's report that matter, and a failure if any request failed.
+summary() {
+  echo "--- $1"
+  grep -E "Success rate|Requests/sec|Total:|Slowest|Fastest|Average|^ +(50|90|99|99.9|99.99)(\.00)?% in|\[[0-9]{3}\]|Error distribution|^\s+\[[0-9]+\] " "$WORK/$1" || cat "$WORK/$1"
+  if grep -qE "^\s+\[[0-9]+\] .*(error|refused|reset|timed out)" "$WORK/$1" ||
+    grep -E "\[[0-9]{3}\]" "$WORK/$1" | grep -vq "\[200\]"; then
+    echo "!!! $1 had failed requests"
+    FAILED=1
+  fi
+}
+
+for phase in $PHASES; do
+  case $phase in
+  throughput)
+    echo "=== throughput: wrk -t2 -c$CONN -d$DURATION --latency -s scripts/wrk_mixed.lua (70% recommend, 20% search, 10% analyze)"
+    wrk -t2 -c"$CONN" -d"$DURATION" --latency -s scripts/wrk_mixed.lua "$BASE" | tee "$WORK/wrk"
+    if grep -qE "Non-2xx|Socket errors" "$WORK/wrk"; then
+      echo "!!! wrk saw errors"
+      FAILED=1
+    fi
+    echo "RSS after throughput: $(rss) kB"
+    ;;
+  rate)
+    echo "=== rate: recommendations $REC_RATE/s (c32), searches $SEARCH_RATE/s (c16), analyses $ANALYZE_RATE/s (c8), $DURATION, oha --latency-correction"
+    oha_run rec "$REC_RATE" 32 "$DURATION" /api/v1/recommend/jobs "$WORK/rec" &
+    A=$!
+    oha_run search "$SEARCH_RATE" 16 "$DURATION" /api/v1/search/jobs "$WORK/search" &
+    B=$!
+    oha_run analyze "$ANALYZE_RATE" 8 "$DURATION" /api/v1/analyze/job "$WORK/analyze" &
+    C=$!
+    wait $A $B $C
+    summary rec
+    summary search
+    summary analyze
+    echo "RSS after rate: $(rss) kB"
+    ;;
+  soak)
+    r1=$(awk "BEGIN{print int($REC_RATE*$SOAK_FACTOR)}")
+    r2=$(awk "BEGIN{print int($SEARCH_RATE*$SOAK_FACTOR)}")
+    r3=$(awk "BEGIN{print int($ANALYZE_RATE*$SOAK_FACTOR)}")
+    echo "=== soak: $SOAK at recommendations $r1/s, searches $r2/s, analyses $r3/s; RSS every 30 s"
+    oha_run soak_rec "$r1" 32 "$SOAK" /api/v1/recommend/jobs "$WORK/rec" &
+    A=$!
+    oha_run soak_search "$r2" 16 "$SOAK" /api/v1/search/jobs "$WORK/search" &
+    B=$!
+    oha_run soak_analyze "$r3" 8 "$SOAK" /api/v1/analyze/job "$WORK/analyze" &
+    C=$!
+    SAMPLES=()
+    while kill -0 $A 2>/dev/null; do
+      SAMPLES+=("$(rss)")
+      echo "  t=$(( (${#SAMPLES[@]} - 1) * 30 ))s RSS $(rss) kB"
+      sleep 30
+    done
+    wait $A $B $C
+    summary soak_rec
+    summary soak_search
+    summary soak_analyze
+    first=${SAMPLES[1]:-${SAMPLES[0]}}
+    last=$(rss)
+    echo "soak RSS: first sample after warm-up $first kB, last $last kB, growth $(awk "BEGIN{printf \"%.1f\", ($last-$first)*100/$first}")%"
+    ;;
+  *) echo "unknown phase $phase" >&2; exit 2 ;;
+  esac
+done
+[ "$FAILED" = 0 ] || { echo "FAILED: some requests failed" >&2; exit 1; }
+echo "all phases: 0 failed requests"
