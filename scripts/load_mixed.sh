@@ -75,22 +75,28 @@ for i in $(seq 1 5000); do
   echo "{\"job_id\": $(( (i * 104729) % N + 1 )), \"job_data\": {\"title\": \"后端工程师\", \"company\": \"星河科技\", \"location\": \"深圳\", \"description\": \"负责服务端开发与性能优化，第${i}次更新\", \"requirements\": \"3-5年经验，熟悉Go、MySQL\", \"salary_min\": 20000, \"salary_max\": 35000}}"
 done >"$WORK/analyze"
 
+# Each stream's first body must be answered 200 before any load is sent.
+for f in rec:/api/v1/recommend/jobs search:/api/v1/search/jobs analyze:/api/v1/analyze/job; do
+  code=$(head -n1 "$WORK/${f%%:*}" | curl -s -o "$WORK/probe" -w '%{http_code}' -X POST \
+    -H 'content-type: application/json' --data-binary @- "$BASE${f#*:}")
+  [ "$code" = 200 ] || { echo "probe of ${f#*:} answered $code: $(cat "$WORK/probe")" >&2; exit 1; }
+done
 echo "warm-up (10 s)..." >&2
 wrk -t1 -c8 -d10s -s scripts/wrk_mixed.lua "$BASE" >/dev/null
 echo "RSS after warm-up: $(rss) kB"
 
 FAILED=0
-# oha_run NAME RATE CONN DURATION PATH BODIES: one fixed-rate stream, summary to $WORK/NAME.
+# oha_run NAME RATE CONN DURATION PATH BODIES: one fixed-rate stream, report in $WORK/out_NAME.
 oha_run() {
   oha --no-tui -z "$4" -c "$3" -q "$2" --latency-correction -m POST \
-    -H 'content-type: application/json' -Z "$6" "$BASE$5" >"$WORK/$1" 2>&1
+    -H 'content-type: application/json' -Z "$6" "$BASE$5" >"$WORK/out_$1" 2>&1
 }
 # summary NAME: the lines of oha's report that matter, and a failure if any request failed.
 summary() {
   echo "--- $1"
-  grep -E "Success rate|Requests/sec|Total:|Slowest|Fastest|Average|^ +(50|90|99|99.9|99.99)(\.00)?% in|\[[0-9]{3}\]|Error distribution|^\s+\[[0-9]+\] " "$WORK/$1" || cat "$WORK/$1"
-  if grep -qE "^\s+\[[0-9]+\] .*(error|refused|reset|timed out)" "$WORK/$1" ||
-    grep -E "\[[0-9]{3}\]" "$WORK/$1" | grep -vq "\[200\]"; then
+  grep -E "Success rate|Requests/sec|Total:|Slowest|Fastest|Average|^ +(50|90|99|99.9|99.99)(\.00)?% in|^\s+\[[0-9]{3}\] [0-9]+ responses|Error distribution|^\s+\[[0-9]+\] " "$WORK/out_$1" || cat "$WORK/out_$1"
+  if grep -qE "^\s+\[[0-9]+\] .*(error|refused|reset|timed out)" "$WORK/out_$1" ||
+    grep -E "^\s+\[[0-9]{3}\] [0-9]+ responses" "$WORK/out_$1" | grep -vq "\[200\]"; then
     echo "!!! $1 had failed requests"
     FAILED=1
   fi

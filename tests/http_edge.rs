@@ -379,25 +379,22 @@ async fn users_reach_only_their_own_resumes() {
 }
 
 #[tokio::test]
-async fn only_admin_and_service_delete_jobs_and_companies() {
+async fn recruiters_write_jobs_and_companies_only_admin_and_service_delete_them() {
     let app = spawn(Some(SECRET)).await;
     let (alice, admin, service) = (token(1, "user"), token(90, "admin"), token(91, "service"));
     let job = json!({"job_id": 5, "job_data": {"title": "Rust 工程师", "company": "ACME",
         "location": "深圳", "description": "写服务", "requirements": "Rust 3年", "salary_min": 20000, "salary_max": 30000}});
     let company = json!({"company_id": 6, "company_data": {"name": "ACME", "industry": "互联网",
         "size": "100-499", "location": "深圳", "description": "做软件", "website": "https://acme.example"}});
-    assert_eq!(
-        app.post("/api/v1/analyze/job", Some(&alice), &job)
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        app.post("/api/v1/analyze/company", Some(&alice), &company)
-            .await
-            .status,
-        200
-    );
+    // A job seeker reads jobs and companies but may not rewrite them; a recruiter may.
+    let recruiter = token(2, "recruiter");
+    for (path, body) in [
+        ("/api/v1/analyze/job", &job),
+        ("/api/v1/analyze/company", &company),
+    ] {
+        assert_code(&app.post(path, Some(&alice), body).await, 403, "forbidden");
+        assert_eq!(app.post(path, Some(&recruiter), body).await.status, 200);
+    }
     assert_eq!(app.get("/api/v1/jobs/5", Some(&alice)).await.status, 200);
     for path in ["/api/v1/jobs/5", "/api/v1/companies/6"] {
         assert_code(

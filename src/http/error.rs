@@ -77,11 +77,20 @@ impl From<ServiceError> for ApiError {
                 v.to_string(),
             ),
             ServiceError::Engine(VectorError::DiskFull) => {
-                tracing::error!("write refused: disk full");
+                tracing::warn!("write refused: disk full");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    "存储空间不足，暂时无法写入，读取不受影响 (insufficient storage: the data \
+                     directory's disk is full; nothing was written, reads still work)",
+                )
+            }
+            ServiceError::Engine(VectorError::StorageUnavailable(ref m)) => {
+                tracing::error!(error = %m, "storage i/o failure");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "disk_full",
-                    "存储空间不足，暂时无法写入",
+                    "storage_unavailable",
+                    "存储暂时不可用，请稍后重试 (storage i/o failure; retry later)",
                 )
             }
             ServiceError::ModelMismatch { .. } => {

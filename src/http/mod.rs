@@ -181,7 +181,10 @@ pub fn router_with(service: AiService, options: HttpOptions) -> Router {
     let auth = Auth(service.config().jwt_secret.as_deref().map(JwtKey::new));
     let Api { router, routes } = api();
     let state = AppState {
-        openapi: Arc::new(openapi::document(&routes)),
+        openapi: Arc::new(openapi::document_for(
+            &routes,
+            Some(service.embedding_dimension()),
+        )),
         http_metrics: Arc::new(HttpMetrics::default()),
         service,
     };
@@ -383,7 +386,9 @@ async fn analyze_resume(
         Some(u) => caller.may_act_for(Some(u))?,
         // The resume's user comes from the token (admin and service tokens act for others).
         None if !caller.is_privileged() => r.data.user_id = caller.user_id(),
-        None => {}
+        // A privileged re-analysis naming nobody keeps the stored owner (not an ownerless
+        // resume its user could no longer read).
+        None => r.data.user_id = resume_owner(&s, r.resume_id).await?.flatten(),
     }
     // Re-analysing replaces: only the owner may replace someone's resume.
     check_resume_access(&s, &caller, r.resume_id).await?;
@@ -396,10 +401,14 @@ struct JobRequest {
     job_data: JobData,
 }
 
+/// Jobs and companies are the platform's shared data: written by the job service (`service`),
+/// recruiting roles and admins; a job seeker's token may read them, not rewrite them.
 async fn analyze_job(
     State(s): State<AiService>,
+    caller: Caller,
     ApiJson(r): ApiJson<JobRequest>,
 ) -> ApiResult<crate::service::JobResponse> {
+    caller.require_recruiter()?;
     Ok(Json(s.analyze_job(r.job_id, r.job_data).await?))
 }
 
@@ -411,8 +420,10 @@ struct CompanyRequest {
 
 async fn analyze_company(
     State(s): State<AiService>,
+    caller: Caller,
     ApiJson(r): ApiJson<CompanyRequest>,
 ) -> ApiResult<crate::service::CompanyResponse> {
+    caller.require_recruiter()?;
     Ok(Json(s.analyze_company(r.company_id, r.company_data).await?))
 }
 

@@ -302,7 +302,8 @@ pub(super) async fn start_analysis(
     match user_id {
         Some(u) => caller.may_act_for(Some(u))?,
         None if !caller.is_privileged() => user_id = caller.user_id(),
-        None => {}
+        // As there: a privileged re-analysis naming nobody keeps the stored owner.
+        None => user_id = super::resume_owner(&s, resume_id).await?.flatten(),
     }
     check_resume_access(&s, &caller, resume_id).await?;
     let data = match r.content {

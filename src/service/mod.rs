@@ -216,6 +216,11 @@ impl AiService {
         &self.config
     }
 
+    /// The dimension of the vectors the embedder makes (what a `query_vector` must have).
+    pub fn embedding_dimension(&self) -> usize {
+        self.embedder.dimension()
+    }
+
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
         let v = self.embedder.embed(&texts).await?;
         if v.len() != texts.len() || v.iter().any(|x| x.len() != self.embedder.dimension()) {
@@ -342,7 +347,9 @@ impl AiService {
             ),
             Some(h) => (h.postgres, h.mysql, h.outbox, !h.all_up),
         };
-        let degraded = !mismatch.is_empty() || llm_degraded || db_down;
+        // Truthful about the disk: `disk_full` while writes are refused (reads are served).
+        let storage = self.engine.storage_status();
+        let degraded = !mismatch.is_empty() || llm_degraded || db_down || storage.status != "up";
         json!({
             "status": if degraded { "degraded" } else { "healthy" },
             "service": "ai-service",
@@ -364,6 +371,7 @@ impl AiService {
                 "postgres": postgres,
                 "mysql": mysql,
                 "outbox": outbox,
+                "storage": storage,
             }
         })
     }

@@ -496,8 +496,15 @@ fn failure(e: ServiceError) -> TaskFailure {
         ServiceError::NotFound(m) => f("not_found", m),
         ServiceError::NotFoundCode { code, message } => f(code, message),
         ServiceError::Engine(VectorError::DiskFull) => {
-            tracing::error!("analysis task refused: disk full");
-            f("disk_full", "存储空间不足，暂时无法写入".into())
+            tracing::warn!("analysis task refused: disk full");
+            f("insufficient_storage", "存储空间不足，暂时无法写入".into())
+        }
+        ServiceError::Engine(VectorError::StorageUnavailable(m)) => {
+            tracing::error!(error = %m, "analysis task: storage i/o failure");
+            f(
+                "storage_unavailable",
+                "存储暂时不可用 (storage i/o failure)".into(),
+            )
         }
         ServiceError::Engine(v) if v.is_caller_error() => f("invalid_request", v.to_string()),
         e @ ServiceError::ModelMismatch { .. } => {

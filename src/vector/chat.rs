@@ -15,7 +15,7 @@
 //! conversation is new or its model or context changes, `ai_conversation`) records in the same
 //! transaction; their bodies are the fields `crate::db::rows` reads.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{ReadableTable, TableDefinition, TableError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -224,8 +224,7 @@ impl Engine {
         }
         let store = &self.inner.store;
         let log = self.inner.options.outbox;
-        let txn = store.database().begin_write()?;
-        let out = {
+        store.write(|txn| {
             let mut conversations = txn.open_table(CONVERSATIONS)?;
             let mut messages = txn.open_table(MESSAGES)?;
             let existing: Option<Conversation> = conversations
@@ -288,18 +287,16 @@ impl Engine {
                     records.push(conversation_record(&conv, msg.created_at_ms));
                 }
                 records.push(message_record(&conv, &message));
-                outbox_append_in(&txn, &records)?;
+                outbox_append_in(txn, &records)?;
             }
-            Appended {
+            Ok(Appended {
                 conversation: conv,
                 created,
                 message,
                 history,
                 history_dropped,
-            }
-        };
-        txn.commit()?;
-        Ok(out)
+            })
+        })
     }
 
     /// The conversation (user, session), or `None`.
@@ -309,7 +306,7 @@ impl Engine {
         session_id: &str,
     ) -> Result<Option<Conversation>> {
         check_key(user_id, session_id)?;
-        let txn = self.inner.store.database().begin_read()?;
+        let txn = self.inner.store.begin_read()?;
         let Some(t) = read_table(&txn, CONVERSATIONS)? else {
             return Ok(None);
         };
@@ -323,7 +320,7 @@ impl Engine {
         if user_id == 0 {
             return Err(VectorError::BadId(0));
         }
-        let txn = self.inner.store.database().begin_read()?;
+        let txn = self.inner.store.begin_read()?;
         let Some(t) = read_table(&txn, CONVERSATIONS)? else {
             return Ok(Vec::new());
         };
@@ -344,7 +341,7 @@ impl Engine {
         before: Option<u64>,
         limit: usize,
     ) -> Result<MessagePage> {
-        let txn = self.inner.store.database().begin_read()?;
+        let txn = self.inner.store.begin_read()?;
         let Some(t) = read_table(&txn, MESSAGES)? else {
             return Ok(MessagePage {
                 messages: Vec::new(),

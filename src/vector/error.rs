@@ -62,9 +62,14 @@ pub enum VectorError {
     /// *caller*: a payload that cannot be stored (too many fields, a value too long).
     #[error("invalid payload: {0}")]
     BadPayload(String),
-    /// *system*: the disk is full; writes are refused, reads keep working.
+    /// *system*: the disk is full; writes are refused, reads keep working. Raised for
+    /// ENOSPC/EDQUOT, and for every write while the store waits for space to return.
     #[error("no space left on the device holding the data directory")]
     DiskFull,
+    /// *system*: the store's file failed an I/O operation (a disk error, or a store being
+    /// reopened after one); the store reopens itself, so a retry may succeed.
+    #[error("storage i/o failure: {0}")]
+    StorageUnavailable(String),
     /// *system*: the redb store failed.
     #[error("storage error: {0}")]
     Storage(String),
@@ -85,14 +90,24 @@ impl VectorError {
         !matches!(
             self,
             VectorError::DiskFull
+                | VectorError::StorageUnavailable(_)
                 | VectorError::Storage(_)
                 | VectorError::Io { .. }
                 | VectorError::Corrupt(_)
         )
     }
+
+    /// True for failures of the disk under the store (full, or an I/O error), after which
+    /// redb refuses further work until the database is reopened.
+    pub(crate) fn is_io_failure(&self) -> bool {
+        matches!(
+            self,
+            VectorError::DiskFull | VectorError::StorageUnavailable(_)
+        )
+    }
 }
 
-fn is_disk_full(e: &std::io::Error) -> bool {
+pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
     // ENOSPC (28) and EDQUOT (122) on Linux.
     matches!(e.raw_os_error(), Some(28) | Some(122)) || e.kind() == std::io::ErrorKind::StorageFull
 }
@@ -102,12 +117,15 @@ macro_rules! from_redb {
         impl From<$t> for VectorError {
             fn from(e: $t) -> Self {
                 let e: redb::Error = e.into();
-                if let redb::Error::Io(io) = &e {
-                    if is_disk_full(io) {
-                        return VectorError::DiskFull;
+                match &e {
+                    redb::Error::Io(io) if is_disk_full(io) => VectorError::DiskFull,
+                    // After an I/O error redb answers `PreviousIo` until the database is
+                    // reopened, and `DatabaseClosed` to a transaction begun before a reopen.
+                    redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+                        VectorError::StorageUnavailable(e.to_string())
                     }
+                    _ => VectorError::Storage(e.to_string()),
                 }
-                VectorError::Storage(e.to_string())
             }
         }
     )*};

@@ -7,8 +7,8 @@
 //! and degrees, vectors (`n * dim` f32), level-0 adjacency (`n * (m0 + 1)` u32) and the upper
 //! layers (a vectors-only graph has `m0 = 0`). Files are written to a temporary name, fsynced
 //! and renamed, so a reader sees either the old file or the new one. Opening checks every
-//! length, the checksum and every neighbour id before the graph is used: a damaged file is
-//! reported as unusable, never trusted.
+//! length, the checksum, every neighbour id, the slot order and that no entity appears twice
+//! before the graph is used: a damaged file is reported as unusable, never trusted.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -273,6 +273,18 @@ pub(crate) fn read(path: &Path) -> std::result::Result<IndexFile, IndexFileProbl
     c.align()?;
     let slots: Vec<u64> = c.owned(n)?;
     c.align()?;
+    // Written in position order, which is slot order (slots only grow), one position per
+    // entity: the loader relies on both (the smallest slot is the first; an entity's live
+    // position is unique).
+    if slots.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(IndexFileProblem::Invalid("slots not ascending"));
+    }
+    let mut sorted = entities.clone();
+    sorted.sort_unstable();
+    if sorted.windows(2).any(|w| w[0] == w[1]) {
+        return Err(IndexFileProblem::Invalid("an entity appears twice"));
+    }
+    drop(sorted);
     let mut graphs = Vec::with_capacity(n_graphs);
     for _ in 0..n_graphs {
         let gh = c.take(16)?;

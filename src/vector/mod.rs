@@ -37,6 +37,7 @@ pub use graph::GraphParams;
 pub use index_file::FORMAT_VERSION;
 pub use outbox::{Change, OutboxEntry};
 pub use schema::{Collection, Payload, PayloadValue};
+pub use store::StorageStatus;
 
 use collection::{CollectionState, Frozen, PathCounters};
 use graph::Graph;
@@ -50,6 +51,8 @@ pub const MAX_K: usize = 1000;
 pub const MAX_EF: usize = 4096;
 /// Most entities in one batch write.
 pub const MAX_BATCH: usize = 10_000;
+/// Default [`EngineOptions::reserve_bytes`]: 1 MiB.
+pub const DEFAULT_RESERVE_BYTES: u64 = 1 << 20;
 
 /// Which named vectors get an HNSW graph; the others keep their vectors only and are searched
 /// by exact scan. Each graph costs a full build, so a deployment that only runs ANN on
@@ -127,6 +130,10 @@ pub struct EngineOptions {
     /// Log every write of [`Engine::upsert_batch`] and [`Engine::delete`] to the outbox, in
     /// the same transaction (on when databases are configured).
     pub outbox: bool,
+    /// Bytes kept in reserve in the data dir (`space.reserve`): deleted when the disk fills so
+    /// the store can recover its failed commit and keep serving reads, written again before
+    /// writes are accepted again. 0: none.
+    pub reserve_bytes: u64,
 }
 
 impl Default for EngineOptions {
@@ -139,6 +146,7 @@ impl Default for EngineOptions {
             tombstone_ratio: 0.2,
             background_rebuild: true,
             outbox: false,
+            reserve_bytes: DEFAULT_RESERVE_BYTES,
         }
     }
 }
@@ -267,7 +275,7 @@ impl Engine {
     /// from redb.
     pub fn open(dir: &Path, options: EngineOptions) -> Result<Engine> {
         std::fs::create_dir_all(dir).map_err(|e| VectorError::io(dir, e))?;
-        let store = Store::open(&dir.join("vectors.redb"))?;
+        let store = Store::open(&dir.join("vectors.redb"), options.reserve_bytes)?;
         let mut slots = Vec::with_capacity(3);
         let mut loaded = Vec::with_capacity(3);
         for c in Collection::ALL {
@@ -310,6 +318,12 @@ impl Engine {
 
     pub fn options(&self) -> &EngineOptions {
         &self.inner.options
+    }
+
+    /// The state of the disk under the store: `disk_full` while writes are refused for lack
+    /// of space (checking, at most every 250 ms, whether space returned).
+    pub fn storage_status(&self) -> StorageStatus {
+        self.inner.store.storage_status()
     }
 
     fn slot(&self, c: Collection) -> &Slot {
@@ -944,7 +958,15 @@ fn load_collection(
                     }
                 })
                 .collect();
-            let file_slots: std::collections::HashSet<u64> = file.slots.iter().copied().collect();
+            // Only positions holding their entity's live version stand for a slot: a slot the
+            // file gives to another entity (a crafted file) is still loaded from redb.
+            let file_slots: std::collections::HashSet<u64> = file
+                .entities
+                .iter()
+                .zip(&file.slots)
+                .filter(|&(e, s)| live.get(e) == Some(s))
+                .map(|(_, s)| *s)
+                .collect();
             let mut state = CollectionState::with_frozen(
                 c,
                 dim,

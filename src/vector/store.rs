@@ -6,11 +6,27 @@
 //! Slots are never reused: an update writes a new slot and repoints the entity, so the old
 //! slot is a tombstone by construction (its entity no longer points at it) until compaction
 //! removes its record. There is no separate tombstone table to drift out of sync.
+//!
+//! A full disk: redb latches the first I/O error of a commit and refuses everything after it
+//! (`PreviousIo`) until the database is reopened. Every transaction therefore goes through
+//! [`Store::read`] / [`Store::write_with`], which on such a failure reopen the database in
+//! place (under the store's lock, waiting for the transactions in flight) so reads go on, and
+//! — when the error was ENOSPC/EDQUOT — switch to *disk full*: writes are refused at once with
+//! [`VectorError::DiskFull`] until a probe finds room again, without restarting. A reserve file
+//! (`space.reserve`, [`super::EngineOptions::reserve_bytes`]) is written at open and deleted
+//! when the disk fills, so the reopen (and redb's recovery of the failed commit) has room.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use parking_lot::{Mutex, RwLock};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    TableDefinition, TableError, WriteTransaction,
+};
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, VectorError};
@@ -94,8 +110,247 @@ pub(crate) struct Written {
 }
 
 pub(crate) struct Store {
-    db: Database,
+    path: PathBuf,
+    /// `None` only while a reopen after an I/O failure has failed; the next call retries.
+    /// Transactions run under a read guard (a reopen takes the write guard, so it waits for
+    /// them); their closures never call back into the store, so a guard is never taken twice.
+    db: RwLock<Option<Database>>,
+    /// Bumped by every reopen, so calls that failed on the same database reopen it once.
+    generation: AtomicU64,
+    space: Space,
     pub store_id: [u8; 16],
+}
+
+/// Name of the space reserve in the data dir.
+pub(crate) const RESERVE_FILE: &str = "space.reserve";
+const PROBE_FILE: &str = "space.probe";
+/// How often, at most, a store refusing writes checks whether space returned.
+const PROBE_EVERY: Duration = Duration::from_millis(250);
+/// Free space a probe asks for beyond the reserve, at least.
+const MIN_PROBE_BYTES: u64 = 256 << 10;
+
+/// The state of the disk under the store, for `/health`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StorageStatus {
+    /// `up`; `disk_full` (writes refused until space returns, reads served); `unavailable`
+    /// (the store could not be reopened after an I/O error).
+    pub status: &'static str,
+    /// Since when writes have been refused (Unix ms), while not `up`.
+    pub since_ms: Option<i64>,
+    /// Writes refused for lack of space since start.
+    pub refused_writes: u64,
+    /// Times the disk was found full since start.
+    pub disk_full_events: u64,
+    /// Times the store was reopened after an I/O error since start.
+    pub reopens: u64,
+    /// Bytes kept in reserve in the data dir (deleted while the disk is full).
+    pub reserve_bytes: u64,
+    /// The last storage failure, while not `up`.
+    pub last_error: Option<String>,
+}
+
+/// Disk-full mode and the reserve file.
+struct Space {
+    reserve: PathBuf,
+    probe: PathBuf,
+    reserve_bytes: u64,
+    state: Mutex<SpaceState>,
+}
+
+#[derive(Default)]
+struct SpaceState {
+    /// While writes are refused for lack of space: since when (and as Unix ms).
+    full_since: Option<(Instant, i64)>,
+    last_probe: Option<Instant>,
+    refused: u64,
+    episodes: u64,
+    reopens: u64,
+    last_error: Option<String>,
+    /// The last reopen failed (the store has no database until one succeeds).
+    unavailable: bool,
+    last_reopen: Option<Instant>,
+}
+
+/// Writes `bytes` zeros to `path` (really allocated, unlike `set_len`); removes the file when
+/// that fails.
+fn write_zeros(path: &Path, bytes: u64) -> std::io::Result<()> {
+    let result = (|| {
+        let mut f = std::fs::File::create(path)?;
+        let chunk = vec![0u8; 64 << 10];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            f.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        // Delayed allocation reports ENOSPC at fsync on some filesystems.
+        f.sync_data()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+impl Space {
+    fn new(dir: &Path, reserve_bytes: u64) -> Space {
+        Space {
+            reserve: dir.join(RESERVE_FILE),
+            probe: dir.join(PROBE_FILE),
+            reserve_bytes,
+            state: Mutex::new(SpaceState::default()),
+        }
+    }
+
+    /// Writes the reserve unless it is there, fully allocated.
+    fn ensure_reserve(&self) -> std::io::Result<()> {
+        if self.reserve_bytes == 0 {
+            return Ok(());
+        }
+        if let Ok(m) = std::fs::metadata(&self.reserve) {
+            #[cfg(unix)]
+            let allocated = {
+                use std::os::unix::fs::MetadataExt;
+                m.blocks().saturating_mul(512) >= m.len()
+            };
+            #[cfg(not(unix))]
+            let allocated = true;
+            if m.len() == self.reserve_bytes && allocated {
+                return Ok(());
+            }
+        }
+        write_zeros(&self.reserve, self.reserve_bytes)
+    }
+
+    /// Whether there is room to write again: the reserve, and as much again free.
+    fn has_room(&self) -> bool {
+        if self.ensure_reserve().is_err() {
+            return false;
+        }
+        let room = write_zeros(&self.probe, self.reserve_bytes.max(MIN_PROBE_BYTES));
+        let _ = std::fs::remove_file(&self.probe);
+        room.is_ok()
+    }
+
+    /// The disk is full: refuse writes from now on, and free the reserve so the store can be
+    /// reopened and recover the failed commit.
+    fn enter_full(&self, error: &str) {
+        let mut st = self.state.lock();
+        self.mark_full(&mut st, error);
+    }
+
+    /// After an I/O error that does not say why (`PreviousIo` after another call's ENOSPC, an
+    /// EIO): whether the disk is full, probing it when not known to be.
+    fn found_full(&self, error: &str) -> bool {
+        let mut st = self.state.lock();
+        if st.full_since.is_some() {
+            return true;
+        }
+        if self.has_room() {
+            return false;
+        }
+        self.mark_full(&mut st, error);
+        true
+    }
+
+    fn mark_full(&self, st: &mut SpaceState, error: &str) {
+        if st.full_since.is_none() {
+            st.full_since = Some((Instant::now(), super::outbox::now_ms()));
+            st.episodes += 1;
+            tracing::error!(
+                error,
+                "disk full: writes are refused until space returns; reads go on"
+            );
+        }
+        st.last_error = Some(error.to_string());
+        st.last_probe = Some(Instant::now());
+        if self.reserve_bytes > 0 {
+            let _ = std::fs::remove_file(&self.reserve);
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.state.lock().full_since.is_some()
+    }
+
+    /// Refuses a write while the disk is full, unless a probe (at most every
+    /// [`PROBE_EVERY`]) finds room again.
+    fn admit_write(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        if self.recovered(&mut st) {
+            return Ok(());
+        }
+        st.refused += 1;
+        Err(VectorError::DiskFull)
+    }
+
+    /// Whether writes may go (probing when due).
+    fn recovered(&self, st: &mut SpaceState) -> bool {
+        let Some((since, _)) = st.full_since else {
+            return true;
+        };
+        if st.last_probe.is_some_and(|t| t.elapsed() < PROBE_EVERY) {
+            return false;
+        }
+        st.last_probe = Some(Instant::now());
+        if !self.has_room() {
+            return false;
+        }
+        tracing::warn!(
+            full_ms = since.elapsed().as_millis() as u64,
+            refused = st.refused,
+            "space returned: writes accepted again"
+        );
+        st.full_since = None;
+        st.last_error = None;
+        true
+    }
+
+    /// Whether a reopen that failed may be tried again (at most once a second).
+    fn retry_reopen_due(&self) -> bool {
+        let st = self.state.lock();
+        st.last_reopen
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+    }
+
+    fn note_reopen(&self, error: Option<String>) {
+        let mut st = self.state.lock();
+        st.last_reopen = Some(Instant::now());
+        st.reopens += 1;
+        st.unavailable = error.is_some();
+        if error.is_some() {
+            st.last_error = error;
+        }
+    }
+
+    fn status(&self) -> StorageStatus {
+        let mut st = self.state.lock();
+        self.recovered(&mut st);
+        let reserve_bytes = if st.full_since.is_some() {
+            0
+        } else {
+            self.reserve_bytes
+        };
+        StorageStatus {
+            status: if st.full_since.is_some() {
+                "disk_full"
+            } else if st.unavailable {
+                "unavailable"
+            } else {
+                "up"
+            },
+            since_ms: st.full_since.map(|(_, ms)| ms),
+            refused_writes: st.refused,
+            disk_full_events: st.episodes,
+            reopens: st.reopens,
+            reserve_bytes,
+            last_error: if st.full_since.is_some() || st.unavailable {
+                st.last_error.clone()
+            } else {
+                None
+            },
+        }
+    }
 }
 
 fn encode_payload(entity: u64, payload: &Payload) -> Result<Vec<u8>> {
@@ -129,48 +384,252 @@ fn decode_vectors(bytes: &[u8]) -> Result<Vec<f32>> {
         .collect())
 }
 
-impl Store {
-    pub fn open(path: &Path) -> Result<Store> {
-        let db = Database::create(path)?;
-        let txn = db.begin_write()?;
-        let store_id = {
-            let mut meta = txn.open_table(META)?;
-            let existing = meta.get("store_id")?.map(|v| v.value().to_vec());
-            let id = match existing {
-                Some(v) if v.len() == 16 => {
-                    let mut id = [0u8; 16];
-                    id.copy_from_slice(&v);
-                    id
-                }
-                _ => {
-                    let id: [u8; 16] = rand::random();
-                    meta.insert("store_id", id.as_slice())?;
-                    id
-                }
-            };
-            txn.open_table(OUTBOX)?;
-            txn.open_table(KV)?;
-            for c in Collection::ALL {
-                txn.open_table(REVS[c.index()])?;
-                txn.open_table(ENTITIES[c.index()])?;
-                txn.open_table(PAYLOADS[c.index()])?;
-                txn.open_table(VECTORS[c.index()])?;
-                txn.open_table(DOCUMENTS[c.index()])?;
-            }
+/// Whether a table exists, in a read transaction.
+fn table_exists<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> Result<bool> {
+    match txn.open_table(def) {
+        Ok(_) => Ok(true),
+        Err(TableError::TableDoesNotExist(_)) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The store id, when the store has it and every table (a store that has them opens without
+/// writing, so it opens on a full disk too).
+fn ready_store_id(db: &Database) -> Result<Option<[u8; 16]>> {
+    let txn = db.begin_read()?;
+    if !table_exists(&txn, META)? {
+        return Ok(None);
+    }
+    let id = match txn.open_table(META)?.get("store_id")? {
+        Some(v) if v.value().len() == 16 => {
+            let mut id = [0u8; 16];
+            id.copy_from_slice(v.value());
             id
+        }
+        _ => return Ok(None),
+    };
+    let mut all = table_exists(&txn, OUTBOX)? && table_exists(&txn, KV)?;
+    for c in Collection::ALL {
+        all = all
+            && table_exists(&txn, REVS[c.index()])?
+            && table_exists(&txn, ENTITIES[c.index()])?
+            && table_exists(&txn, PAYLOADS[c.index()])?
+            && table_exists(&txn, VECTORS[c.index()])?
+            && table_exists(&txn, DOCUMENTS[c.index()])?;
+    }
+    Ok(all.then_some(id))
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, keeping a reserve of `reserve_bytes` beside it.
+    pub fn open(path: &Path, reserve_bytes: u64) -> Result<Store> {
+        let db = Database::create(path)?;
+        let store_id = match ready_store_id(&db)? {
+            Some(id) => id,
+            None => {
+                let txn = db.begin_write()?;
+                let id = {
+                    let mut meta = txn.open_table(META)?;
+                    let existing = meta.get("store_id")?.map(|v| v.value().to_vec());
+                    let id = match existing {
+                        Some(v) if v.len() == 16 => {
+                            let mut id = [0u8; 16];
+                            id.copy_from_slice(&v);
+                            id
+                        }
+                        _ => {
+                            let id: [u8; 16] = rand::random();
+                            meta.insert("store_id", id.as_slice())?;
+                            id
+                        }
+                    };
+                    txn.open_table(OUTBOX)?;
+                    txn.open_table(KV)?;
+                    for c in Collection::ALL {
+                        txn.open_table(REVS[c.index()])?;
+                        txn.open_table(ENTITIES[c.index()])?;
+                        txn.open_table(PAYLOADS[c.index()])?;
+                        txn.open_table(VECTORS[c.index()])?;
+                        txn.open_table(DOCUMENTS[c.index()])?;
+                    }
+                    id
+                };
+                txn.commit()?;
+                id
+            }
         };
-        txn.commit()?;
-        Ok(Store { db, store_id })
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let space = Space::new(dir, reserve_bytes);
+        if let Err(e) = space.ensure_reserve() {
+            if super::error::is_disk_full(&e) {
+                space.enter_full(&e.to_string());
+            } else {
+                tracing::warn!(error = %e, path = %space.reserve.display(), "cannot write the space reserve");
+            }
+        }
+        Ok(Store {
+            path: path.to_path_buf(),
+            db: RwLock::new(Some(db)),
+            generation: AtomicU64::new(0),
+            space,
+            store_id,
+        })
+    }
+
+    /// The state of the disk under the store; while writes are refused, checks (at most every
+    /// 250 ms) whether space returned.
+    pub fn storage_status(&self) -> StorageStatus {
+        self.space.status()
+    }
+
+    /// Runs `f` on the database (reopening it first when the last reopen failed); returns the
+    /// generation it ran on.
+    fn with_db<T>(&self, f: impl FnOnce(&Database) -> Result<T>) -> (u64, Result<T>) {
+        {
+            let g = self.db.read();
+            let generation = self.generation.load(Ordering::Acquire);
+            if let Some(db) = g.as_ref() {
+                return (generation, f(db));
+            }
+            drop(g);
+            self.reopen(generation);
+        }
+        let g = self.db.read();
+        let generation = self.generation.load(Ordering::Acquire);
+        match g.as_ref() {
+            Some(db) => (generation, f(db)),
+            None => (
+                generation,
+                Err(if self.space.is_full() {
+                    VectorError::DiskFull
+                } else {
+                    VectorError::StorageUnavailable("the store could not be reopened".into())
+                }),
+            ),
+        }
+    }
+
+    /// Runs a read; after an I/O failure (the database latched an error, or was reopened under
+    /// the transaction) reopens it and tries once more.
+    pub(super) fn read<T>(&self, f: impl Fn(&ReadTransaction) -> Result<T>) -> Result<T> {
+        let mut retried = false;
+        loop {
+            let (generation, r) = self.with_db(|db| f(&db.begin_read()?));
+            match r {
+                Err(e) if e.is_io_failure() && !retried => {
+                    retried = true;
+                    self.failed(generation, e);
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// A read transaction (for callers that cannot use [`Store::read`]).
+    pub(super) fn begin_read(&self) -> Result<ReadTransaction> {
+        let (generation, r) = self.with_db(|db| Ok(db.begin_read()?));
+        match r {
+            Err(e) if e.is_io_failure() => {
+                self.failed(generation, e);
+                self.with_db(|db| Ok(db.begin_read()?)).1
+            }
+            r => r,
+        }
+    }
+
+    /// Runs `f` in a write transaction and commits it.
+    pub(super) fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
+        self.write_with(|txn| f(txn).map(|v| (v, true)))
+    }
+
+    /// Runs `f` in a write transaction, committed when `f` says so (aborted otherwise and on
+    /// errors). Refused with [`VectorError::DiskFull`] while the disk is full; an I/O failure
+    /// reopens the database before it is returned.
+    pub(super) fn write_with<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        self.space.admit_write()?;
+        let (generation, r) = self.with_db(|db| {
+            let txn = db.begin_write()?;
+            let (v, commit) = f(&txn)?;
+            if commit {
+                txn.commit()?;
+            } else {
+                txn.abort()?;
+            }
+            Ok(v)
+        });
+        r.map_err(|e| {
+            if e.is_io_failure() {
+                self.failed(generation, e)
+            } else {
+                e
+            }
+        })
+    }
+
+    /// After an I/O failure on database `generation`: disk-full mode for ENOSPC, reopen, and
+    /// the error to report ([`VectorError::DiskFull`] while the disk is full).
+    fn failed(&self, generation: u64, e: VectorError) -> VectorError {
+        let full = match e {
+            VectorError::DiskFull => {
+                self.space.enter_full(&e.to_string());
+                true
+            }
+            _ => self.space.found_full(&e.to_string()),
+        };
+        self.reopen(generation);
+        if full || self.space.is_full() {
+            VectorError::DiskFull
+        } else {
+            e
+        }
+    }
+
+    /// Closes and reopens the database (redb recovers a failed commit at open), unless another
+    /// call already did since `seen`. Waits for the transactions in flight.
+    fn reopen(&self, seen: u64) {
+        let mut g = self.db.write();
+        if self.generation.load(Ordering::Acquire) != seen
+            || (g.is_none() && !self.space.retry_reopen_due())
+        {
+            return;
+        }
+        if let Some(db) = g.take() {
+            // Fails with the latched error; the file is left for the open to recover.
+            if let Err(e) = db.close() {
+                tracing::debug!(error = %e, "closing the store after an i/o failure");
+            }
+        }
+        let started = Instant::now();
+        match Database::create(&self.path) {
+            Ok(db) => {
+                *g = Some(db);
+                self.space.note_reopen(None);
+                tracing::warn!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "store reopened after an i/o failure"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot reopen the store after an i/o failure");
+                self.space.note_reopen(Some(e.to_string()));
+            }
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     pub fn meta(&self, c: Collection) -> Result<CollectionMeta> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(META)?;
-        read_meta(&meta, c)
+        self.read(|txn| read_meta(&txn.open_table(META)?, c))
     }
 
     /// Writes a batch of entities in one transaction. The first write to a collection fixes
-    /// its dimension and model.
+    /// its dimension and model. A commit that reports an I/O error but is found durable after
+    /// the reopen is acknowledged (callers serialise writes, so the epoch tells).
     pub fn upsert(
         &self,
         c: Collection,
@@ -179,10 +638,9 @@ impl Store {
         records: &[NewRecord<'_>],
         log: bool,
     ) -> Result<(Vec<Written>, u64)> {
-        let txn = self.db.begin_write()?;
-        let mut written = Vec::with_capacity(records.len());
-        let epoch;
-        {
+        let mut before: Option<CollectionMeta> = None;
+        let r = self.write(|txn| {
+            let mut written = Vec::with_capacity(records.len());
             let mut kv = txn.open_table(KV)?;
             let mut outbox = txn.open_table(OUTBOX)?;
             let mut revs = txn.open_table(REVS[c.index()])?;
@@ -190,6 +648,7 @@ impl Store {
             let at_ms = now_ms();
             let mut meta_t = txn.open_table(META)?;
             let mut meta = read_meta(&meta_t, c)?;
+            before = Some(meta.clone());
             check_model(c, &mut meta, dim, model)?;
             let mut entities = txn.open_table(ENTITIES[c.index()])?;
             let mut payloads = txn.open_table(PAYLOADS[c.index()])?;
@@ -237,12 +696,32 @@ impl Store {
                 });
             }
             meta.epoch += 1;
-            epoch = meta.epoch;
             write_meta(&mut meta_t, c, &meta)?;
             kv.insert(OUTBOX_NEXT, next_seq.to_le_bytes().as_slice())?;
+            Ok((written, meta.epoch))
+        });
+        match (r, before) {
+            (Err(e), Some(b)) if e.is_io_failure() => {
+                let n = records.len() as u64;
+                match self.meta(c) {
+                    Ok(now) if now.epoch == b.epoch + 1 && now.next_slot == b.next_slot + n => {
+                        tracing::warn!(collection = %c, error = %e,
+                            "a commit reported an i/o error but is durable: acknowledged");
+                        let written = records
+                            .iter()
+                            .zip(b.next_slot..)
+                            .map(|(r, slot)| Written {
+                                entity: r.entity,
+                                slot,
+                            })
+                            .collect();
+                        Ok((written, now.epoch))
+                    }
+                    _ => Err(e),
+                }
+            }
+            (r, _) => r,
         }
-        txn.commit()?;
-        Ok((written, epoch))
     }
 
     /// The origin part of this store's revisions: hex of the first 8 bytes of its id.
@@ -271,14 +750,15 @@ impl Store {
         log: bool,
         rev: Option<&str>,
     ) -> Result<(Option<u64>, u64)> {
-        let txn = self.db.begin_write()?;
-        let (removed, epoch);
-        {
+        // (epoch before, slot removed) once the transaction removed something.
+        let mut before: Option<(u64, u64)> = None;
+        let r = self.write_with(|txn| {
             let mut entities = txn.open_table(ENTITIES[c.index()])?;
-            removed = entities.remove(entity)?.map(|g| g.value());
+            let removed = entities.remove(entity)?.map(|g| g.value());
             let mut meta_t = txn.open_table(META)?;
             let mut meta = read_meta(&meta_t, c)?;
-            if removed.is_some() {
+            if let Some(slot) = removed {
+                before = Some((meta.epoch, slot));
                 meta.epoch += 1;
                 write_meta(&mut meta_t, c, &meta)?;
                 let mut kv = txn.open_table(KV)?;
@@ -300,81 +780,93 @@ impl Store {
                         .insert(seq, encode_change(&change)?.as_slice())?;
                 }
             }
-            epoch = meta.epoch;
+            Ok(((removed, meta.epoch), removed.is_some()))
+        });
+        match (r, before) {
+            (Err(e), Some((epoch, slot))) if e.is_io_failure() => {
+                let gone = self
+                    .read(|txn| Ok(txn.open_table(ENTITIES[c.index()])?.get(entity)?.is_none()));
+                match (self.meta(c), gone) {
+                    (Ok(now), Ok(true)) if now.epoch == epoch + 1 => {
+                        tracing::warn!(collection = %c, error = %e,
+                            "a delete reported an i/o error but is durable: acknowledged");
+                        Ok((Some(slot), now.epoch))
+                    }
+                    _ => Err(e),
+                }
+            }
+            (r, _) => r,
         }
-        if removed.is_some() {
-            txn.commit()?;
-        } else {
-            txn.abort()?;
-        }
-        Ok((removed, epoch))
     }
 
     /// Every live entity and its slot.
     pub fn live(&self, c: Collection) -> Result<HashMap<u64, u64>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(ENTITIES[c.index()])?;
-        let mut out = HashMap::new();
-        for row in t.iter()? {
-            let (k, v) = row?;
-            out.insert(k.value(), v.value());
-        }
-        Ok(out)
+        self.read(|txn| {
+            let t = txn.open_table(ENTITIES[c.index()])?;
+            let mut out = HashMap::new();
+            for row in t.iter()? {
+                let (k, v) = row?;
+                out.insert(k.value(), v.value());
+            }
+            Ok(out)
+        })
     }
 
     /// Payloads of every stored slot at or above `min_slot` (live or not yet compacted).
     pub fn payloads_from(&self, c: Collection, min_slot: u64) -> Result<HashMap<u64, Payload>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(PAYLOADS[c.index()])?;
-        let mut out = HashMap::new();
-        for row in t.range(min_slot..)? {
-            let (k, v) = row?;
-            let (_, p) = decode_payload(v.value())?;
-            out.insert(k.value(), p);
-        }
-        Ok(out)
+        self.read(|txn| {
+            let t = txn.open_table(PAYLOADS[c.index()])?;
+            let mut out = HashMap::new();
+            for row in t.range(min_slot..)? {
+                let (k, v) = row?;
+                let (_, p) = decode_payload(v.value())?;
+                out.insert(k.value(), p);
+            }
+            Ok(out)
+        })
     }
 
     /// Full records of the given slots, in the order given. Missing slots are corruption.
     pub fn records(&self, c: Collection, slots: &[u64]) -> Result<Vec<SlotRecord>> {
-        let txn = self.db.begin_read()?;
-        let payloads = txn.open_table(PAYLOADS[c.index()])?;
-        let vectors = txn.open_table(VECTORS[c.index()])?;
-        let mut out = Vec::with_capacity(slots.len());
-        for &slot in slots {
-            let p = payloads
-                .get(slot)?
-                .ok_or_else(|| VectorError::Corrupt(format!("{c}: no payload for slot {slot}")))?;
-            let (entity, payload) = decode_payload(p.value())?;
-            let v = vectors
-                .get(slot)?
-                .ok_or_else(|| VectorError::Corrupt(format!("{c}: no vectors for slot {slot}")))?;
-            out.push(SlotRecord {
-                slot,
-                entity,
-                payload,
-                vectors: decode_vectors(v.value())?,
-            });
-        }
-        Ok(out)
+        self.read(|txn| {
+            let payloads = txn.open_table(PAYLOADS[c.index()])?;
+            let vectors = txn.open_table(VECTORS[c.index()])?;
+            let mut out = Vec::with_capacity(slots.len());
+            for &slot in slots {
+                let p = payloads.get(slot)?.ok_or_else(|| {
+                    VectorError::Corrupt(format!("{c}: no payload for slot {slot}"))
+                })?;
+                let (entity, payload) = decode_payload(p.value())?;
+                let v = vectors.get(slot)?.ok_or_else(|| {
+                    VectorError::Corrupt(format!("{c}: no vectors for slot {slot}"))
+                })?;
+                out.push(SlotRecord {
+                    slot,
+                    entity,
+                    payload,
+                    vectors: decode_vectors(v.value())?,
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// The document stored with a slot (`Null` when none was).
     pub fn document(&self, c: Collection, slot: u64) -> Result<serde_json::Value> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(DOCUMENTS[c.index()])?;
-        match t.get(slot)? {
-            Some(v) => serde_json::from_slice(v.value())
-                .map_err(|e| VectorError::Corrupt(format!("{c} document of slot {slot}: {e}"))),
-            None => Ok(serde_json::Value::Null),
-        }
+        self.read(|txn| {
+            let t = txn.open_table(DOCUMENTS[c.index()])?;
+            match t.get(slot)? {
+                Some(v) => serde_json::from_slice(v.value())
+                    .map_err(|e| VectorError::Corrupt(format!("{c} document of slot {slot}: {e}"))),
+                None => Ok(serde_json::Value::Null),
+            }
+        })
     }
 
     /// Removes the records of slots no entity points at any more (after a rebuild).
     pub fn compact(&self, c: Collection) -> Result<usize> {
         let live: std::collections::HashSet<u64> = self.live(c)?.into_values().collect();
-        let dead: Vec<u64> = {
-            let txn = self.db.begin_read()?;
+        let dead: Vec<u64> = self.read(|txn| {
             let t = txn.open_table(PAYLOADS[c.index()])?;
             let mut dead = Vec::new();
             for row in t.iter()? {
@@ -383,13 +875,12 @@ impl Store {
                     dead.push(k.value());
                 }
             }
-            dead
-        };
+            Ok(dead)
+        })?;
         if dead.is_empty() {
             return Ok(0);
         }
-        let txn = self.db.begin_write()?;
-        {
+        self.write(|txn| {
             let entities = txn.open_table(ENTITIES[c.index()])?;
             let mut payloads = txn.open_table(PAYLOADS[c.index()])?;
             let mut vectors = txn.open_table(VECTORS[c.index()])?;
@@ -408,8 +899,8 @@ impl Store {
                 vectors.remove(slot)?;
                 documents.remove(slot)?;
             }
-        }
-        txn.commit()?;
+            Ok(())
+        })?;
         Ok(dead.len())
     }
 }
@@ -417,68 +908,53 @@ impl Store {
 impl Store {
     /// The revision of an entity's latest version, live or deleted.
     pub fn rev(&self, c: Collection, entity: u64) -> Result<Option<String>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(REVS[c.index()])?;
-        Ok(t.get(entity)?.map(|v| v.value().to_string()))
+        self.read(|txn| {
+            let t = txn.open_table(REVS[c.index()])?;
+            Ok(t.get(entity)?.map(|v| v.value().to_string()))
+        })
     }
 
     /// Appends changes (records of other kinds) to the outbox in one transaction.
     pub fn outbox_append(&self, changes: &[Change]) -> Result<u64> {
-        let txn = self.db.begin_write()?;
-        let last;
-        {
-            let mut kv = txn.open_table(KV)?;
-            let mut outbox = txn.open_table(OUTBOX)?;
-            let mut seq = read_u64(&kv, OUTBOX_NEXT)?.max(1);
-            for ch in changes {
-                outbox.insert(seq, encode_change(ch)?.as_slice())?;
-                seq += 1;
-            }
-            last = seq - 1;
-            kv.insert(OUTBOX_NEXT, seq.to_le_bytes().as_slice())?;
-        }
-        txn.commit()?;
-        Ok(last)
+        self.write(|txn| outbox_append_in(txn, changes))
     }
 
     /// Up to `limit` entries after `after`, in sequence order.
     pub fn outbox_read(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(OUTBOX)?;
-        let mut out = Vec::new();
-        for row in t.range(after.saturating_add(1)..)? {
-            if out.len() >= limit {
-                break;
+        self.read(|txn| {
+            let t = txn.open_table(OUTBOX)?;
+            let mut out = Vec::new();
+            for row in t.range(after.saturating_add(1)..)? {
+                if out.len() >= limit {
+                    break;
+                }
+                let (k, v) = row?;
+                let change = serde_json::from_slice(v.value()).map_err(|e| {
+                    VectorError::Corrupt(format!("outbox entry {}: {e}", k.value()))
+                })?;
+                out.push(OutboxEntry {
+                    seq: k.value(),
+                    change,
+                });
             }
-            let (k, v) = row?;
-            let change = serde_json::from_slice(v.value())
-                .map_err(|e| VectorError::Corrupt(format!("outbox entry {}: {e}", k.value())))?;
-            out.push(OutboxEntry {
-                seq: k.value(),
-                change,
-            });
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// The last sequence number assigned (0 when none).
     pub fn outbox_head(&self) -> Result<u64> {
-        let txn = self.db.begin_read()?;
-        let kv = txn.open_table(KV)?;
-        Ok(read_u64(&kv, OUTBOX_NEXT)?.saturating_sub(1))
+        self.read(|txn| Ok(read_u64(&txn.open_table(KV)?, OUTBOX_NEXT)?.saturating_sub(1)))
     }
 
     /// Number of entries still stored.
     pub fn outbox_len(&self) -> Result<u64> {
-        let txn = self.db.begin_read()?;
-        Ok(txn.open_table(OUTBOX)?.len()?)
+        self.read(|txn| Ok(txn.open_table(OUTBOX)?.len()?))
     }
 
     /// Sets the consumers whose cursors hold entries back; a consumer not named any more
     /// stops holding them. New consumers start at the oldest stored entry.
     pub fn outbox_register(&self, consumers: &[&str]) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
+        self.write(|txn| {
             let mut kv = txn.open_table(KV)?;
             let outbox = txn.open_table(OUTBOX)?;
             // A new consumer starts just before the oldest entry still stored: what was
@@ -496,36 +972,32 @@ impl Store {
             let names = serde_json::to_vec(consumers)
                 .map_err(|e| VectorError::BadPayload(e.to_string()))?;
             kv.insert(OUTBOX_CONSUMERS, names.as_slice())?;
-        }
-        txn.commit()?;
+            Ok(())
+        })?;
         self.outbox_trim()
     }
 
     /// A consumer's cursor: every entry at or below it was delivered to it.
     pub fn outbox_cursor(&self, consumer: &str) -> Result<u64> {
-        let txn = self.db.begin_read()?;
-        let kv = txn.open_table(KV)?;
-        read_u64(&kv, &format!("{CURSOR_PREFIX}{consumer}"))
+        self.read(|txn| read_u64(&txn.open_table(KV)?, &format!("{CURSOR_PREFIX}{consumer}")))
     }
 
     /// Records that `consumer` delivered everything up to `seq`, then trims entries every
     /// registered consumer has passed.
     pub fn outbox_ack(&self, consumer: &str, seq: u64) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
+        self.write(|txn| {
             let mut kv = txn.open_table(KV)?;
             let key = format!("{CURSOR_PREFIX}{consumer}");
             if read_u64(&kv, &key)? < seq {
                 kv.insert(key.as_str(), seq.to_le_bytes().as_slice())?;
             }
-        }
-        txn.commit()?;
+            Ok(())
+        })?;
         self.outbox_trim()
     }
 
     fn outbox_trim(&self) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        {
+        self.write(|txn| {
             let kv = txn.open_table(KV)?;
             let names: Vec<String> = match kv.get(OUTBOX_CONSUMERS)? {
                 Some(v) => serde_json::from_slice(v.value()).unwrap_or_default(),
@@ -546,22 +1018,30 @@ impl Store {
             if min > 0 {
                 outbox.retain_in(..=min, |_, _| false)?;
             }
-        }
-        txn.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     pub fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let txn = self.db.begin_read()?;
-        let kv = txn.open_table(KV)?;
-        Ok(kv.get(key)?.map(|v| v.value().to_vec()))
+        self.read(|txn| Ok(txn.open_table(KV)?.get(key)?.map(|v| v.value().to_vec())))
     }
 
+    /// Stores a value durably. A commit that reports an I/O error but whose value is found
+    /// after the reopen is acknowledged.
     pub fn kv_put(&self, key: &str, value: &[u8]) -> Result<()> {
-        let txn = self.db.begin_write()?;
-        txn.open_table(KV)?.insert(key, value)?;
-        txn.commit()?;
-        Ok(())
+        let mut began = false;
+        let r = self.write(|txn| {
+            began = true;
+            txn.open_table(KV)?.insert(key, value)?;
+            Ok(())
+        });
+        match r {
+            Err(e) if began && e.is_io_failure() => match self.kv_get(key) {
+                Ok(Some(v)) if v == value => Ok(()),
+                _ => Err(e),
+            },
+            r => r,
+        }
     }
 }
 
@@ -620,15 +1100,6 @@ fn check_model(c: Collection, meta: &mut CollectionMeta, dim: usize, model: &str
             meta.model = Some(model.to_string());
             Ok(())
         }
-    }
-}
-
-/// Access for the engine's other record families (`chat.rs`): their tables live in the same
-/// redb file, so their writes commit in one transaction with their outbox records.
-impl Store {
-    /// The redb database.
-    pub(super) fn database(&self) -> &Database {
-        &self.db
     }
 }
 
