@@ -11,6 +11,8 @@
 //! Everything runs on 127.0.0.1 with a temp dir per test; the LLM is the fake Ollama.
 
 mod fake_ollama;
+#[path = "support/process.rs"]
+mod process;
 mod support;
 
 use std::collections::BTreeSet;
@@ -24,6 +26,8 @@ use fake_ollama::FakeOllama;
 use jobfirst_ai::config::ServeArgs;
 use jobfirst_ai::http::auth::{JwtKey, PUBLIC_PATHS};
 use serde_json::{json, Value};
+
+use process::free_port;
 use support::{spawn_app_configured, TestApp};
 
 const SECRET: &str = "matrix-secret-Kp4vQ9zL2wX7";
@@ -1367,14 +1371,6 @@ impl Drop for Proc {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_never_logs_secrets_passwords_keys_or_tokens() {
     const JWT: &str = "bin-jwt-secret-Hn3kP0qW8";
@@ -1391,11 +1387,7 @@ async fn the_binary_never_logs_secrets_passwords_keys_or_tokens() {
     let pg_port = free_port(); // nothing listens there
     let pg_url = format!("postgres://jobfirst:{PG_PASSWORD}@127.0.0.1:{pg_port}/jobfirst_vector");
     let mysql_url = format!("mysql://root:{PG_PASSWORD}@127.0.0.1:{pg_port}/jobfirst");
-    let child = Command::new(env!("CARGO_BIN_EXE_jobfirst-ai"))
-        .env_clear()
-        .env("AI_SERVICE_PORT", port.to_string())
-        .env("AI_SERVICE_HOST", "127.0.0.1")
-        .env("AI_DATA_DIR", dir.path())
+    let child = process::command(dir.path(), port)
         .env("AI_SAMPLE_DATA", "false")
         .env("JWT_SECRET", JWT)
         .env("POSTGRES_URL", &pg_url)

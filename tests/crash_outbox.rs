@@ -4,70 +4,23 @@
 
 #[path = "support/db.rs"]
 mod db;
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/proxy.rs"]
 mod proxy;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-struct Service {
-    child: Child,
-    port: u16,
-}
-
-impl Service {
-    fn kill9(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use process::Service;
 
 async fn start(dir: &Path, pg_url: &str) -> Service {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_jobfirst-ai"))
-        .env_clear()
-        .env("AI_SERVICE_PORT", port.to_string())
-        .env("AI_DATA_DIR", dir)
-        .env("POSTGRES_URL", pg_url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let s = Service { child, port };
-    let client = reqwest::Client::new();
-    let t = Instant::now();
-    loop {
-        assert!(t.elapsed() < Duration::from_secs(60), "service never ready");
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-        {
-            if r.status() == 200 {
-                return s;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let port = process::free_port();
+    let mut c = process::command(dir, port);
+    c.env("POSTGRES_URL", pg_url);
+    Service::start(c, port).await
 }
 
 async fn analyze(client: &reqwest::Client, port: u16, id: u64) {

@@ -15,73 +15,32 @@
 
 #[path = "support/db.rs"]
 mod db;
+#[path = "support/process.rs"]
+mod process;
 #[path = "support/proxy.rs"]
 mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use process::Service;
+
 const JOBS: u64 = 60;
 const RESUMES: u64 = 30;
 const WORKERS: u64 = 3;
 
-struct Service {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill(); // SIGKILL
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(dir: &Path, pg_url: &str, my_url: &str) -> Service {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_jobfirst-ai"))
-        .env_clear()
-        .env("AI_SERVICE_HOST", "127.0.0.1")
-        .env("AI_SERVICE_PORT", port.to_string())
-        .env("AI_DATA_DIR", dir)
-        .env("AI_SAMPLE_DATA", "false")
+    let port = process::free_port();
+    let mut c = process::command(dir, port);
+    c.env("AI_SAMPLE_DATA", "false")
         .env("AI_TASK_WORKERS", "0")
         .env("POSTGRES_URL", pg_url)
-        .env("MYSQL_URL", my_url)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let s = Service { child, port };
-    let client = reqwest::Client::new();
-    let t = Instant::now();
-    loop {
-        assert!(t.elapsed() < Duration::from_secs(60), "service never ready");
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/health"))
-            .send()
-            .await
-        {
-            if r.status() == 200 {
-                return s;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        .env("MYSQL_URL", my_url);
+    Service::start(c, port).await
 }
 
 /// xorshift64*: deterministic for a seed, good enough to pick moments and operations.

@@ -13,11 +13,14 @@
 //!
 //! Needs root (to mount a tmpfs), as in CI: without it the tests fail, they never skip.
 
+#[path = "support/process.rs"]
+mod process;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -193,29 +196,15 @@ impl Drop for Service {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(data: &Path, log: &Path) -> Service {
-    let port = free_port();
+    let port = process::free_port();
     let log_file = OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_jobfirst-ai"))
-        .env_clear()
-        .env("AI_SERVICE_PORT", port.to_string())
-        .env("AI_SERVICE_HOST", "127.0.0.1")
-        .env("AI_DATA_DIR", data)
+    let child = process::command(data, port)
         .env("AI_SAMPLE_DATA", "false")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
         .stderr(log_file)
         .spawn()
         .unwrap();

@@ -410,38 +410,6 @@ async fn numeric_edge_cases_are_caller_errors() {
     assert_eq!(r.status, 400, "{}", r.body);
 }
 
-/// `method path` with a bearer token (or none) and a JSON body.
-async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Reply {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-    let mut req = app.client.request(method, app.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(b);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status().as_u16();
-    let content_type = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let bytes = r.bytes().await.expect("body");
-    Reply {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        content_type,
-    }
-}
-
 fn token(user_id: u64, role: &str) -> String {
     let exp = chrono::Utc::now().timestamp() + 3600;
     JwtKey::new(SECRET)
@@ -491,7 +459,9 @@ async fn every_role_gets_documented_statuses_for_the_documented_examples() {
             // DELETEs last would be kinder to the others, but each answer only has to be
             // documented, whatever the state.
             for t in &tokens {
-                let r = call(&app, &method, &concrete, t.as_deref(), body.as_ref()).await;
+                let r = app
+                    .call(&method, &concrete, t.as_deref(), body.as_ref())
+                    .await;
                 assert_documented(&doc, &method, path, &r);
                 seen.insert(r.status);
             }

@@ -382,17 +382,31 @@ async fn analyze_resume(
     caller: Caller,
     ApiJson(mut r): ApiJson<ResumeRequest>,
 ) -> ApiResult<crate::service::ResumeResponse> {
-    match r.data.user_id {
-        Some(u) => caller.may_act_for(Some(u))?,
-        // The resume's user comes from the token (admin and service tokens act for others).
-        None if !caller.is_privileged() => r.data.user_id = caller.user_id(),
-        // A privileged re-analysis naming nobody keeps the stored owner (not an ownerless
-        // resume its user could no longer read).
-        None => r.data.user_id = resume_owner(&s, r.resume_id).await?.flatten(),
-    }
-    // Re-analysing replaces: only the owner may replace someone's resume.
-    check_resume_access(&s, &caller, r.resume_id).await?;
+    r.data.user_id = resume_writer(&s, &caller, r.resume_id, r.data.user_id).await?;
     Ok(Json(s.analyze_resume(r.resume_id, r.data).await?))
+}
+
+/// Who a resume (re-)analysis belongs to, and whether `caller` may write it: the user `named`
+/// in the request (the caller must be allowed to act for them), else the token's user, else —
+/// for admin and service tokens — the stored owner (never an ownerless resume its user could
+/// no longer read). Re-analysing replaces: only the owner may replace someone's resume.
+/// Shared by `POST /api/v1/analyze/resume` and `POST /api/v1/ai/start-analysis`.
+async fn resume_writer(
+    s: &AiService,
+    caller: &Caller,
+    resume_id: Id,
+    named: Option<Id>,
+) -> Result<Option<Id>, ApiError> {
+    let user = match named {
+        Some(u) => {
+            caller.may_act_for(Some(u))?;
+            Some(u)
+        }
+        None if !caller.is_privileged() => caller.user_id(),
+        None => resume_owner(s, resume_id).await?.flatten(),
+    };
+    check_resume_access(s, caller, resume_id).await?;
+    Ok(user)
 }
 
 #[derive(Deserialize)]

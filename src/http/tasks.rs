@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::auth::{forbidden, Caller};
 use super::error::ApiError;
 use super::extract::ApiJson;
-use super::{check_resume_access, routes, Route};
+use super::{routes, Route};
 use crate::entity::{Id, ResumeData};
 use crate::service::{AiService, NewTask, ServiceError, TaskError, TaskRecord};
 use crate::vector::Collection;
@@ -298,14 +298,7 @@ pub(super) async fn start_analysis(
         return Err(ApiError::bad_request("missing_resume_id", "简历ID不能为空"));
     };
     // The resume's user, as `POST /api/v1/analyze/resume` decides it.
-    let mut user_id = r.user_id;
-    match user_id {
-        Some(u) => caller.may_act_for(Some(u))?,
-        None if !caller.is_privileged() => user_id = caller.user_id(),
-        // As there: a privileged re-analysis naming nobody keeps the stored owner.
-        None => user_id = super::resume_owner(&s, resume_id).await?.flatten(),
-    }
-    check_resume_access(&s, &caller, resume_id).await?;
+    let user_id = super::resume_writer(&s, &caller, resume_id, r.user_id).await?;
     let data = match r.content {
         Some(content) => ResumeData {
             content,

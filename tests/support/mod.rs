@@ -100,6 +100,25 @@ impl TestApp {
         }
     }
 
+    /// `method path` with a bearer token (or none) and a JSON body (or none).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Self::reply(req.send().await.expect("request")).await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         Self::reply(self.client.get(self.url(path)).send().await.expect("GET")).await
     }
