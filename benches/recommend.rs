@@ -318,9 +318,39 @@ fn open(dir: &Path) -> (tokio::runtime::Runtime, AiService) {
     engine.wait_idle();
     let mut args = ServeArgs::for_tests(dir.to_path_buf());
     args.sample_data = Some(false);
+    // The served settings, overridable the way the service takes them.
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+    if let Some(n) = env("AI_RECOMMEND_CANDIDATES") {
+        args.recommend_candidates = n;
+    }
+    if let Some(ef) = env("AI_RECOMMEND_EF") {
+        args.recommend_ef = ef;
+    }
     let config = Arc::new(args.validate().expect("config"));
     let service = AiService::new(engine, Arc::new(HashEmbedder::new(DIM)), config);
     (rt, service)
+}
+
+/// 200 jobs nearest to `q` on `overall`, no filter, beam `ef`.
+fn jobs_200(q: &[f32], ef: Option<usize>) -> jobfirst_ai::vector::SearchRequest<'_> {
+    jobfirst_ai::vector::SearchRequest {
+        collection: Collection::Jobs,
+        vector: "overall",
+        query: q,
+        k: 200,
+        filter: None,
+        ef,
+    }
+}
+
+/// The candidates' search with beam `ef`, or the plain search (beam 200) for `None`.
+fn ann_200(engine: &Engine, q: &[f32], ef: Option<usize>) -> jobfirst_ai::vector::SearchResult {
+    let req = jobs_200(q, ef);
+    match ef {
+        Some(_) => engine.search_candidates(&req),
+        None => engine.search(&req),
+    }
+    .expect("search")
 }
 
 fn percentiles(samples: &mut [f64]) -> (f64, f64) {
@@ -387,6 +417,97 @@ fn recommend(c: &mut Criterion) {
         }
         let (p50, p99) = percentiles(&mut samples);
         eprintln!("ann/jobs k={k}: n=2000 p50 {p50:.0} µs, p99 {p99:.0} µs");
+    }
+    // The candidates' narrow beam against full beams: blocks of 2,000 distinct queries per
+    // setting, alternating settings block by block (twice), so that neither a noisy machine
+    // nor a cache warmed by the previous setting favours one.
+    let distinct: Vec<Vec<f32>> = (1..=2_000u64)
+        .map(|u| {
+            engine
+                .vector(Collection::Resumes, u * 7 % RESUMES as u64 + 1, "overall")
+                .expect("ok")
+                .expect("resume")
+        })
+        .collect();
+    let settings: [(&str, Option<usize>); 4] = [
+        ("candidates ef=64", Some(64)),
+        ("candidates ef=32", Some(32)),
+        ("candidates ef=200", Some(200)),
+        ("search (beam 200)", None),
+    ];
+    let mut samples = vec![Vec::new(); settings.len()];
+    for _round in 0..2 {
+        for (i, (_, ef)) in settings.iter().enumerate() {
+            for q in &distinct {
+                let t = Instant::now();
+                black_box(ann_200(&engine, q, *ef));
+                samples[i].push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+    }
+    // What each setting returns, against an exact scan (200 queries): recall of the true 10
+    // and 200 nearest.
+    let truth: Vec<Vec<u64>> = distinct[..200]
+        .iter()
+        .map(|q| {
+            let hits = engine.search_exact(&jobs_200(q, None)).expect("exact");
+            hits.iter().map(|h| h.id).collect()
+        })
+        .collect();
+    for ((name, ef), s) in settings.iter().zip(samples.iter_mut()) {
+        let (p50, p99) = percentiles(s);
+        let (mut r10, mut r200) = (0usize, 0usize);
+        for (q, t) in distinct.iter().zip(&truth) {
+            let got = ann_200(&engine, q, *ef);
+            let ids: std::collections::HashSet<u64> = got.hits.iter().map(|h| h.id).collect();
+            r10 += t[..10].iter().filter(|id| ids.contains(id)).count();
+            r200 += t.iter().filter(|id| ids.contains(id)).count();
+        }
+        eprintln!(
+            "ann/jobs k=200 {name}: n={} p50 {p50:.0} µs, p99 {p99:.0} µs; recall of the exact top 10 {:.3}, top 200 {:.3}",
+            s.len(),
+            r10 as f64 / (10 * truth.len()) as f64,
+            r200 as f64 / (200 * truth.len()) as f64
+        );
+    }
+    // The whole recommendation with the beam as wide as the candidate list (the previous
+    // behaviour) against the served setting, in alternating blocks as above.
+    {
+        let mut args = (*service.config()).clone();
+        args.recommend_ef = 200;
+        let wide = AiService::new(
+            engine.clone(),
+            Arc::new(HashEmbedder::new(DIM)),
+            Arc::new(args),
+        );
+        let users: Vec<u64> = (1..=2_000u64)
+            .map(|u| u * 13 % RESUMES as u64 + 1)
+            .collect();
+        for u in &users {
+            black_box(
+                rt.block_on(wide.recommend_jobs(jobs_request(*u, None)))
+                    .expect("ok"),
+            );
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _round in 0..2 {
+            for (svc, out) in [(&service, &mut a), (&wide, &mut b)] {
+                for u in &users {
+                    let t = Instant::now();
+                    black_box(
+                        rt.block_on(svc.recommend_jobs(jobs_request(*u, None)))
+                            .expect("ok"),
+                    );
+                    out.push(t.elapsed().as_secs_f64() * 1e6);
+                }
+            }
+        }
+        let (p50a, p99a) = percentiles(&mut a);
+        let (p50b, p99b) = percentiles(&mut b);
+        eprintln!(
+            "recommend/jobs alternating blocks: served ef={} p50 {p50a:.0} µs p99 {p99a:.0} µs; ef=200 p50 {p50b:.0} µs p99 {p99b:.0} µs",
+            service.config().recommend_ef
+        );
     }
     let mut g = c.benchmark_group("recommend");
     g.sample_size(50).measurement_time(Duration::from_secs(5));

@@ -60,6 +60,13 @@ for _ in $(seq 1 600); do
 done
 curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "server did not start" >&2; exit 1; }
 rss() { awk '/VmRSS/{print $2}' /proc/$PID/status; }
+# The jobs index: graph points, tail (of which in the delta graph), tombstones, rebuilds.
+index() {
+  curl -s "http://127.0.0.1:$PORT/metrics" | grep 'collection="jobs"' |
+    grep -E '^vector_(frozen_points|tail_points|delta_points|tombstones|rebuilds_total|rebuilding)' |
+    sed 's/{collection="jobs"}//' | tr '\n' ' '
+  echo
+}
 BASE="http://127.0.0.1:$PORT"
 echo "machine: $(nproc) cores; server pid $PID; RSS after start $(rss) kB"
 
@@ -84,6 +91,7 @@ done
 echo "warm-up (10 s)..." >&2
 wrk -t1 -c8 -d10s -s scripts/wrk_mixed.lua "$BASE" >/dev/null
 echo "RSS after warm-up: $(rss) kB"
+echo "jobs index: $(index)"
 
 FAILED=0
 # oha_run NAME RATE CONN DURATION PATH BODIES: one fixed-rate stream, report in $WORK/out_NAME.
@@ -112,6 +120,7 @@ for phase in $PHASES; do
       FAILED=1
     fi
     echo "RSS after throughput: $(rss) kB"
+    echo "jobs index: $(index)"
     ;;
   rate)
     echo "=== rate: recommendations $REC_RATE/s (c32), searches $SEARCH_RATE/s (c16), analyses $ANALYZE_RATE/s (c8), $DURATION, oha --latency-correction"
@@ -126,6 +135,7 @@ for phase in $PHASES; do
     summary search
     summary analyze
     echo "RSS after rate: $(rss) kB"
+    echo "jobs index: $(index)"
     ;;
   soak)
     r1=$(awk "BEGIN{print int($REC_RATE*$SOAK_FACTOR)}")
@@ -141,7 +151,7 @@ for phase in $PHASES; do
     SAMPLES=()
     while kill -0 $A 2>/dev/null; do
       SAMPLES+=("$(rss)")
-      echo "  t=$(( (${#SAMPLES[@]} - 1) * 30 ))s RSS $(rss) kB"
+      echo "  t=$(( (${#SAMPLES[@]} - 1) * 30 ))s RSS $(rss) kB; $(index)"
       sleep 30
     done
     wait $A $B $C

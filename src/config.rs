@@ -9,6 +9,8 @@ use clap::{Args, ValueEnum};
 
 /// Ollama's address when OLLAMA_HOST is not set.
 pub const DEFAULT_OLLAMA_HOST: &str = "http://localhost:11434";
+/// Default beam width of the recommendations' candidate search (`AI_RECOMMEND_EF`).
+pub const DEFAULT_RECOMMEND_EF: usize = 64;
 
 /// Which embedder turns texts into vectors.
 /// A secret setting (JWT key, API key): usable as `&str`, but its `Debug` never shows the
@@ -224,6 +226,11 @@ pub struct ServeArgs {
     /// 0.566 to 0.551).
     #[arg(long, env = "AI_RECOMMEND_CANDIDATES", default_value_t = 200)]
     pub recommend_candidates: usize,
+    /// Beam width of the recommendation candidates' graph search. The candidates are the
+    /// nearest of every job the beam visits, so the beam need not be as wide as the candidate
+    /// list: exact up to about this rank, approximate past it (BENCHMARKS.md).
+    #[arg(long, env = "AI_RECOMMEND_EF", default_value_t = DEFAULT_RECOMMEND_EF)]
+    pub recommend_ef: usize,
     /// Estimated tokens of earlier messages sent to the LLM with each chat turn (the most
     /// recent ones that fit; the oldest are dropped first). 0 sends no history.
     #[arg(long, env = "AI_CHAT_HISTORY_TOKENS", default_value_t = 2000)]
@@ -333,6 +340,8 @@ pub struct Config {
     pub indexed_vectors: crate::vector::IndexedVectors,
     pub recommend_weights: crate::recommend::Weights,
     pub recommend_candidates: usize,
+    /// `AI_RECOMMEND_EF`: beam width of the candidates' graph search.
+    pub recommend_ef: usize,
     /// `AI_CHAT_HISTORY_TOKENS`: token budget of a chat turn's history.
     pub chat_history_tokens: usize,
     /// `AI_TASK_QUEUE`: analysis tasks queued or running at most.
@@ -402,6 +411,7 @@ impl ServeArgs {
             indexed_vectors: "overall".into(),
             recommend_weights: "0.35,0.30,0.20,0.10,0.05".into(),
             recommend_candidates: 200,
+            recommend_ef: DEFAULT_RECOMMEND_EF,
             chat_history_tokens: 2000,
             task_queue: 100,
             task_workers: 2,
@@ -549,6 +559,12 @@ impl ServeArgs {
                 &format!("must be between 10 and {}", crate::vector::MAX_K),
             ));
         }
+        if !(1..=crate::vector::MAX_EF).contains(&self.recommend_ef) {
+            return Err(invalid(
+                "AI_RECOMMEND_EF",
+                &format!("must be between 1 and {}", crate::vector::MAX_EF),
+            ));
+        }
         let recommend_weights = crate::recommend::Weights::parse(&self.recommend_weights)
             .map_err(|reason| invalid("AI_RECOMMEND_WEIGHTS", &reason))?;
         if self.chat_history_tokens > 1_000_000 {
@@ -611,6 +627,7 @@ impl ServeArgs {
             indexed_vectors,
             recommend_weights,
             recommend_candidates: self.recommend_candidates,
+            recommend_ef: self.recommend_ef,
             chat_history_tokens: self.chat_history_tokens,
             task_queue: self.task_queue,
             task_workers: self.task_workers,

@@ -1830,9 +1830,152 @@ fn background_rebuild_catches_up_with_writes_made_during_it() {
     engine.wait_idle();
     let st = engine.collection_stats(JOBS);
     assert!(
-        st.tail <= 50,
-        "tail of {} positions (limit 50) left after the background rebuilds: {st:?}",
-        st.tail
+        st.tail - st.delta <= 50,
+        "{} positions (limit 50) left to scan after the background rebuilds: {st:?}",
+        st.tail - st.delta
+    );
+}
+
+/// Writes after a full rebuild are searched through a delta graph built in the background
+/// (not scanned, not a rebuild of everything): searches keep their recall, updates and deletes
+/// in the delta are honoured, filters hold; past the delta's limit a full rebuild folds it in.
+#[test]
+fn writes_after_a_rebuild_go_to_a_delta_graph_until_a_full_rebuild_folds_them_in() {
+    const N: u64 = 3_000;
+    let dir = tempdir();
+    let mut o = opts(100, true);
+    o.delta_limit = 2_000;
+    let engine = Engine::open(dir.path(), o).unwrap();
+    load(&engine, 1..=N, 0);
+    engine.rebuild(JOBS).unwrap();
+    engine.wait_idle();
+    let rebuilds = engine.collection_stats(JOBS).rebuilds;
+    // 1,500 new entities and 200 updates of frozen ones: more than the tail limit, less than
+    // the delta limit.
+    load(&engine, N + 1..=N + 1_500, 0);
+    load(&engine, 1..=200, 1);
+    engine.wait_idle();
+    let st = engine.collection_stats(JOBS);
+    assert_eq!(
+        st.rebuilds, rebuilds,
+        "a full rebuild instead of a delta: {st:?}"
+    );
+    assert_eq!((st.frozen, st.tail), (N as usize, 1_700), "{st:?}");
+    assert!(st.tail - st.delta <= 100, "delta not built: {st:?}");
+    // Deletes and updates of entities that are in the delta.
+    for id in N + 1..=N + 100 {
+        assert!(engine.delete(JOBS, id).unwrap());
+    }
+    load(&engine, N + 101..=N + 150, 1);
+    let live = (N + 1_400) as usize;
+    assert_eq!(engine.collection_stats(JOBS).live, live);
+    let b10 = Filter::eq("bucket", "b10");
+    let (mut sum, mut sum_f) = (0.0, 0.0);
+    for seed in 0..40 {
+        let q = query(seed);
+        let got = search(&engine, "overall", &q, 10, None);
+        assert_well_formed(&got.hits, 10);
+        assert_eq!(got.path, SearchPath::Graph);
+        sum += recall(&got.hits, &exact(&engine, "overall", &q, 10, None));
+        let got_f = search(&engine, "overall", &q, 10, Some(&b10));
+        for h in &got_f.hits {
+            let e = engine.get(JOBS, h.id).unwrap().expect("a hit is live");
+            assert!(
+                filter_matches(&b10, &e.payload),
+                "filter violated by {}",
+                h.id
+            );
+        }
+        sum_f += recall(&got_f.hits, &exact(&engine, "overall", &q, 10, Some(&b10)));
+        // An entity of the delta is found by its own vector, in its live version only.
+        let id = N + 101 + seed;
+        let hits = search(&engine, "overall", &raw_vector(id, 1, 3), 5, None).hits;
+        assert_eq!(
+            hits.first().map(|h| h.id),
+            Some(id),
+            "delta entity {id} not found first"
+        );
+        assert!(hits[0].distance < 1e-4, "{hits:?}");
+        let deleted = search(
+            &engine,
+            "overall",
+            &raw_vector(N + 1 + seed, 0, 3),
+            10,
+            None,
+        );
+        assert!(
+            !ids_of(&deleted.hits).contains(&(N + 1 + seed)),
+            "deleted entity found"
+        );
+    }
+    assert!(
+        sum / 40.0 >= 0.95,
+        "recall@10 {:.3} with a delta graph",
+        sum / 40.0
+    );
+    assert!(
+        sum_f / 40.0 >= 0.95,
+        "filtered recall@10 {:.3}",
+        sum_f / 40.0
+    );
+    // Past the delta's limit: one full rebuild, nothing left behind the frozen graph.
+    load(&engine, N + 1_501..=N + 2_500, 0);
+    engine.wait_idle();
+    let st = engine.collection_stats(JOBS);
+    assert!(
+        st.rebuilds > rebuilds,
+        "no full rebuild past the delta limit: {st:?}"
+    );
+    assert!(st.tail - st.delta <= 100, "{st:?}");
+    assert_eq!(st.live, live + 1_000);
+}
+
+/// Candidates for a re-ranker: `k` far above the beam, every hit live, distinct, ascending,
+/// inside the filter, and the nearest ones as a full-width beam finds them.
+#[test]
+fn search_candidates_returns_k_hits_from_a_narrow_beam() {
+    const N: u64 = 4_000;
+    let dir = tempdir();
+    let engine = Engine::open(dir.path(), opts(100, false)).unwrap();
+    load(&engine, 1..=N, 0);
+    engine.rebuild(JOBS).unwrap();
+    for id in (1..=N).step_by(7) {
+        engine.delete(JOBS, id).unwrap();
+    }
+    let deleted: HashSet<u64> = (1..=N).step_by(7).collect();
+    let b50 = Filter::eq("bucket", "b50");
+    let (mut top10, mut all) = (0.0, 0.0);
+    for seed in 0..30 {
+        let q = query(seed);
+        for f in [None, Some(&b50)] {
+            let mut r = req("overall", &q, 200, f);
+            r.ef = Some(24);
+            let got = engine.search_candidates(&r).unwrap();
+            assert_well_formed(&got.hits, 200);
+            assert_eq!(got.hits.len(), 200, "fewer than k candidates");
+            for h in &got.hits {
+                assert!(!deleted.contains(&h.id), "deleted {} returned", h.id);
+                if let Some(f) = f {
+                    let e = engine.get(JOBS, h.id).unwrap().unwrap();
+                    assert!(filter_matches(f, &e.payload), "filter violated by {}", h.id);
+                }
+            }
+            let truth = exact(&engine, "overall", &q, 200, f);
+            top10 += recall(&got.hits[..10], &truth[..10]);
+            all += recall(&got.hits, &truth);
+        }
+    }
+    assert!(top10 / 60.0 >= 0.95, "recall@10 {:.3}", top10 / 60.0);
+    assert!(all / 60.0 >= 0.8, "recall@200 {:.3}", all / 60.0);
+    // A filter matching fewer than k: all of them.
+    let b1 = Filter::eq("bucket", "b1");
+    let q = query(1);
+    let matching = exact(&engine, "overall", &q, MAX_K, Some(&b1)).len();
+    let mut r = req("overall", &q, 200, Some(&b1));
+    r.ef = Some(24);
+    assert_eq!(
+        engine.search_candidates(&r).unwrap().hits.len(),
+        matching.min(200)
     );
 }
 

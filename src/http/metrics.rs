@@ -129,7 +129,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
 
 fn render_engine(out: &mut String, stats: &[CollectionStats]) {
     type Gauge = (&'static str, &'static str, fn(&CollectionStats) -> f64);
-    let gauges: [Gauge; 6] = [
+    let gauges: [Gauge; 7] = [
         ("vector_live_entities", "Entities searchable now.", |s| {
             s.live as f64
         }),
@@ -140,8 +140,13 @@ fn render_engine(out: &mut String, stats: &[CollectionStats]) {
         ),
         (
             "vector_tail_points",
-            "Points written since the last graph build (searched exactly).",
+            "Points written since the last full graph build.",
             |s| s.tail as f64,
+        ),
+        (
+            "vector_delta_points",
+            "Of the tail points, those searched through the delta graph (the rest are scanned).",
+            |s| s.delta as f64,
         ),
         ("vector_frozen_points", "Points in the built graph.", |s| {
             s.frozen as f64

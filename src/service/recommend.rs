@@ -401,13 +401,13 @@ impl AiService {
         k: usize,
         filter: Option<&Filter>,
     ) -> Result<Vec<crate::vector::SearchHit>> {
-        match self.engine.search(&SearchRequest {
+        match self.engine.search_candidates(&SearchRequest {
             collection: c,
             vector: "overall",
             query,
             k,
             filter,
-            ef: None,
+            ef: Some(self.config.recommend_ef.min(k)),
         }) {
             Ok(r) => Ok(r.hits),
             Err(crate::vector::VectorError::BadDimension(_)) => Ok(Vec::new()),

@@ -95,7 +95,7 @@ impl AnnIndex {
         let compiled = filter.map(|f| self.state.payloads.compile(f));
         let (hits, path) = self
             .state
-            .search(0, &q, k, ef, compiled.as_ref(), &self.planner);
+            .search(0, &q, k, ef, compiled.as_ref(), &self.planner, false);
         self.counters.count(path);
         Ok((
             hits.into_iter()

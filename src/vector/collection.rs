@@ -103,7 +103,18 @@ pub(crate) struct CollectionState {
     pub frozen_n: usize,
     /// Per named vector, the vectors of positions `frozen_n..`.
     tail: Vec<Vec<f32>>,
+    /// Graphs per named vector over the positions `frozen_n..frozen_n + delta_n` (graph
+    /// position 0 = `frozen_n`), built in the background when the exact-scanned tail
+    /// outgrows its limit, so that writes between two full rebuilds are searched through a
+    /// small graph instead of a scan. Empty when none.
+    pub delta: Vec<Arc<Graph>>,
+    pub delta_n: usize,
+    /// Unique per state: a background build checks its snapshot's state is still the one
+    /// serving before it swaps its result in.
+    pub id: u64,
 }
+
+static STATE_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl CollectionState {
     pub fn empty(kind: Collection, dim: usize, model: Option<String>, epoch: u64) -> Self {
@@ -123,6 +134,9 @@ impl CollectionState {
             frozen: Vec::new(),
             frozen_n: 0,
             tail: vec![Vec::new(); nv],
+            delta: Vec::new(),
+            delta_n: 0,
+            id: STATE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -163,8 +177,31 @@ impl CollectionState {
         self.len() - self.n_dead
     }
 
+    /// Positions after the frozen graphs (in the delta graphs or scanned).
     pub fn tail_len(&self) -> usize {
         self.len() - self.frozen_n
+    }
+
+    /// Positions searched by an exact scan: after the frozen and delta graphs.
+    pub fn exact_tail_len(&self) -> usize {
+        self.len() - self.frozen_n - self.delta_n
+    }
+
+    /// Vectors of the positions after the frozen graphs, per named vector, for those `keep`
+    /// selects (others empty): the input of a delta build.
+    pub fn tail_vectors(&self, keep: impl Fn(usize) -> bool) -> Vec<Vec<f32>> {
+        self.tail
+            .iter()
+            .enumerate()
+            .map(|(vi, t)| if keep(vi) { t.clone() } else { Vec::new() })
+            .collect()
+    }
+
+    /// Installs delta graphs over the first `n` positions after the frozen graphs.
+    pub fn set_delta(&mut self, graphs: Vec<Graph>, n: usize) {
+        debug_assert!(n <= self.tail_len());
+        self.delta = graphs.into_iter().map(Arc::new).collect();
+        self.delta_n = n;
     }
 
     #[inline]
@@ -278,6 +315,11 @@ impl CollectionState {
     }
 
     /// Answers a search: `(entity id, cosine distance)` ascending, and the path taken.
+    ///
+    /// `pool`: the caller re-ranks the hits itself, so a graph traversal keeps the beam of
+    /// `ef` instead of widening it to `k`, and returns the `k` nearest nodes it visited (see
+    /// [`Graph::search`]); should that give fewer than `k`, the `k`-wide beam is run.
+    #[allow(clippy::too_many_arguments)]
     pub fn search(
         &self,
         vi: usize,
@@ -286,10 +328,15 @@ impl CollectionState {
         ef: Option<usize>,
         filter: Option<&Compiled<'_>>,
         params: &PlannerParams,
+        pool: bool,
     ) -> (Vec<(u64, f32)>, SearchPath) {
-        let ef = ef.unwrap_or(params.ef).max(k);
+        let full_ef = ef.unwrap_or(params.ef).max(k);
+        let ef = if pool {
+            ef.unwrap_or(params.ef).min(full_ef)
+        } else {
+            full_ef
+        };
         let n = self.len();
-        let frozen_n = self.frozen_n as u32;
         if !self.frozen.get(vi).is_some_and(|g| g.has_edges()) {
             // No graph for this vector (tail only, or a vector kept without edges): scan.
             let hits = match filter {
@@ -315,9 +362,11 @@ impl CollectionState {
         let (hits, path) = match filter {
             None => {
                 let want = k.min(self.live_count());
-                let mut hits = self.graph_search(vi, query, k, ef, &|p| !self.is_dead(p));
-                let tail = (frozen_n..n as u32).filter(|p| !self.is_dead(*p));
-                hits.extend(self.exact(vi, query, k, tail));
+                let live = |p: u32| !self.is_dead(p);
+                let mut hits = self.graph_search(vi, query, k, ef, &live);
+                if hits.len() < want && ef < full_ef {
+                    hits = self.graph_search(vi, query, k, full_ef, &live);
+                }
                 if hits.len() < want {
                     let all = (0..n as u32).filter(|p| !self.is_dead(*p));
                     (self.exact(vi, query, k, all), SearchPath::ExactFallback)
@@ -353,11 +402,13 @@ impl CollectionState {
                         let selectivity = (estimate as f64 / n.max(1) as f64).min(1.0);
                         // Widen the beam as the filter gets more selective (capped), so the
                         // accepted results fill up before the traversal gives up.
-                        let widened = ((ef as f64 / selectivity.sqrt()) as usize).min(ef * 8);
-                        let mut hits = self.graph_search(vi, query, k, widened, &accept);
-                        let tail = (frozen_n..n as u32).filter(|p| accept(*p));
-                        hits.extend(self.exact(vi, query, k, tail));
+                        let widen =
+                            |ef: usize| ((ef as f64 / selectivity.sqrt()) as usize).min(ef * 8);
+                        let mut hits = self.graph_search(vi, query, k, widen(ef), &accept);
                         let want = k.min(m.as_ref().map_or(k, |m| m.len()));
+                        if hits.len() < want && ef < full_ef {
+                            hits = self.graph_search(vi, query, k, widen(full_ef), &accept);
+                        }
                         if hits.len() < want {
                             let all: Box<dyn Iterator<Item = u32>> = match m {
                                 Some(m) => Box::new(m.into_iter()),
@@ -383,6 +434,8 @@ impl CollectionState {
         )
     }
 
+    /// The accepted positions nearest to `query` by graph: the frozen graph's, the delta
+    /// graph's and an exact scan of the positions after both (unsorted, at most `k` of each).
     fn graph_search(
         &self,
         vi: usize,
@@ -391,10 +444,25 @@ impl CollectionState {
         ef: usize,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Scored> {
-        match self.frozen.get(vi) {
+        let mut hits = match self.frozen.get(vi) {
             Some(g) if self.frozen_n > 0 => g.search(query, k, ef, accept),
             _ => Vec::new(),
-        }
+        };
+        let base = self.frozen_n as u32;
+        let scanned_from = match self.delta.get(vi) {
+            Some(d) if self.delta_n > 0 && d.has_edges() => {
+                let found = d.search(query, k, ef, &|p| accept(base + p));
+                hits.extend(found.into_iter().map(|s| Scored {
+                    dist: s.dist,
+                    pos: base + s.pos,
+                }));
+                base + self.delta_n as u32
+            }
+            _ => base,
+        };
+        let tail = (scanned_from..self.len() as u32).filter(|p| accept(*p));
+        hits.extend(self.exact(vi, query, k, tail));
+        hits
     }
 
     /// Exact top-k over every live position.

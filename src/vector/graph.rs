@@ -55,6 +55,52 @@ impl Default for GraphParams {
     }
 }
 
+/// The hnsw_rs seed graph of a [`Graph::build`], started ahead of it: points can be inserted
+/// as they arrive (a bulk load seeds while it reads), and the build inserts the rest.
+pub(crate) struct Seed {
+    hnsw: Hnsw<'static, f32, SimdDot>,
+    dim: usize,
+    m: usize,
+    /// Points inserted: positions `0..len`.
+    len: usize,
+}
+
+impl Seed {
+    /// An empty seed for about `capacity` points (a hint).
+    pub fn new(dim: usize, capacity: usize, params: GraphParams) -> Seed {
+        let m = params.m.clamp(2, 128);
+        Seed {
+            hnsw: Hnsw::new(m, capacity.max(1), 16, params.seed_ef().max(m), SimdDot),
+            dim,
+            m,
+            len: 0,
+        }
+    }
+
+    /// Points inserted so far (positions `0..len`).
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Inserts `vectors` (`k * dim`, L2-normalised) as positions `len..len + k`, on the rayon
+    /// pool when `parallel`, else on this thread.
+    pub fn extend(&mut self, vectors: &[f32], parallel: bool) {
+        let data: Vec<(&[f32], usize)> = vectors
+            .chunks_exact(self.dim)
+            .enumerate()
+            .map(|(i, v)| (v, self.len + i))
+            .collect();
+        if parallel {
+            self.hnsw.parallel_insert_slice(&data);
+        } else {
+            for d in &data {
+                self.hnsw.insert_slice(*d);
+            }
+        }
+        self.len += data.len();
+    }
+}
+
 /// Memory holding a flat array: owned after a build, or a window of a mapped index file.
 pub(crate) enum Region<T: bytemuck::Pod> {
     Owned(Vec<T>),
@@ -210,6 +256,10 @@ impl Graph {
     /// Approximate nearest neighbours of `query` among positions accepted by `accept`,
     /// ascending by distance, at most `k`. Rejected nodes are traversed but never returned,
     /// so tombstones and filters cannot disconnect the graph.
+    ///
+    /// `ef` below `k` is allowed: the traversal is then the one of a beam of `ef` (exact up to
+    /// about rank `ef`), and the `k` results are the nearest of every node it computed a
+    /// distance for — a candidate list for a re-ranker at a fraction of a `k`-wide beam's cost.
     pub fn search(
         &self,
         query: &[f32],
@@ -220,7 +270,7 @@ impl Graph {
         if !self.has_edges() || k == 0 {
             return Vec::new();
         }
-        let ef = ef.max(k);
+        let ef = ef.max(1);
         // Greedy descent through the upper layers.
         let mut ep = self.entry;
         let mut ep_d = cosine_distance(query, self.vector(ep));
@@ -267,6 +317,11 @@ impl Graph {
         let mut candidates: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef * 4);
         let mut top: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef + 1);
         let mut results: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+        // The traversal answers for the nearest `explore` accepted nodes; with `ef < k` the
+        // results past that rank are collected from what the beam visits anyway.
+        let explore = k.min(ef);
+        let mut near: BinaryHeap<Scored> =
+            BinaryHeap::with_capacity(if k > ef { ef + 1 } else { 0 });
         let start = Scored {
             dist: ep_d,
             pos: ep,
@@ -276,11 +331,16 @@ impl Graph {
         top.push(start);
         if accept(ep) {
             results.push(start);
+            if k > ef {
+                near.push(start);
+            }
         }
-        // Distance of the k-th accepted result so far (infinite until k are known): any node
-        // closer than it could still improve the answer, inside the beam or not.
-        let kth = |r: &BinaryHeap<Scored>| {
-            if r.len() >= k {
+        // Distance of the `explore`-th accepted result so far (infinite until that many are
+        // known): any node closer than it could still improve the answer, inside the beam or
+        // not.
+        let kth = |r: &BinaryHeap<Scored>, near: &BinaryHeap<Scored>| {
+            let r = if k > ef { near } else { r };
+            if r.len() >= explore {
                 r.peek().map_or(f32::INFINITY, |s| s.dist)
             } else {
                 f32::INFINITY
@@ -292,7 +352,7 @@ impl Graph {
             } else {
                 f32::INFINITY
             };
-            if cur.dist > bound && cur.dist > kth(&results) {
+            if cur.dist > bound && cur.dist > kth(&results, &near) {
                 break;
             }
             let nbs = self.neighbours0(cur.pos);
@@ -315,15 +375,23 @@ impl Graph {
                         top.pop();
                     }
                 }
-                if in_beam || d < kth(&results) {
+                if in_beam || d < kth(&results, &near) {
                     candidates.push(Reverse(s));
                 }
-                if accept(nb)
-                    && (results.len() < k || d < results.peek().map_or(f32::INFINITY, |r| r.dist))
-                {
-                    results.push(s);
-                    if results.len() > k {
-                        results.pop();
+                if accept(nb) {
+                    if results.len() < k || d < results.peek().map_or(f32::INFINITY, |r| r.dist) {
+                        results.push(s);
+                        if results.len() > k {
+                            results.pop();
+                        }
+                    }
+                    if k > ef
+                        && (near.len() < ef || d < near.peek().map_or(f32::INFINITY, |r| r.dist))
+                    {
+                        near.push(s);
+                        if near.len() > ef {
+                            near.pop();
+                        }
                     }
                 }
             }
@@ -354,6 +422,17 @@ impl Graph {
 
     /// Builds a graph over `vectors` (`n * dim`, L2-normalised) with hnsw_rs, then freezes it.
     pub fn build(vectors: Vec<f32>, dim: usize, params: GraphParams) -> Graph {
+        Self::build_seeded(vectors, dim, params, None)
+    }
+
+    /// [`Graph::build`] continuing `seed`, which must hold exactly the first `seed.len()` of
+    /// `vectors` (a seed of another shape is ignored).
+    pub fn build_seeded(
+        vectors: Vec<f32>,
+        dim: usize,
+        params: GraphParams,
+        seed: Option<Seed>,
+    ) -> Graph {
         let n = vectors.len().checked_div(dim).unwrap_or(0);
         let m = params.m.clamp(2, 128);
         let m0 = 2 * m;
@@ -369,14 +448,19 @@ impl Graph {
                 upper: Vec::new(),
             };
         }
-        let hnsw: Hnsw<f32, SimdDot> = Hnsw::new(m, n, 16, params.seed_ef().max(m), SimdDot);
-        let data: Vec<(&[f32], usize)> = (0..n)
-            .map(|i| (&vectors[i * dim..(i + 1) * dim], i))
-            .collect();
+        let mut seed = seed
+            .filter(|s| s.dim == dim && s.m == m && s.len <= n)
+            .unwrap_or_else(|| Seed::new(dim, n, params));
         let t0 = std::time::Instant::now();
-        hnsw.parallel_insert_slice(&data);
-        drop(data);
-        tracing::debug!(n, secs = t0.elapsed().as_secs_f64(), "hnsw_rs insert");
+        let seeded = seed.len;
+        seed.extend(&vectors[seeded * dim..n * dim], true);
+        let hnsw = seed.hnsw;
+        tracing::debug!(
+            n,
+            seeded,
+            secs = t0.elapsed().as_secs_f64(),
+            "hnsw_rs insert"
+        );
 
         // Extract every point's neighbour lists, by our position (hnsw_rs's origin id).
         let mut levels = vec![0usize; n];

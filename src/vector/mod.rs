@@ -40,7 +40,7 @@ pub use schema::{Collection, Payload, PayloadValue};
 pub use store::StorageStatus;
 
 use collection::{CollectionState, Frozen, PathCounters};
-use graph::Graph;
+use graph::{Graph, Seed};
 use store::{NewRecord, Store};
 
 /// Largest vector dimension accepted.
@@ -86,19 +86,24 @@ impl IndexedVectors {
         self.0[c.index()] & (1 << vi) != 0
     }
 
+    /// One graph per named vector; `seeds` (per named vector) continue a build started ahead.
     fn build(
         &self,
         c: Collection,
         vectors: Vec<Vec<f32>>,
         dim: usize,
         params: GraphParams,
+        seeds: Option<Vec<Option<Seed>>>,
     ) -> Vec<Graph> {
+        let mut seeds = seeds.unwrap_or_default();
+        seeds.resize_with(vectors.len(), || None);
         vectors
             .into_par_iter()
+            .zip(seeds)
             .enumerate()
-            .map(|(vi, v)| {
+            .map(|(vi, (v, seed))| {
                 if self.is_indexed(c, vi) {
-                    Graph::build(v, dim, params)
+                    Graph::build_seeded(v, dim, params, seed)
                 } else {
                     Graph::vectors_only(v, dim)
                 }
@@ -120,8 +125,14 @@ pub struct EngineOptions {
     pub indexed: IndexedVectors,
     pub graph: GraphParams,
     pub planner: PlannerParams,
-    /// Freeze (rebuild) once this many writes sit in the exact-scanned tail.
+    /// Index the writes since the last full rebuild (a delta graph, or a full rebuild) once
+    /// this many sit in the exact-scanned tail.
     pub tail_limit: usize,
+    /// Largest delta graph: once more positions than this (or than a quarter of the frozen
+    /// graph, whichever is more) follow the frozen graph, a full rebuild folds them in.
+    pub delta_limit: usize,
+    /// Threads of a background rebuild or delta build (the others keep serving).
+    pub rebuild_threads: usize,
     /// Rebuild once this fraction of positions are tombstones.
     pub tombstone_ratio: f64,
     /// Run rebuilds on a background thread when the limits are crossed (off: only
@@ -143,6 +154,8 @@ impl Default for EngineOptions {
             graph: GraphParams::default(),
             planner: PlannerParams::default(),
             tail_limit: 2_048,
+            delta_limit: 16_384,
+            rebuild_threads: 1,
             tombstone_ratio: 0.2,
             background_rebuild: true,
             outbox: false,
@@ -212,7 +225,10 @@ pub struct CollectionStats {
     pub live: usize,
     pub tombstones: usize,
     pub frozen: usize,
+    /// Positions after the frozen graphs…
     pub tail: usize,
+    /// … of which searched through the delta graphs (the rest are scanned).
+    pub delta: usize,
     pub searches: PathCounts,
     pub rebuilds: u64,
     pub last_rebuild_ms: u64,
@@ -229,6 +245,9 @@ struct Slot {
     rebuilds: AtomicU64,
     last_rebuild_ms: AtomicU64,
     loaded_from_file: AtomicBool,
+    /// Graph builds started ahead of the next rebuild ([`Engine::seed_graphs`]), per named
+    /// vector: over positions `0..len` while the collection is all tail without tombstones.
+    seeds: Mutex<Option<Vec<Option<Seed>>>>,
 }
 
 struct Inner {
@@ -238,6 +257,9 @@ struct Inner {
     collections: [Slot; 3],
     /// Serialises writes so memory applies them in commit order.
     write_lock: Mutex<()>,
+    /// Whether writes start background rebuilds ([`EngineOptions::background_rebuild`] at
+    /// open; see [`Engine::set_background_rebuild`]).
+    background: AtomicBool,
     /// Set when the last caller handle is dropped: no new background rebuilds.
     closing: AtomicBool,
     /// Background threads alive (each decrements after dropping its engine).
@@ -289,6 +311,7 @@ impl Engine {
                 rebuilds: AtomicU64::new(0),
                 last_rebuild_ms: AtomicU64::new(0),
                 loaded_from_file: AtomicBool::new(from_file),
+                seeds: Mutex::new(None),
             });
         }
         let collections: [Slot; 3] = match slots.try_into() {
@@ -301,6 +324,7 @@ impl Engine {
             options,
             collections,
             write_lock: Mutex::new(()),
+            background: AtomicBool::new(options.background_rebuild),
             closing: AtomicBool::new(false),
             threads: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         });
@@ -316,8 +340,21 @@ impl Engine {
         Ok(engine)
     }
 
+    /// The options the engine was opened with (`background_rebuild` as at open; see
+    /// [`Engine::set_background_rebuild`]).
     pub fn options(&self) -> &EngineOptions {
         &self.inner.options
+    }
+
+    /// Turns background rebuilds on or off (a bulk load runs with them off, then turns them
+    /// on to serve with the same engine). Turning them on starts any rebuild now due.
+    pub fn set_background_rebuild(&self, on: bool) {
+        self.inner.background.store(on, Ordering::Release);
+        if on {
+            for c in Collection::ALL {
+                self.maybe_rebuild(c);
+            }
+        }
     }
 
     /// The state of the disk under the store: `disk_full` while writes are refused for lack
@@ -635,6 +672,19 @@ impl Engine {
     /// Nearest neighbours of `req.query`, ascending by cosine distance. Never fewer than
     /// `min(k, number of live entities matching the filter)` results.
     pub fn search(&self, req: &SearchRequest<'_>) -> Result<SearchResult> {
+        self.search_with(req, false)
+    }
+
+    /// Candidates for a caller that re-ranks them (recommendations): like [`Engine::search`],
+    /// but a graph traversal keeps the beam of `ef` (the engine's default when `None`) instead
+    /// of widening it to `k`, and returns the `k` nearest of the nodes that beam visited —
+    /// exact up to about rank `ef`, approximate past it, at a fraction of a `k`-wide beam's
+    /// cost. Filters, tombstones and the planner's paths are as in [`Engine::search`].
+    pub fn search_candidates(&self, req: &SearchRequest<'_>) -> Result<SearchResult> {
+        self.search_with(req, true)
+    }
+
+    fn search_with(&self, req: &SearchRequest<'_>, pool: bool) -> Result<SearchResult> {
         let c = req.collection;
         let vi = validate(req)?;
         let slot = self.slot(c);
@@ -659,6 +709,7 @@ impl Engine {
             req.ef,
             compiled.as_ref(),
             &self.inner.options.planner,
+            pool,
         );
         slot.counters.count(path);
         Ok(SearchResult {
@@ -681,7 +732,10 @@ impl Engine {
         let query = distance::normalized("query", req.query, st.dim)?;
         let compiled = req.filter.map(|f| st.payloads.compile(f));
         let hits = match compiled {
-            Some(f) => st.search(vi, &query, req.k, None, Some(&f), &planner).0,
+            Some(f) => {
+                st.search(vi, &query, req.k, None, Some(&f), &planner, false)
+                    .0
+            }
             None => st.exact_all(vi, &query, req.k),
         };
         Ok(by_distance_then_id(hits))
@@ -703,6 +757,7 @@ impl Engine {
                     tombstones: st.n_dead,
                     frozen: st.frozen_n,
                     tail: st.tail_len(),
+                    delta: st.delta_n,
                     searches: PathCounts {
                         graph: ctr.graph.load(Ordering::Relaxed),
                         graph_filtered: ctr.graph_filtered.load(Ordering::Relaxed),
@@ -723,26 +778,112 @@ impl Engine {
     }
 
     fn maybe_rebuild(&self, c: Collection) {
-        if !self.inner.options.background_rebuild || self.inner.closing.load(Ordering::Acquire) {
+        if !self.inner.background.load(Ordering::Acquire)
+            || self.inner.closing.load(Ordering::Acquire)
+        {
             return;
         }
         let slot = self.slot(c);
+        let o = &self.inner.options;
         let due = {
             let st = slot.state.read();
-            st.tail_len() > self.inner.options.tail_limit
-                || (st.len() > 0
-                    && st.n_dead as f64 > self.inner.options.tombstone_ratio * st.len() as f64
-                    && st.len() > 64)
+            let tombstones =
+                st.len() > 64 && st.n_dead as f64 > o.tombstone_ratio * st.len() as f64;
+            if st.exact_tail_len() <= o.tail_limit && !tombstones {
+                None
+            } else if tombstones
+                || st.frozen_n == 0
+                || st.tail_len() > o.delta_limit.max(st.frozen_n / 4)
+            {
+                Some(false)
+            } else {
+                Some(true)
+            }
         };
-        if !due || slot.rebuilding.swap(true, Ordering::AcqRel) {
-            return;
+        let threads = o.rebuild_threads;
+        // Not started: a job of this collection is running (it checks again when done).
+        match due {
+            None => {}
+            Some(true) => {
+                let _ = self.spawn_job(c, "delta", move |engine: &Engine| {
+                    if let Err(e) = in_pool(threads, || engine.build_delta(c)) {
+                        tracing::error!(collection = %c, error = %e, "background delta build failed");
+                    }
+                });
+            }
+            Some(false) => {
+                let _ = self.spawn_job(c, "rebuild", move |engine: &Engine| {
+                    if let Err(e) = in_pool(threads, || engine.rebuild(c)) {
+                        tracing::error!(collection = %c, error = %e, "background rebuild failed");
+                    }
+                });
+            }
+        }
+    }
+
+    /// Builds graphs over the positions written since the last full rebuild (the delta), so
+    /// that searches stop scanning them; a full rebuild later folds them into the frozen
+    /// graphs. Costs a graph build of the delta's size, not the collection's.
+    pub fn build_delta(&self, c: Collection) -> Result<()> {
+        let slot = self.slot(c);
+        let _one = slot.rebuild_lock.lock();
+        let started = Instant::now();
+        let (id, dim, n, vectors) = {
+            let st = slot.state.read();
+            let indexed = self.inner.options.indexed;
+            (
+                st.id,
+                st.dim,
+                st.tail_len(),
+                st.tail_vectors(|vi| indexed.is_indexed(c, vi)),
+            )
+        };
+        if dim == 0 || n == 0 {
+            return Ok(());
+        }
+        let graphs =
+            self.inner
+                .options
+                .indexed
+                .build(c, vectors, dim, self.inner.options.graph, None);
+        let mut st = slot.state.write();
+        // A full rebuild or a reload replaced the state meanwhile: its positions differ.
+        if st.id != id || st.tail_len() < n {
+            return Ok(());
+        }
+        st.set_delta(graphs, n);
+        drop(st);
+        tracing::info!(
+            collection = %c,
+            points = n,
+            ms = started.elapsed().as_millis() as u64,
+            "built delta graphs"
+        );
+        Ok(())
+    }
+
+    /// Runs `job` on a background thread as this collection's one rebuild job (unless one is
+    /// running or the engine is closing): [`Engine::wait_idle`] and the engine's close wait
+    /// for it, and once it is done any rebuild then due starts.
+    /// Returns the job when it was not started (its thread failing to spawn drops it).
+    fn spawn_job<F: FnOnce(&Engine) + Send + 'static>(
+        &self,
+        c: Collection,
+        what: &str,
+        job: F,
+    ) -> Option<F> {
+        let slot = self.slot(c);
+        if self.inner.closing.load(Ordering::Acquire)
+            || slot.rebuilding.swap(true, Ordering::AcqRel)
+        {
+            return Some(job);
         }
         let threads = self.inner.threads.clone();
         threads.fetch_add(1, Ordering::AcqRel);
         if self.inner.closing.load(Ordering::Acquire) {
             slot.rebuilding.store(false, Ordering::Release);
             threads.fetch_sub(1, Ordering::AcqRel);
-            return;
+            return Some(job);
         }
         // The thread's engine holds no caller handle, so dropping the caller's engine closes.
         let engine = Engine {
@@ -751,20 +892,86 @@ impl Engine {
         };
         let thread_count = threads.clone();
         let spawned = std::thread::Builder::new()
-            .name(format!("rebuild-{c}"))
+            .name(format!("{what}-{c}"))
             .spawn(move || {
-                if let Err(e) = engine.rebuild(c) {
-                    tracing::error!(collection = %c, error = %e, "background rebuild failed");
-                }
+                job(&engine);
                 engine.slot(c).rebuilding.store(false, Ordering::Release);
-                // Writes made during the rebuild may already be due for the next one.
+                // Writes made during the job may already be due for a rebuild.
                 engine.maybe_rebuild(c);
                 drop(engine);
                 thread_count.fetch_sub(1, Ordering::AcqRel);
             });
-        if spawned.is_err() {
+        if let Err(e) = spawned {
+            tracing::warn!(collection = %c, error = %e, "cannot start a {what} thread");
             slot.rebuilding.store(false, Ordering::Release);
             threads.fetch_sub(1, Ordering::AcqRel);
+        }
+        None
+    }
+
+    /// For a bulk load: inserts the vectors written to `c` since the last call (when at least
+    /// `min_new` were) into graph builds for its next rebuild, on this thread, so the build
+    /// overlaps the load and the rebuild only inserts the rest. Only while the collection is
+    /// all tail without tombstones (its positions are then exactly what a rebuild snapshots);
+    /// otherwise the seeds are dropped. Returns the points seeded so far.
+    pub fn seed_graphs(&self, c: Collection, min_new: usize) -> usize {
+        let nv = c.vector_names().len();
+        let indexed: Vec<bool> = (0..nv)
+            .map(|vi| self.inner.options.indexed.is_indexed(c, vi))
+            .collect();
+        if !indexed.contains(&true) {
+            return 0;
+        }
+        let slot = self.slot(c);
+        let mut seeds = slot.seeds.lock();
+        let from = seeds
+            .as_ref()
+            .and_then(|s| s.iter().flatten().next())
+            .map_or(0, |s| s.len());
+        let (dim, to, chunk) = {
+            let st = slot.state.read();
+            if st.frozen_n != 0 || st.n_dead != 0 || st.dim == 0 || st.len() < from {
+                *seeds = None;
+                return 0;
+            }
+            let to = st.len();
+            if to < from + min_new.max(1) {
+                return from;
+            }
+            let chunk: Vec<Option<Vec<f32>>> = indexed
+                .iter()
+                .enumerate()
+                .map(|(vi, on)| {
+                    on.then(|| {
+                        let mut v = Vec::with_capacity((to - from) * st.dim);
+                        for p in from..to {
+                            v.extend_from_slice(st.vector(vi, p as u32));
+                        }
+                        v
+                    })
+                })
+                .collect();
+            (st.dim, to, chunk)
+        };
+        let params = self.inner.options.graph;
+        let list = seeds.get_or_insert_with(|| {
+            indexed
+                .iter()
+                .map(|on| on.then(|| Seed::new(dim, to.max(1 << 16), params)))
+                .collect()
+        });
+        for (seed, v) in list.iter_mut().zip(chunk) {
+            if let (Some(seed), Some(v)) = (seed, v) {
+                seed.extend(&v, false);
+            }
+        }
+        to
+    }
+
+    /// Drops the graph builds [`Engine::seed_graphs`] started that no rebuild used.
+    pub fn discard_seeds(&self) {
+        for c in Collection::ALL {
+            *self.slot(c).seeds.lock() = None;
         }
     }
 
@@ -781,13 +988,55 @@ impl Engine {
     /// Rebuilds a collection's graphs over its live entities, swaps them in, writes the index
     /// file and compacts redb. Searches and writes continue meanwhile.
     pub fn rebuild(&self, c: Collection) -> Result<()> {
+        let _one = self.slot(c).rebuild_lock.lock();
+        match self.rebuild_graphs(c, self.inner.options.graph) {
+            Some(generation) => self.persist(c, generation),
+            None => Ok(()),
+        }
+    }
+
+    /// Like [`Engine::rebuild`], but returns as soon as the new graphs serve: the index file
+    /// is written and redb compacted on a background thread (a bulk load does not wait for
+    /// hundreds of MB to reach the disk before serving). [`Engine::wait_idle`] and the
+    /// engine's close wait for that thread; a crash before it is done only costs a graph
+    /// build at the next start.
+    /// `params`: the graphs' build parameters for this rebuild (later ones use the engine's).
+    pub fn rebuild_persisting_later(&self, c: Collection, params: GraphParams) -> Result<()> {
+        let generation = {
+            let _one = self.slot(c).rebuild_lock.lock();
+            self.rebuild_graphs(c, params)
+        };
+        let Some(generation) = generation else {
+            return Ok(());
+        };
+        let job = move |engine: &Engine| {
+            let _one = engine.slot(c).rebuild_lock.lock();
+            if let Err(e) = engine.persist(c, generation) {
+                tracing::warn!(collection = %c, error = %e, "could not persist the rebuilt graphs");
+            }
+        };
+        if let Some(job) = self.spawn_job(c, "persist", job) {
+            // A job of this collection is running (or the engine is closing): persist now.
+            job(self);
+        }
+        Ok(())
+    }
+
+    /// Builds new graphs over the live entities and swaps them in (the caller holds the
+    /// rebuild lock); returns the generation to persist, `None` when there is nothing stored.
+    fn rebuild_graphs(&self, c: Collection, params: GraphParams) -> Option<Generation> {
         let slot = self.slot(c);
-        let _one = slot.rebuild_lock.lock();
         let started = Instant::now();
         let nv = c.vector_names().len();
+        let mut seeds = slot.seeds.lock().take();
         // 1. Snapshot the live positions under a read lock.
         let (dim, model, epoch, old_len, entities, slots, payloads, vectors) = {
             let st = slot.state.read();
+            if st.frozen_n != 0 || st.n_dead != 0 {
+                // Seeds hold positions 0..len of an all-tail generation without tombstones:
+                // only then are they the first positions of this snapshot.
+                seeds = None;
+            }
             let live = st.live_positions();
             let dim = st.dim;
             let mut vectors: Vec<Vec<f32>> = vec![Vec::with_capacity(live.len() * dim); nv];
@@ -814,11 +1063,14 @@ impl Engine {
             )
         };
         if dim == 0 {
-            return Ok(());
+            return None;
         }
         // 2. Build outside any lock.
-        let params = self.inner.options.graph;
-        let graphs = self.inner.options.indexed.build(c, vectors, dim, params);
+        let graphs = self
+            .inner
+            .options
+            .indexed
+            .build(c, vectors, dim, params, seeds);
         let mut next = CollectionState::with_frozen(
             c,
             dim,
@@ -858,7 +1110,11 @@ impl Engine {
             next.model = st.model.clone();
             std::mem::replace(&mut *st, next)
         };
-        drop(old);
+        // Freeing the old generation (its tail vectors, payload index) takes ~1 s at 100k
+        // points: not on the caller's time (a failed spawn drops it here).
+        let _ = std::thread::Builder::new()
+            .name(format!("drop-{c}"))
+            .spawn(move || drop(old));
         slot.rebuilds.fetch_add(1, Ordering::Relaxed);
         slot.last_rebuild_ms
             .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -868,23 +1124,50 @@ impl Engine {
             ms = started.elapsed().as_millis() as u64,
             "rebuilt graphs"
         );
-        // 4. Persist the frozen graphs (derived data: a failure here loses nothing).
-        let refs: Vec<&Graph> = frozen.iter().map(|g| g.as_ref()).collect();
+        Some(Generation {
+            epoch,
+            dim,
+            entities,
+            slots,
+            graphs: frozen,
+        })
+    }
+
+    /// Writes a rebuilt generation's index file and drops the records of dead slots from redb
+    /// (the caller holds the rebuild lock).
+    fn persist(&self, c: Collection, generation: Generation) -> Result<()> {
+        let started = Instant::now();
+        // Derived data: a failure here loses nothing.
+        let refs: Vec<&Graph> = generation.graphs.iter().map(|g| g.as_ref()).collect();
         if let Err(e) = index_file::write(
             &index_path(&self.inner.dir, c),
             self.inner.store.store_id,
-            epoch,
-            dim,
-            &entities,
-            &slots,
+            generation.epoch,
+            generation.dim,
+            &generation.entities,
+            &generation.slots,
             &refs,
         ) {
             tracing::warn!(collection = %c, error = %e, "could not write the index file; it will be rebuilt at next start");
         }
-        // 5. Drop the records of dead slots from redb.
         self.inner.store.compact(c)?;
+        tracing::debug!(
+            collection = %c,
+            ms = started.elapsed().as_millis() as u64,
+            "index file written, store compacted"
+        );
         Ok(())
     }
+}
+
+/// A rebuilt generation of a collection, as the index file records it.
+struct Generation {
+    /// The store's epoch at the snapshot the graphs were built from.
+    epoch: u64,
+    dim: usize,
+    entities: Vec<u64>,
+    slots: Vec<u64>,
+    graphs: Vec<Arc<Graph>>,
 }
 
 /// Checks a search request's k, ef, vector name and filter; returns the vector's index.
@@ -1028,7 +1311,7 @@ fn load_collection(
                 entities.push(r.entity);
                 payloads.push(Arc::new(r.payload));
             }
-            let graphs = options.indexed.build(c, vectors, dim, options.graph);
+            let graphs = options.indexed.build(c, vectors, dim, options.graph, None);
             let refs: Vec<&Graph> = graphs.iter().collect();
             if let Err(e) = index_file::write(
                 &path,
@@ -1056,5 +1339,18 @@ fn load_collection(
             );
             Ok((state, false))
         }
+    }
+}
+
+/// Runs `f` on a pool of `threads` threads (rayon work inside it stays there), or on the
+/// global pool if that pool cannot be made.
+fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("rebuild-pool-{i}"))
+        .build()
+    {
+        Ok(pool) => pool.install(f),
+        Err(_) => f(),
     }
 }
