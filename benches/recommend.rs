@@ -318,14 +318,7 @@ fn open(dir: &Path) -> (tokio::runtime::Runtime, AiService) {
     engine.wait_idle();
     let mut args = ServeArgs::for_tests(dir.to_path_buf());
     args.sample_data = Some(false);
-    // The served settings, overridable the way the service takes them.
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
-    if let Some(n) = env("AI_RECOMMEND_CANDIDATES") {
-        args.recommend_candidates = n;
-    }
-    if let Some(ef) = env("AI_RECOMMEND_EF") {
-        args.recommend_ef = ef;
-    }
+    args.recommend_settings_from_env();
     let config = Arc::new(args.validate().expect("config"));
     let service = AiService::new(engine, Arc::new(HashEmbedder::new(DIM)), config);
     (rt, service)

@@ -367,6 +367,19 @@ pub enum ConfigError {
 }
 
 impl ServeArgs {
+    /// Takes `AI_RECOMMEND_CANDIDATES` and `AI_RECOMMEND_EF` from the environment when set, as
+    /// `serve` does (for the in-process evaluation and benches, which start from
+    /// [`ServeArgs::for_tests`]). Unparsable values are left to the defaults.
+    pub fn recommend_settings_from_env(&mut self) {
+        let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
+        if let Some(n) = env("AI_RECOMMEND_CANDIDATES") {
+            self.recommend_candidates = n;
+        }
+        if let Some(ef) = env("AI_RECOMMEND_EF") {
+            self.recommend_ef = ef;
+        }
+    }
+
     /// Settings for tests and embedding: defaults, the given data dir, port 0 on loopback,
     /// no sample data.
     pub fn for_tests(data_dir: PathBuf) -> ServeArgs {

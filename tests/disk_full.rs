@@ -13,6 +13,8 @@
 //!
 //! Needs root (to mount a tmpfs), as in CI: without it the tests fail, they never skip.
 
+#[path = "support/data.rs"]
+mod data;
 #[path = "support/process.rs"]
 mod process;
 
@@ -359,36 +361,26 @@ async fn check_reads(c: &reqwest::Client, s: &Service, ledger: &Ledger) {
         }
     }
     // Search over every job: exactly the acknowledged live ones.
-    let r = call(
-        c,
-        "POST",
-        s.url("/api/v1/search/jobs"),
-        Some(json!({"query": "后端工程师 Go 服务端开发", "limit": 100})),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let found: BTreeSet<u64> = r.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["job_id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(found, ledger.live["jobs"], "search ≠ stored jobs");
-    let r = call(
-        c,
-        "POST",
-        s.url("/api/v1/search/companies"),
-        Some(json!({"query": "星河科技 互联网", "limit": 100})),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let found: BTreeSet<u64> = r.body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["company_id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(found, ledger.live["companies"], "search ≠ stored companies");
+    for (kind, query, key) in [
+        ("jobs", "后端工程师 Go 服务端开发", "job_id"),
+        ("companies", "星河科技 互联网", "company_id"),
+    ] {
+        let r = call(
+            c,
+            "POST",
+            s.url(&format!("/api/v1/search/{kind}")),
+            Some(json!({"query": query, "limit": 100})),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let found: BTreeSet<u64> = r.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h[key].as_u64().unwrap())
+            .collect();
+        assert_eq!(found, ledger.live[kind], "search ≠ stored {kind}");
+    }
     let r = call(
         c,
         "POST",
@@ -777,15 +769,7 @@ const DIM: usize = 64;
 const MODEL: &str = "disk-full-test";
 
 fn vector(id: u64, variant: u64) -> Vec<f32> {
-    let mut x = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ variant;
-    (0..DIM)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 1000) as f32 / 1000.0 - 0.5
-        })
-        .collect()
+    data::xorshift_vector(id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ variant, DIM)
 }
 
 fn entity(id: u64, variant: u64) -> EntityUpsert {

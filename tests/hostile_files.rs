@@ -7,6 +7,9 @@
 //! wrong version, trailing bytes, another store's file, a changed point count): these tests
 //! cover files that pass every checksum but lie about their contents.
 
+#[path = "support/data.rs"]
+mod data;
+
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -34,15 +37,10 @@ fn opts() -> EngineOptions {
 }
 
 fn vector(id: u64, name: usize) -> Vec<f32> {
-    let mut x = id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((name as u64 + 1) << 40);
-    (0..DIM)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 1000) as f32 / 1000.0 - 0.5
-        })
-        .collect()
+    data::xorshift_vector(
+        id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ ((name as u64 + 1) << 40),
+        DIM,
+    )
 }
 
 fn entity(id: u64) -> EntityUpsert {

@@ -1251,14 +1251,7 @@ pub async fn run(
     };
     let mut args = ServeArgs::for_tests(dir);
     args.sample_data = Some(false);
-    // The served settings, overridable the way the service takes them.
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse().ok());
-    if let Some(n) = env("AI_RECOMMEND_CANDIDATES") {
-        args.recommend_candidates = n;
-    }
-    if let Some(ef) = env("AI_RECOMMEND_EF") {
-        args.recommend_ef = ef;
-    }
+    args.recommend_settings_from_env();
     let config = args.validate()?;
     let service = AiService::open(config).await?;
 

@@ -332,7 +332,7 @@ impl CollectionState {
     ) -> (Vec<(u64, f32)>, SearchPath) {
         let full_ef = ef.unwrap_or(params.ef).max(k);
         let ef = if pool {
-            ef.unwrap_or(params.ef).min(full_ef)
+            ef.unwrap_or(params.ef)
         } else {
             full_ef
         };

@@ -848,7 +848,8 @@ impl Engine {
                 .build(c, vectors, dim, self.inner.options.graph, None);
         let mut st = slot.state.write();
         // A full rebuild or a reload replaced the state meanwhile: its positions differ.
-        if st.id != id || st.tail_len() < n {
+        // (Within one state positions are only appended, so the snapshot's `n` still hold.)
+        if st.id != id {
             return Ok(());
         }
         st.set_delta(graphs, n);
