@@ -1862,6 +1862,11 @@ fn writes_after_a_rebuild_go_to_a_delta_graph_until_a_full_rebuild_folds_them_in
     );
     assert_eq!((st.frozen, st.tail), (N as usize, 1_700), "{st:?}");
     assert!(st.tail - st.delta <= 100, "delta not built: {st:?}");
+    // Built step by step as the tail passed its limit, each position inserted once.
+    assert_eq!(
+        st.delta_inserts, st.delta as u64,
+        "delta points inserted more than once: {st:?}"
+    );
     // Deletes and updates of entities that are in the delta.
     for id in N + 1..=N + 100 {
         assert!(engine.delete(JOBS, id).unwrap());

@@ -200,6 +200,19 @@ fn render_engine(out: &mut String, stats: &[CollectionStats]) {
     }
     metric(
         out,
+        "vector_delta_inserts_total",
+        "counter",
+        "Points inserted into delta graphs since start (each written point once).",
+    );
+    for s in stats {
+        let _ = writeln!(
+            out,
+            "vector_delta_inserts_total{{collection=\"{}\"}} {}",
+            s.name, s.delta_inserts
+        );
+    }
+    metric(
+        out,
         "vector_searches_total",
         "counter",
         "Searches by the path the engine chose.",

@@ -187,16 +187,6 @@ impl CollectionState {
         self.len() - self.frozen_n - self.delta_n
     }
 
-    /// Vectors of the positions after the frozen graphs, per named vector, for those `keep`
-    /// selects (others empty): the input of a delta build.
-    pub fn tail_vectors(&self, keep: impl Fn(usize) -> bool) -> Vec<Vec<f32>> {
-        self.tail
-            .iter()
-            .enumerate()
-            .map(|(vi, t)| if keep(vi) { t.clone() } else { Vec::new() })
-            .collect()
-    }
-
     /// Installs delta graphs over the first `n` positions after the frozen graphs.
     pub fn set_delta(&mut self, graphs: Vec<Graph>, n: usize) {
         debug_assert!(n <= self.tail_len());

@@ -39,6 +39,15 @@ impl GraphParams {
             (self.ef_construction / 5).max(2 * self.m)
         }
     }
+    /// Parameters of a delta graph, grown point by point between full rebuilds: hnsw_rs's
+    /// graph at a full construction beam, level 0 re-pruned, no refinement passes (each would
+    /// search the whole delta again).
+    pub fn for_delta(&self) -> GraphParams {
+        GraphParams {
+            refine_passes: 0,
+            ..*self
+        }
+    }
     /// Beam of each refinement search.
     fn refine_ef(&self) -> usize {
         (self.ef_construction / 4).max(2 * self.m)
@@ -98,6 +107,16 @@ impl Seed {
             }
         }
         self.len += data.len();
+    }
+}
+
+impl Seed {
+    /// The graph of the points inserted so far, frozen (level 0 re-pruned with the heuristic)
+    /// while the seed goes on: a delta graph grows by inserting only its new points.
+    /// `vectors`: the `len` points inserted (`len * dim`).
+    pub fn snapshot(&self, vectors: Vec<f32>) -> Graph {
+        debug_assert_eq!(vectors.len(), self.len * self.dim);
+        Graph::from_hnsw(&self.hnsw, vectors, self.dim, self.m, true)
     }
 }
 
@@ -454,14 +473,36 @@ impl Graph {
         let t0 = std::time::Instant::now();
         let seeded = seed.len;
         seed.extend(&vectors[seeded * dim..n * dim], true);
-        let hnsw = seed.hnsw;
         tracing::debug!(
             n,
             seeded,
             secs = t0.elapsed().as_secs_f64(),
             "hnsw_rs insert"
         );
+        let mut g = Self::from_hnsw(&seed.hnsw, vectors, dim, m, params.refine_passes > 0);
+        drop(seed);
+        for _ in 0..params.refine_passes {
+            let t0 = std::time::Instant::now();
+            let lists = g.refine_by_search(params.refine_ef());
+            let lists = refine_level0(g.vectors.as_slice(), dim, lists, m0);
+            g.level0 = Region::Owned(flatten(&lists, m0));
+            tracing::debug!(n, secs = t0.elapsed().as_secs_f64(), "search refine pass");
+        }
+        g
+    }
 
+    /// Freezes hnsw_rs's graph over `vectors` (`n * dim`: the points it holds at positions
+    /// `0..n`), re-pruning level 0 with the heuristic over forward and reverse edges when
+    /// `prune`.
+    fn from_hnsw(
+        hnsw: &Hnsw<'static, f32, SimdDot>,
+        vectors: Vec<f32>,
+        dim: usize,
+        m: usize,
+        prune: bool,
+    ) -> Graph {
+        let n = vectors.len().checked_div(dim).unwrap_or(0);
+        let m0 = 2 * m;
         // Extract every point's neighbour lists, by our position (hnsw_rs's origin id).
         let mut levels = vec![0usize; n];
         let mut lists: Vec<Vec<Vec<u32>>> = vec![Vec::new(); n];
@@ -491,7 +532,6 @@ impl Graph {
                 })
                 .collect();
         }
-        drop(hnsw);
 
         let mut level0: Vec<Vec<u32>> = lists
             .iter_mut()
@@ -503,7 +543,7 @@ impl Graph {
                 }
             })
             .collect();
-        if params.refine_passes > 0 {
+        if prune {
             let t0 = std::time::Instant::now();
             level0 = refine_level0(&vectors, dim, level0, m0);
             tracing::debug!(n, secs = t0.elapsed().as_secs_f64(), "level-0 refine");
@@ -527,7 +567,7 @@ impl Graph {
             }
             upper.push(UpperLayer { nodes, adj });
         }
-        let mut g = Graph {
+        Graph {
             dim,
             n,
             m0,
@@ -536,15 +576,7 @@ impl Graph {
             vectors: Region::Owned(vectors),
             level0: Region::Owned(flat0),
             upper,
-        };
-        for _ in 0..params.refine_passes {
-            let t0 = std::time::Instant::now();
-            let lists = g.refine_by_search(params.refine_ef());
-            let lists = refine_level0(g.vectors.as_slice(), dim, lists, m0);
-            g.level0 = Region::Owned(flatten(&lists, m0));
-            tracing::debug!(n, secs = t0.elapsed().as_secs_f64(), "search refine pass");
         }
-        g
     }
 
     /// New level-0 candidate lists: each node's own neighbours found by searching the graph

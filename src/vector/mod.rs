@@ -231,6 +231,8 @@ pub struct CollectionStats {
     pub delta: usize,
     pub searches: PathCounts,
     pub rebuilds: u64,
+    /// Points inserted into delta graphs since the engine opened.
+    pub delta_inserts: u64,
     pub last_rebuild_ms: u64,
     pub rebuilding: bool,
     /// Whether the graphs came from the index file at open (no rebuild needed).
@@ -243,11 +245,23 @@ struct Slot {
     rebuilding: AtomicBool,
     rebuild_lock: Mutex<()>,
     rebuilds: AtomicU64,
+    delta_inserts: AtomicU64,
     last_rebuild_ms: AtomicU64,
     loaded_from_file: AtomicBool,
     /// Graph builds started ahead of the next rebuild ([`Engine::seed_graphs`]), per named
     /// vector: over positions `0..len` while the collection is all tail without tombstones.
     seeds: Mutex<Option<Vec<Option<Seed>>>>,
+    /// The hnsw_rs graphs the delta graphs are frozen from, kept between delta builds so each
+    /// inserts only the positions written since the last one.
+    delta_seeds: Mutex<Option<DeltaSeeds>>,
+}
+
+/// [`Slot::delta_seeds`]: per named vector (indexed ones only), over the first `len`
+/// positions after the frozen graphs of the state `state`.
+struct DeltaSeeds {
+    state: u64,
+    len: usize,
+    seeds: Vec<Option<Seed>>,
 }
 
 struct Inner {
@@ -310,8 +324,10 @@ impl Engine {
                 rebuild_lock: Mutex::new(()),
                 rebuilds: AtomicU64::new(0),
                 last_rebuild_ms: AtomicU64::new(0),
+                delta_inserts: AtomicU64::new(0),
                 loaded_from_file: AtomicBool::new(from_file),
                 seeds: Mutex::new(None),
+                delta_seeds: Mutex::new(None),
             });
         }
         let collections: [Slot; 3] = match slots.try_into() {
@@ -766,6 +782,7 @@ impl Engine {
                     },
                     rebuilds: slot.rebuilds.load(Ordering::Relaxed),
                     last_rebuild_ms: slot.last_rebuild_ms.load(Ordering::Relaxed),
+                    delta_inserts: slot.delta_inserts.load(Ordering::Relaxed),
                     rebuilding: slot.rebuilding.load(Ordering::Relaxed),
                     loaded_from_file: slot.loaded_from_file.load(Ordering::Relaxed),
                 }
@@ -821,42 +838,90 @@ impl Engine {
         }
     }
 
-    /// Builds graphs over the positions written since the last full rebuild (the delta), so
+    /// Indexes the positions written since the last full rebuild (the delta) in graphs, so
     /// that searches stop scanning them; a full rebuild later folds them into the frozen
-    /// graphs. Costs a graph build of the delta's size, not the collection's.
+    /// graphs. Incremental: the hnsw_rs graphs are kept between calls and only the positions
+    /// written since the last call are inserted; the frozen copy costs a pass over the delta.
     pub fn build_delta(&self, c: Collection) -> Result<()> {
         let slot = self.slot(c);
         let _one = slot.rebuild_lock.lock();
         let started = Instant::now();
-        let (id, dim, n, vectors) = {
+        let nv = c.vector_names().len();
+        let indexed = self.inner.options.indexed;
+        let mut kept = slot.delta_seeds.lock().take();
+        // Snapshot the new positions' vectors under the read lock: within one state positions
+        // are only appended, so a seed of this state holds exactly the first `len` of them.
+        let (id, dim, n, from, vectors) = {
             let st = slot.state.read();
-            let indexed = self.inner.options.indexed;
-            (
-                st.id,
-                st.dim,
-                st.tail_len(),
-                st.tail_vectors(|vi| indexed.is_indexed(c, vi)),
-            )
+            if kept
+                .as_ref()
+                .is_some_and(|k| k.state != st.id || k.len > st.tail_len())
+            {
+                kept = None;
+            }
+            let from = kept.as_ref().map_or(0, |k| k.len);
+            let n = st.tail_len();
+            let dim = st.dim;
+            // Every delta position's vectors: the new ones are inserted, and the frozen
+            // copies need them all.
+            let vectors: Vec<Option<Vec<f32>>> = (0..nv)
+                .map(|vi| {
+                    indexed.is_indexed(c, vi).then(|| {
+                        let mut v = Vec::with_capacity(n * dim);
+                        for p in st.frozen_n..st.frozen_n + n {
+                            v.extend_from_slice(st.vector(vi, p as u32));
+                        }
+                        v
+                    })
+                })
+                .collect();
+            (st.id, dim, n, from, vectors)
         };
-        if dim == 0 || n == 0 {
+        if dim == 0 || n == 0 || (from == n && kept.is_some()) {
+            *slot.delta_seeds.lock() = kept;
             return Ok(());
         }
-        let graphs =
-            self.inner
-                .options
-                .indexed
-                .build(c, vectors, dim, self.inner.options.graph, None);
+        let params = self.inner.options.graph.for_delta();
+        let mut kept = kept.unwrap_or_else(|| DeltaSeeds {
+            state: id,
+            len: 0,
+            seeds: (0..nv)
+                .map(|vi| {
+                    indexed
+                        .is_indexed(c, vi)
+                        .then(|| Seed::new(dim, self.inner.options.delta_limit, params))
+                })
+                .collect(),
+        });
+        for (seed, v) in kept.seeds.iter_mut().zip(&vectors) {
+            if let (Some(seed), Some(v)) = (seed, v) {
+                seed.extend(&v[from * dim..], true);
+            }
+        }
+        kept.len = n;
+        slot.delta_inserts
+            .fetch_add((n - from) as u64, Ordering::Relaxed);
+        let graphs: Vec<Graph> = kept
+            .seeds
+            .iter()
+            .zip(vectors)
+            .map(|(seed, v)| match (seed, v) {
+                (Some(seed), Some(v)) => seed.snapshot(v),
+                _ => Graph::vectors_only(Vec::new(), dim),
+            })
+            .collect();
         let mut st = slot.state.write();
         // A full rebuild or a reload replaced the state meanwhile: its positions differ.
-        // (Within one state positions are only appended, so the snapshot's `n` still hold.)
         if st.id != id {
             return Ok(());
         }
         st.set_delta(graphs, n);
         drop(st);
+        *slot.delta_seeds.lock() = Some(kept);
         tracing::info!(
             collection = %c,
             points = n,
+            inserted = n - from,
             ms = started.elapsed().as_millis() as u64,
             "built delta graphs"
         );
@@ -1111,11 +1176,16 @@ impl Engine {
             next.model = st.model.clone();
             std::mem::replace(&mut *st, next)
         };
+        // The delta's hnsw_rs graphs are folded in: their positions no longer exist.
+        *slot.delta_seeds.lock() = None;
         // Freeing the old generation (its tail vectors, payload index) takes ~1 s at 100k
         // points: not on the caller's time (a failed spawn drops it here).
         let _ = std::thread::Builder::new()
             .name(format!("drop-{c}"))
-            .spawn(move || drop(old));
+            .spawn(move || {
+                drop(old);
+                release_free_memory();
+            });
         slot.rebuilds.fetch_add(1, Ordering::Relaxed);
         slot.last_rebuild_ms
             .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -1340,6 +1410,19 @@ fn load_collection(
             );
             Ok((state, false))
         }
+    }
+}
+
+/// Hands the allocator's free pages back to the system. A rebuild frees hundreds of MB in
+/// small blocks (hnsw_rs's per-point allocations, the old generation's tail and payload
+/// index); glibc keeps freed heap pages mapped, so without this the process's resident size
+/// would stay at its rebuild peak.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused pages of the allocator's own arenas; it takes
+    // the arenas' locks and touches no memory the program holds.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
