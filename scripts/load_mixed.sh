@@ -63,7 +63,7 @@ rss() { awk '/VmRSS/{print $2}' /proc/$PID/status; }
 # The jobs index: graph points, tail (of which in the delta graph), tombstones, rebuilds.
 index() {
   curl -s "http://127.0.0.1:$PORT/metrics" | grep 'collection="jobs"' |
-    grep -E '^vector_(frozen_points|tail_points|delta_points|tombstones|rebuilds_total|rebuilding)' |
+    grep -E '^vector_(frozen_points|tail_points|delta_points|delta_inserts_total|tombstones|rebuilds_total|rebuilding)' |
     sed 's/{collection="jobs"}//' | tr '\n' ' '
   echo
 }
