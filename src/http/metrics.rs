@@ -185,31 +185,24 @@ fn render_engine(out: &mut String, stats: &[CollectionStats]) {
             s.name
         );
     }
-    metric(
-        out,
-        "vector_rebuilds_total",
-        "counter",
-        "Graph rebuilds since start.",
-    );
-    for s in stats {
-        let _ = writeln!(
-            out,
-            "vector_rebuilds_total{{collection=\"{}\"}} {}",
-            s.name, s.rebuilds
-        );
-    }
-    metric(
-        out,
-        "vector_delta_inserts_total",
-        "counter",
-        "Points inserted into delta graphs since start (each written point once).",
-    );
-    for s in stats {
-        let _ = writeln!(
-            out,
-            "vector_delta_inserts_total{{collection=\"{}\"}} {}",
-            s.name, s.delta_inserts
-        );
+    type Counter = (&'static str, &'static str, fn(&CollectionStats) -> u64);
+    let counters: [Counter; 2] = [
+        (
+            "vector_rebuilds_total",
+            "Graph rebuilds since start.",
+            |s| s.rebuilds,
+        ),
+        (
+            "vector_delta_inserts_total",
+            "Points inserted into delta graphs since start (each written point once).",
+            |s| s.delta_inserts,
+        ),
+    ];
+    for (name, help, get) in counters {
+        metric(out, name, "counter", help);
+        for s in stats {
+            let _ = writeln!(out, "{name}{{collection=\"{}\"}} {}", s.name, get(s));
+        }
     }
     metric(
         out,
