@@ -364,6 +364,10 @@ fn recommend(c: &mut Criterion) {
         return;
     }
     let (rt, service) = open(&dir);
+    if let Ok(path) = std::env::var("JF_BENCH_DUMP") {
+        dump(&rt, &service, n, Path::new(&path));
+        return;
+    }
     let city = Cities::bundled().names()[0].clone();
     let cases: Vec<(&str, Option<serde_json::Value>)> = vec![
         ("jobs", None),
@@ -381,6 +385,10 @@ fn recommend(c: &mut Criterion) {
         "warm-up: {RESUMES} recommendations in {:.1} s",
         t.elapsed().as_secs_f64()
     );
+    if std::env::var("JF_BENCH_QUICK").is_ok() {
+        quick(&rt, &service, &cases);
+        return;
+    }
     // The ANN stage alone (what the re-rank's candidates cost): k = 200 and k = 50.
     let engine = service.engine().clone();
     let queries: Vec<Vec<f32>> = (1..=500u64)
@@ -573,6 +581,101 @@ fn recommend(c: &mut Criterion) {
     let (p50, p99) = percentiles(&mut samples);
     eprintln!("recommend/candidates: n=1000 p50 {p50:.0} µs, p99 {p99:.0} µs");
     g.finish();
+}
+
+/// `JF_BENCH_QUICK=1`: only the p50/p99 of single `recommend/jobs` calls, with and without the
+/// 1% filter: 3 rounds of 2,000 distinct users per case, the cases alternating round by round
+/// (so that two binaries can be compared run against run in little time).
+fn quick(
+    rt: &tokio::runtime::Runtime,
+    service: &AiService,
+    cases: &[(&str, Option<serde_json::Value>)],
+) {
+    let mut samples = vec![Vec::new(); cases.len()];
+    for _round in 0..3 {
+        for ((_, filters), out) in cases.iter().zip(samples.iter_mut()) {
+            for u in 1..=2_000u64 {
+                let req = jobs_request(u * 7 % RESUMES as u64 + 1, filters.clone());
+                let t = Instant::now();
+                black_box(rt.block_on(service.recommend_jobs(req)).expect("ok"));
+                out.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+    }
+    for ((name, _), s) in cases.iter().zip(samples.iter_mut()) {
+        let (p50, p99) = percentiles(s);
+        eprintln!(
+            "quick recommend/{name}: n={} p50 {p50:.0} µs, p99 {p99:.0} µs",
+            s.len()
+        );
+    }
+}
+
+/// `JF_BENCH_DUMP=<file>`: writes the answers of a fixed set of calls, as JSON lines without
+/// their timestamps, to compare two builds byte for byte (a change meant to make the
+/// recommendations faster must not change one of them).
+fn dump(rt: &tokio::runtime::Runtime, service: &AiService, n: usize, path: &Path) {
+    use std::io::Write;
+    let city = Cities::bundled().names()[0].clone();
+    let filter_sets = [
+        None,
+        Some(json!({"location": city})),
+        Some(json!({"salary_min": 20000})),
+        Some(json!({"location": Cities::bundled().names()[3].clone(), "experience": "3-5年"})),
+    ];
+    let strip = |mut v: serde_json::Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("generated_at");
+            o.remove("timestamp");
+            if let Some(m) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                m.remove("processing_time_ms");
+            }
+        }
+        serde_json::to_string(&v).expect("json")
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("dump file"));
+    let mut lines = 0usize;
+    for u in (1..=RESUMES as u64).step_by(37) {
+        for filters in &filter_sets {
+            for limit in [3usize, 10, 50, 100] {
+                let req: RecommendRequest = serde_json::from_value(
+                    json!({"user_id": u, "limit": limit, "filters": filters}),
+                )
+                .expect("request");
+                let line = match rt.block_on(service.recommend_jobs(req)) {
+                    Ok(r) => strip(serde_json::to_value(r).expect("json")),
+                    Err(e) => format!("error {e}"),
+                };
+                writeln!(out, "jobs {u} {filters:?} {limit} {line}").expect("write");
+                lines += 1;
+            }
+        }
+        let line = match rt.block_on(service.recommend_companies(jobs_request(u, None))) {
+            Ok(r) => strip(serde_json::to_value(r).expect("json")),
+            Err(e) => format!("error {e}"),
+        };
+        writeln!(out, "companies {u} {line}").expect("write");
+        let m: jobfirst_ai::service::JobMatchingRequest =
+            serde_json::from_value(json!({"resume_id": u, "limit": 10})).expect("request");
+        let line = match rt.block_on(service.job_matching(m)) {
+            Ok(r) => strip(r),
+            Err(e) => format!("error {e}"),
+        };
+        writeln!(out, "matching {u} {line}").expect("write");
+        lines += 2;
+    }
+    for j in (1..=n as u64).step_by(n / 500 + 1) {
+        let req: CandidatesRequest =
+            serde_json::from_value(json!({"job_id": j, "limit": 10})).expect("request");
+        let line = match rt.block_on(service.recommend_candidates(req)) {
+            Ok(r) => strip(serde_json::to_value(r).expect("json")),
+            Err(e) => format!("error {e}"),
+        };
+        writeln!(out, "candidates {j} {line}").expect("write");
+        lines += 1;
+    }
+    out.flush().expect("flush");
+    eprintln!("dumped {lines} answers to {}", path.display());
 }
 
 criterion_group!(benches, recommend);

@@ -170,25 +170,6 @@ pub struct SkillMatch {
     pub total: usize,
 }
 
-fn skill_match(profile: &Profile, job: &JobFeatures) -> SkillMatch {
-    let required_matched = job
-        .required
-        .iter()
-        .filter(|s| profile.has_skill(s.key))
-        .count();
-    let preferred_matched = job
-        .preferred
-        .iter()
-        .filter(|s| profile.has_skill(s.key))
-        .count();
-    SkillMatch {
-        matched: required_matched + preferred_matched,
-        required_matched,
-        required_total: job.required.len(),
-        total: job.required.len() + job.preferred.len(),
-    }
-}
-
 /// The job's skills the profile has, as the job names them, required ones first.
 pub fn matched_skills<'a>(profile: &Profile, job: &'a JobFeatures) -> Vec<&'a str> {
     job.required
@@ -277,8 +258,24 @@ pub struct JobMatch {
     pub skills: SkillMatch,
 }
 
-pub fn score_job(profile: &Profile, wishes: &Wishes, job: &JobFeatures, distance: f32) -> JobMatch {
-    let skills = skill_match(profile, job);
+fn skill_match(job: &JobFeatures, has: impl Fn(u64) -> bool) -> SkillMatch {
+    let required_matched = job.required.iter().filter(|s| has(s.key)).count();
+    let preferred_matched = job.preferred.iter().filter(|s| has(s.key)).count();
+    SkillMatch {
+        matched: required_matched + preferred_matched,
+        required_matched,
+        required_total: job.required.len(),
+        total: job.required.len() + job.preferred.len(),
+    }
+}
+
+fn job_match(
+    profile: &Profile,
+    wishes: &Wishes,
+    job: &JobFeatures,
+    distance: f32,
+    skills: SkillMatch,
+) -> JobMatch {
     let factors = Factors {
         semantic: (1.0 - distance).clamp(0.0, 1.0),
         skills: skills_factor(profile, &skills),
@@ -290,6 +287,74 @@ pub fn score_job(profile: &Profile, wishes: &Wishes, job: &JobFeatures, distance
         culture: culture_factor(&profile.culture, &job.culture),
     };
     JobMatch { factors, skills }
+}
+
+/// Scores one job; [`JobScorer`] does the same for many jobs against one profile.
+pub fn score_job(profile: &Profile, wishes: &Wishes, job: &JobFeatures, distance: f32) -> JobMatch {
+    let skills = skill_match(job, |k| profile.has_skill(k));
+    job_match(profile, wishes, job, distance, skills)
+}
+
+/// The profile's side of scoring many jobs, prepared once per request: its skill keys in one
+/// flat list behind a 64-bit membership mask, so the usual answer to "does the profile have
+/// this skill of the job?" — no — costs one AND instead of a scan of the profile's skills.
+pub struct JobScorer<'a> {
+    profile: &'a Profile,
+    wishes: &'a Wishes,
+    keys: Vec<u64>,
+    mask: u64,
+}
+
+impl<'a> JobScorer<'a> {
+    pub fn new(profile: &'a Profile, wishes: &'a Wishes) -> JobScorer<'a> {
+        let keys: Vec<u64> = profile.skills.iter().map(|s| s.key).collect();
+        let mask = keys.iter().fold(0u64, |m, k| m | 1 << (k & 63));
+        JobScorer {
+            profile,
+            wishes,
+            keys,
+            mask,
+        }
+    }
+
+    #[inline]
+    fn has(&self, key: u64) -> bool {
+        self.mask & (1 << (key & 63)) != 0 && self.keys.contains(&key)
+    }
+
+    /// [`score_job`] of `job` against the scorer's profile and wishes.
+    pub fn score(&self, job: &JobFeatures, distance: f32) -> JobMatch {
+        let skills = skill_match(job, |k| self.has(k));
+        job_match(self.profile, self.wishes, job, distance, skills)
+    }
+}
+
+/// A sort key giving the recommendation order: score descending (in `f64::total_cmp` order),
+/// then id ascending. Keys of distinct ids differ, so an unstable sort or a selection by key
+/// gives exactly the order of a stable sort by (score desc, id asc).
+pub fn rank_key(score: f64, id: u64) -> u128 {
+    let b = score.to_bits();
+    // total_cmp's order as an unsigned integer: negatives reversed below the positives.
+    let ordered = if b >> 63 == 1 { !b } else { b | 1 << 63 };
+    (u128::from(!ordered) << 64) | u128::from(id)
+}
+
+/// Keeps the `n` best of `items` by [`rank_key`] (`key` gives each item's score and id), in
+/// rank order: a selection then a sort of `n`, instead of a sort of all.
+pub fn top_ranked<T>(items: &mut Vec<T>, n: usize, key: impl Fn(&T) -> (f64, u64)) {
+    let k = |t: &T| {
+        let (score, id) = key(t);
+        rank_key(score, id)
+    };
+    if n == 0 {
+        items.clear();
+        return;
+    }
+    if items.len() > n {
+        items.select_nth_unstable_by_key(n - 1, &k);
+        items.truncate(n);
+    }
+    items.sort_unstable_by_key(k);
 }
 
 /// "深圳市" → "深圳" for display (names of one character plus 市 are kept).
@@ -611,6 +676,71 @@ mod tests {
         assert!(Weights::parse("1,2").is_err());
         assert!(Weights::parse("0,0,0,0,0").is_err());
         assert!(Weights::parse("-1,1,1,1,1").is_err());
+    }
+
+    #[test]
+    fn rank_key_orders_like_a_stable_sort_by_score_then_id() {
+        let specials = [
+            f64::NAN,
+            -f64::NAN,
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1.0,
+            -1.0,
+            0.5,
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut items: Vec<(u64, f64)> = Vec::new();
+        for id in 0..500u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Few distinct scores, so ties on the score are common.
+            let score = if x.is_multiple_of(5) {
+                specials[(x >> 8) as usize % specials.len()]
+            } else {
+                ((x >> 16) % 7) as f64 / 7.0
+            };
+            items.push(((x >> 24) % 1_000_000 + id * 1_000_000, score));
+        }
+        let mut want = items.clone();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for n in [0, 1, 10, 200, 500, 600] {
+            let mut got = items.clone();
+            top_ranked(&mut got, n, |t| (t.1, t.0));
+            let want: Vec<_> = want.iter().take(n).collect();
+            assert_eq!(got.len(), want.len(), "n = {n}");
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!((g.0, g.1.to_bits()), (w.0, w.1.to_bits()), "n = {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_scorer_counts_skills_as_the_profile_states_them() {
+        // Many skills, so the 64-bit mask has collisions the list must resolve.
+        let names: Vec<String> = (0..150).map(|i| format!("skill-{i}")).collect();
+        let mut p = profile();
+        p.add_skills(&names[..75]);
+        let mut j = job();
+        j.required = names[50..100].iter().map(|n| Skill::new(n)).collect();
+        j.preferred = names[60..140]
+            .iter()
+            .step_by(3)
+            .map(|n| Skill::new(n))
+            .collect();
+        let w = Wishes::default();
+        let m = JobScorer::new(&p, &w).score(&j, 0.3);
+        let has = |s: &Skill| p.skills.iter().any(|x| x.key == s.key);
+        let req = j.required.iter().filter(|s| has(s)).count();
+        let pref = j.preferred.iter().filter(|s| has(s)).count();
+        assert_eq!(req, 25);
+        assert_eq!(m.skills.required_matched, req);
+        assert_eq!(m.skills.matched, req + pref);
+        assert_eq!(m.skills.total, j.required.len() + j.preferred.len());
+        assert_eq!(m, score_job(&p, &w, &j, 0.3));
     }
 
     #[test]

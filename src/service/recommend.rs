@@ -22,8 +22,8 @@ use crate::recommend::features::{
     company_features, job_features, normalize_city, resume_features, FeatureCache, Features,
 };
 use crate::recommend::{
-    candidate_reasons, company_reasons, job_reasons, score_company, score_job, CompanyFeatures,
-    JobFeatures, JobMatch, Profile, Weights, Wishes,
+    candidate_reasons, company_reasons, job_reasons, score_company, score_job, top_ranked,
+    CompanyFeatures, JobFeatures, JobMatch, JobScorer, Profile, Weights, Wishes,
 };
 use crate::vector::outbox::{now_ms, Change};
 use crate::vector::{Collection, Engine, Filter, SearchRequest, MAX_K};
@@ -230,6 +230,44 @@ fn filter_wishes(filters: &Map<String, Value>) -> Wishes {
 /// A scored candidate: id, score, its features, the match.
 type Ranked = (u64, f64, Arc<Features>, JobMatch);
 
+/// A user's profile: their resume's cached features (shared, not copied per request), or a
+/// profile of its own (from an inline text, or a resume merged with the platform's profile).
+pub(crate) enum UserProfile {
+    /// Always `Features::Resume` (see [`UserProfile::resume`]).
+    Resume(Arc<Features>),
+    Owned(Profile),
+}
+
+impl UserProfile {
+    fn resume(f: Arc<Features>) -> Option<UserProfile> {
+        matches!(&*f, Features::Resume(_)).then_some(UserProfile::Resume(f))
+    }
+
+    /// The profile to change, copied out of the cache first if it is shared.
+    fn to_mut(&mut self) -> &mut Profile {
+        if let UserProfile::Resume(_) = self {
+            *self = UserProfile::Owned(Profile::clone(self));
+        }
+        match self {
+            UserProfile::Owned(p) => p,
+            UserProfile::Resume(_) => unreachable!("made owned above"),
+        }
+    }
+}
+
+impl std::ops::Deref for UserProfile {
+    type Target = Profile;
+    fn deref(&self) -> &Profile {
+        match self {
+            UserProfile::Owned(p) => p,
+            UserProfile::Resume(f) => match &**f {
+                Features::Resume(p) => p,
+                _ => unreachable!("UserProfile::resume holds resume features only"),
+            },
+        }
+    }
+}
+
 /// Filters that describe a company rather than a job.
 const COMPANY_KEYS: [&str; 5] = ["location", "city", "industry", "company_size", "size"];
 
@@ -277,15 +315,11 @@ impl AiService {
         Ok(self.features(Collection::Jobs, id)?.map(|(_, f)| f))
     }
 
-    /// The profile of a resume's live version.
-    fn resume_profile(&self, id: u64) -> Result<Option<Profile>> {
-        Ok(match self.features(Collection::Resumes, id)? {
-            Some((_, f)) => match &*f {
-                Features::Resume(p) => Some(p.clone()),
-                _ => None,
-            },
-            None => None,
-        })
+    /// The profile of a resume's live version (shared with the feature cache, not copied).
+    fn resume_profile(&self, id: u64) -> Result<Option<UserProfile>> {
+        Ok(self
+            .features(Collection::Resumes, id)?
+            .and_then(|(_, f)| UserProfile::resume(f)))
     }
 
     /// The user's latest analysed resume (the most recently written one).
@@ -366,7 +400,7 @@ impl AiService {
 
     /// The user's profile: latest resume, else the inline text, else 404; merged with the
     /// platform's profile.
-    async fn user_profile(&self, user: Id, text: Option<&str>) -> Result<Profile> {
+    async fn user_profile(&self, user: Id, text: Option<&str>) -> Result<UserProfile> {
         // In memory (a posting-list lookup and the feature cache): no blocking-pool hop.
         let from_resume = match self.latest_resume(user)? {
             Some(id) => self.resume_profile(id)?,
@@ -374,16 +408,26 @@ impl AiService {
         };
         let mut p = match (from_resume, text) {
             (Some(p), _) => p,
-            (None, Some(t)) => self.text_profile(user, t).await?,
+            (None, Some(t)) => UserProfile::Owned(self.text_profile(user, t).await?),
             (None, None) => return Err(profile_not_found(user)),
         };
         self.merge_platform(&mut p, user).await;
         Ok(p)
     }
 
-    /// Adds the platform profile's skills, and its location when the resume states no city.
-    async fn merge_platform(&self, p: &mut Profile, user: Id) {
-        if let Some(w) = self.platform_wishes(user).await {
+    /// Adds the platform profile's skills, and its location when the resume states no city
+    /// (copying the cached profile only when that changes it).
+    async fn merge_platform(&self, p: &mut UserProfile, user: Id) {
+        let Some(w) = self.platform_wishes(user).await else {
+            return;
+        };
+        let new_skill = w.skills.iter().any(|n| {
+            let s = crate::recommend::Skill::new(n);
+            !s.name.is_empty() && !p.has_skill(s.key)
+        });
+        let new_city = p.city.is_none() && w.location.is_some();
+        if new_skill || new_city {
+            let p = p.to_mut();
             p.add_skills(&w.skills);
             if p.city.is_none() {
                 p.city = w.location.as_deref().map(normalize_city);
@@ -423,13 +467,15 @@ impl AiService {
         }
     }
 
-    /// Jobs near the profile that pass `filter`, scored, best first (ties: lower id).
+    /// The `top` best of the `k` jobs nearest the profile that pass `filter`, scored, best
+    /// first (ties: lower id).
     fn rank_jobs(
         &self,
         profile: &Profile,
         wishes: &Wishes,
         filter: Option<&Filter>,
         k: usize,
+        top: usize,
         weights: &Weights,
     ) -> Result<Vec<Ranked>> {
         if profile.overall.is_empty() {
@@ -444,6 +490,7 @@ impl AiService {
             .recs
             .features
             .get_many(Collection::Jobs, &ids, &versions);
+        let scorer = JobScorer::new(profile, wishes);
         let mut out = Vec::with_capacity(hits.len());
         for (h, f) in hits.iter().zip(cached) {
             let f = match f {
@@ -454,11 +501,11 @@ impl AiService {
                 },
             };
             let Features::Job(job) = &*f else { continue };
-            let m = score_job(profile, wishes, job, h.distance);
+            let m = scorer.score(job, h.distance);
             let score = m.factors.score(weights);
             out.push((h.id, score, f, m));
         }
-        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        top_ranked(&mut out, top, |r| (r.1, r.0));
         Ok(out)
     }
 
@@ -489,12 +536,12 @@ impl AiService {
 
     async fn recommend_jobs_inner(
         &self,
-        req: RecommendRequest,
+        mut req: RecommendRequest,
         weights: Weights,
         save: bool,
     ) -> Result<Recommendations> {
         let n = limit(req.limit)?;
-        let filters = req.filters.clone().unwrap_or_default();
+        let filters = req.filters.take().unwrap_or_default();
         let filter = translate(Collection::Jobs, &filters)?;
         let profile = self
             .user_profile(req.user_id, req.profile_text.as_deref())
@@ -508,6 +555,7 @@ impl AiService {
             &wishes,
             filter.as_ref(),
             (n * 10).max(self.config.recommend_candidates).min(MAX_K),
+            n,
             &weights,
         )?;
         let recs: Vec<Recommendation> = ranked
@@ -539,9 +587,9 @@ impl AiService {
 
     /// `POST /api/v1/recommend/companies`: companies near the profile and companies with open
     /// jobs that fit it; each scored from its own vector and culture and its best fitting job.
-    pub async fn recommend_companies(&self, req: RecommendRequest) -> Result<Recommendations> {
+    pub async fn recommend_companies(&self, mut req: RecommendRequest) -> Result<Recommendations> {
         let n = limit(req.limit)?;
-        let filters = req.filters.clone().unwrap_or_default();
+        let filters = req.filters.take().unwrap_or_default();
         let company_only: Map<String, Value> = filters
             .iter()
             .filter(|(k, _)| COMPANY_KEYS.contains(&k.as_str()))
@@ -606,6 +654,7 @@ impl AiService {
             wishes,
             job_filter,
             (n * 20).max(self.config.recommend_candidates).min(MAX_K),
+            usize::MAX,
             weights,
         )?;
         let mut by_company: HashMap<u64, Vec<(Arc<Features>, JobMatch)>> = HashMap::new();
@@ -661,7 +710,7 @@ impl AiService {
             let factors = score_company(profile, wishes, company, Some(*d), best);
             scored.push((*id, factors.score(weights), f.clone(), factors));
         }
-        scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        top_ranked(&mut scored, n, |r| (r.1, r.0));
         Ok(scored
             .into_iter()
             .take(n)
@@ -695,9 +744,9 @@ impl AiService {
     }
 
     /// `POST /api/v1/recommend/candidates`: the resumes that fit a job best, one per user.
-    pub async fn recommend_candidates(&self, req: CandidatesRequest) -> Result<Candidates> {
+    pub async fn recommend_candidates(&self, mut req: CandidatesRequest) -> Result<Candidates> {
         let n = limit(req.limit)?;
-        let filters = req.filters.clone().unwrap_or_default();
+        let filters = req.filters.take().unwrap_or_default();
         let filter = translate(Collection::Resumes, &filters)?;
         let weights = self.config.recommend_weights;
         let job_id = req.job_id;
@@ -714,11 +763,22 @@ impl AiService {
             };
             let k = (n * 10).max(self.config.recommend_candidates).min(MAX_K);
             let hits = this.nearest(Collection::Resumes, &overall, k, filter.as_ref())?;
-            // Borrow each resume's cached profile (no clone per candidate).
+            // Borrow each resume's cached profile (no clone per candidate); one lock for the
+            // versions and one for the cached features, as for jobs.
+            let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+            let versions = this.engine.versions(Collection::Resumes, &ids);
+            let cached = this
+                .recs
+                .features
+                .get_many(Collection::Resumes, &ids, &versions);
             let mut scored: Vec<Ranked> = Vec::with_capacity(hits.len());
-            for h in hits {
-                let Some((_, f)) = this.features(Collection::Resumes, h.id)? else {
-                    continue;
+            for (h, f) in hits.iter().zip(cached) {
+                let f = match f {
+                    Some(f) => f,
+                    None => match this.features(Collection::Resumes, h.id)? {
+                        Some((_, f)) => f,
+                        None => continue,
+                    },
                 };
                 let Features::Resume(p) = &*f else { continue };
                 let wishes = Wishes {
@@ -729,23 +789,22 @@ impl AiService {
                 let score = m.factors.score(&weights);
                 scored.push((h.id, score, f, m));
             }
-            scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            top_ranked(&mut scored, usize::MAX, |r| (r.1, r.0));
             // One resume per user: their best.
             let mut seen = std::collections::HashSet::new();
-            let profile = |f: &Features| match f {
-                Features::Resume(p) => Some(p.clone()),
-                _ => None,
-            };
             Ok(scored
-                .into_iter()
-                .filter_map(|(id, score, f, m)| Some((id, score, profile(&f)?, m)))
+                .iter()
+                .filter_map(|(id, score, f, m)| match &**f {
+                    Features::Resume(p) => Some((*id, *score, p, m)),
+                    _ => None,
+                })
                 .filter(|(_, _, p, _)| p.user_id.is_none_or(|u| seen.insert(u)))
                 .take(n)
                 .map(|(id, score, p, m)| Candidate {
                     resume_id: Id(id),
                     user_id: p.user_id.map(Id),
                     recommendation_score: score,
-                    match_reasons: candidate_reasons(&p, job, &m),
+                    match_reasons: candidate_reasons(p, job, m),
                     match_factors: m.factors.to_map(),
                 })
                 .collect::<Vec<_>>())
@@ -772,13 +831,13 @@ impl AiService {
 
     /// `POST /api/v1/ai/job-matching`, in the shape the platform's Go job-service client
     /// parses: jobs for one resume with a per-factor breakdown.
-    pub async fn job_matching(&self, req: JobMatchingRequest) -> Result<Value> {
+    pub async fn job_matching(&self, mut req: JobMatchingRequest) -> Result<Value> {
         let started = Instant::now();
         let Some(resume_id) = req.resume_id else {
             return Err(ServiceError::invalid("missing_resume_id", "简历ID不能为空"));
         };
         let n = limit(req.limit)?;
-        let filters = req.filters.clone().unwrap_or_default();
+        let filters = req.filters.take().unwrap_or_default();
         let filter = translate(Collection::Jobs, &filters)?;
         let Some(mut profile) = self.resume_profile(resume_id.0)? else {
             return Err(ServiceError::NotFound("简历未找到".into()));
@@ -795,6 +854,7 @@ impl AiService {
                 &wishes,
                 filter.as_ref(),
                 (n * 10).max(self.config.recommend_candidates).min(MAX_K),
+                n,
                 &weights,
             )?;
             let mut out = Vec::new();
