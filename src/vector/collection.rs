@@ -159,8 +159,13 @@ impl CollectionState {
         s.frozen_n = n;
         s.frozen = graphs.into_iter().map(Arc::new).collect();
         s.dead = vec![0; n.div_ceil(64)];
+        s.payloads.insert_many(
+            payloads
+                .iter()
+                .enumerate()
+                .map(|(pos, p)| (pos as u32, &**p)),
+        );
         for (pos, (e, p)) in entities.iter().zip(payloads).enumerate() {
-            s.payloads.insert(pos as u32, &p);
             s.payload_of.push(p);
             s.live.insert(*e, pos as u32);
         }
@@ -215,15 +220,33 @@ impl CollectionState {
         }
     }
 
-    /// Appends an entity version to the tail; tombstones the entity's previous position.
-    pub fn push(&mut self, entity: u64, slot: u64, payload: Arc<Payload>, vectors: &[f32]) {
+    /// Appends entity versions to the tail, tombstoning each entity's previous position; their
+    /// payloads are indexed at once (see [`PayloadIndex::insert_many`]).
+    pub fn push_many<V: AsRef<[f32]>>(
+        &mut self,
+        items: impl IntoIterator<Item = (u64, u64, Arc<Payload>, V)>,
+    ) {
+        let first = self.len();
+        for (entity, slot, payload, vectors) in items {
+            self.append(entity, slot, payload, vectors.as_ref());
+        }
+        let payloads = &self.payload_of[first..];
+        self.payloads.insert_many(
+            payloads
+                .iter()
+                .enumerate()
+                .map(|(i, p)| ((first + i) as u32, &**p)),
+        );
+    }
+
+    /// Appends one entity version without indexing its payload.
+    fn append(&mut self, entity: u64, slot: u64, payload: Arc<Payload>, vectors: &[f32]) {
         let pos = self.len() as u32;
         if let Some(old) = self.live.insert(entity, pos) {
             self.kill(old);
         }
         self.entities.push(entity);
         self.slots.push(slot);
-        self.payloads.insert(pos, &payload);
         self.payload_of.push(payload);
         if self.dead.len() <= pos as usize / 64 {
             self.dead.resize(pos as usize / 64 + 1, 0);

@@ -185,7 +185,36 @@ pub(crate) struct PayloadIndex {
 
 impl PayloadIndex {
     /// Records the payload of a new position (positions are appended in increasing order).
+    #[cfg(test)]
     pub fn insert(&mut self, pos: u32, payload: &Payload) {
+        self.add(pos, payload, true);
+    }
+
+    /// Records the payloads of new positions (appended in increasing order). A few are
+    /// inserted into each numeric column's sorted copy one by one; more are appended and each
+    /// column is sorted once, so loading a collection of n entities costs O(n log n), not
+    /// O(n²) (at 100k jobs the one-by-one inserts spent seconds in `memmove` per field).
+    pub fn insert_many<'a>(&mut self, items: impl IntoIterator<Item = (u32, &'a Payload)>) {
+        const ONE_BY_ONE: usize = 8;
+        let items: Vec<(u32, &Payload)> = items.into_iter().collect();
+        let keep_sorted = items.len() <= ONE_BY_ONE;
+        for (pos, payload) in items {
+            self.add(pos, payload, keep_sorted);
+        }
+        if keep_sorted {
+            return;
+        }
+        for f in self.fields.values_mut() {
+            // Stable, by value only (-0 = +0, as `insert`'s `<=` has it): equal values stay in
+            // position order, exactly as inserting them one by one leaves them.
+            if !f.sorted.is_sorted_by(|a, b| a.0 <= b.0) {
+                f.sorted
+                    .sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+            }
+        }
+    }
+
+    fn add(&mut self, pos: u32, payload: &Payload, keep_sorted: bool) {
         let p = pos as usize;
         for (name, value) in &payload.0 {
             let f = self.fields.entry(name.clone()).or_default();
@@ -207,8 +236,12 @@ impl PayloadIndex {
                         f.number.resize(p + 1, f64::NAN);
                     }
                     f.number[p] = *x;
-                    let at = f.sorted.partition_point(|(v, _)| *v <= *x);
-                    f.sorted.insert(at, (*x, pos));
+                    if keep_sorted {
+                        let at = f.sorted.partition_point(|(v, _)| *v <= *x);
+                        f.sorted.insert(at, (*x, pos));
+                    } else {
+                        f.sorted.push((*x, pos));
+                    }
                 }
             }
         }
@@ -489,6 +522,56 @@ mod tests {
         c.candidates(&mut out);
         let m: Vec<u32> = out.into_iter().filter(|p| c.matches(*p)).collect();
         assert_eq!(m, vec![21, 24]);
+    }
+
+    #[test]
+    fn inserting_many_indexes_exactly_as_inserting_one_by_one() {
+        // Ties, -0 and +0, and a batch added to an index that already holds positions.
+        let values = [
+            3.0, -0.0, 1.5, 0.0, 3.0, -2.0, 0.0, 1.5, -0.0, 7.0, 3.0, -2.0,
+        ];
+        let payload = |i: usize| {
+            Payload::new()
+                .with(
+                    "salary_max",
+                    values[i % values.len()] * (1 + i / values.len()) as f64,
+                )
+                .with("city", ["深圳市", "北京市"][i % 2])
+        };
+        let payloads: Vec<Payload> = (0..60).map(payload).collect();
+        let mut one = PayloadIndex::default();
+        for (pos, p) in payloads.iter().enumerate() {
+            one.insert(pos as u32, p);
+        }
+        let mut many = PayloadIndex::default();
+        many.insert_many(
+            payloads[..25]
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i as u32, p)),
+        );
+        many.insert_many(
+            payloads[25..]
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (25 + i as u32, p)),
+        );
+        let (a, b) = (&one.fields["salary_max"], &many.fields["salary_max"]);
+        let bits = |v: &[(f64, u32)]| v.iter().map(|(x, p)| (x.to_bits(), *p)).collect::<Vec<_>>();
+        assert_eq!(bits(&a.sorted), bits(&b.sorted));
+        assert_eq!(one.fields["city"].postings, many.fields["city"].postings);
+        for f in [
+            Filter::range("salary_max", Some(0.0), Some(3.0)),
+            Filter::range("salary_max", None, Some(-0.0)),
+            Filter::eq("salary_max", 0.0),
+        ] {
+            let (ca, cb) = (one.compile(&f), many.compile(&f));
+            let (mut oa, mut ob) = (Vec::new(), Vec::new());
+            ca.candidates(&mut oa);
+            cb.candidates(&mut ob);
+            assert_eq!(oa, ob, "{f:?}");
+            assert!(!oa.is_empty(), "{f:?}");
+        }
     }
 
     #[test]

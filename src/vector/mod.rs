@@ -471,9 +471,12 @@ impl Engine {
                 st.dim = dim;
                 st.model = Some(model.to_string());
             }
-            for (w, (e, (_, flat))) in written.iter().zip(batch.into_iter().zip(prepared)) {
-                st.push(w.entity, w.slot, Arc::new(e.payload), &flat);
-            }
+            st.push_many(
+                written
+                    .iter()
+                    .zip(batch.into_iter().zip(prepared))
+                    .map(|(w, (e, (_, flat)))| (w.entity, w.slot, Arc::new(e.payload), flat)),
+            );
             st.epoch = epoch;
         }
         drop(_w);
@@ -1160,18 +1163,20 @@ impl Engine {
                     next.kill(pos as u32);
                 }
             }
-            for p in old_len..st.len() {
-                let p = p as u32;
-                if !st.is_dead(p) {
-                    let vectors = st.vectors_of(p);
-                    next.push(
-                        st.entities[p as usize],
-                        st.slots[p as usize],
-                        st.payload_of[p as usize].clone(),
-                        &vectors,
-                    );
-                }
-            }
+            next.push_many(
+                (old_len..st.len())
+                    .map(|p| p as u32)
+                    .filter(|p| !st.is_dead(*p))
+                    .map(|p| {
+                        let i = p as usize;
+                        (
+                            st.entities[i],
+                            st.slots[i],
+                            st.payload_of[i].clone(),
+                            st.vectors_of(p),
+                        )
+                    }),
+            );
             next.epoch = st.epoch;
             next.model = st.model.clone();
             std::mem::replace(&mut *st, next)
@@ -1345,9 +1350,12 @@ fn load_collection(
                 .copied()
                 .collect();
             newer.sort_unstable();
-            for r in store.records(c, &newer)? {
-                state.push(r.entity, r.slot, Arc::new(r.payload), &r.vectors);
-            }
+            state.push_many(
+                store
+                    .records(c, &newer)?
+                    .into_iter()
+                    .map(|r| (r.entity, r.slot, Arc::new(r.payload), r.vectors)),
+            );
             tracing::info!(collection = %c, frozen = state.frozen_n, tail = state.tail_len(), "index file loaded");
             Ok((state, true))
         }
@@ -1367,9 +1375,11 @@ fn load_collection(
             let records = store.records(c, &slots)?;
             let mut state = CollectionState::empty(c, dim, meta.model.clone(), meta.epoch);
             if records.len() <= options.tail_limit {
-                for r in records {
-                    state.push(r.entity, r.slot, Arc::new(r.payload), &r.vectors);
-                }
+                state.push_many(
+                    records
+                        .into_iter()
+                        .map(|r| (r.entity, r.slot, Arc::new(r.payload), r.vectors)),
+                );
                 return Ok((state, false));
             }
             let mut vectors: Vec<Vec<f32>> = vec![Vec::with_capacity(records.len() * dim); nv];
