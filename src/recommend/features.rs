@@ -78,6 +78,35 @@ pub struct JobFeatures {
     pub culture: Vec<&'static str>,
 }
 
+impl JobFeatures {
+    /// Asks the CPU to fetch what scoring reads behind this job's pointers (its skill lists,
+    /// culture phrases and city). Scoring 200 jobs spread over a large cache is bound by these
+    /// misses; fetching a few jobs ahead overlaps them.
+    #[inline]
+    pub fn prefetch_heap(&self) {
+        prefetch(self.required.as_ptr().cast());
+        prefetch(self.preferred.as_ptr().cast());
+        prefetch(self.culture.as_ptr().cast());
+        if let Some(c) = &self.city {
+            prefetch(c.as_ptr());
+        }
+    }
+}
+
+/// A hint to fetch the cache lines at `ptr` and the next (never faults).
+#[inline]
+pub fn prefetch(ptr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch(ptr as *const i8, _MM_HINT_T0);
+        _mm_prefetch(ptr.wrapping_add(64) as *const i8, _MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
+}
+
 /// What a company offers (its open jobs are scored separately).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompanyFeatures {

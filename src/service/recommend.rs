@@ -19,7 +19,8 @@ use super::{now_iso, AiService, Result, ServiceError};
 use crate::analysis::resume;
 use crate::entity::Id;
 use crate::recommend::features::{
-    company_features, job_features, normalize_city, resume_features, FeatureCache, Features,
+    company_features, job_features, normalize_city, prefetch, resume_features, FeatureCache,
+    Features,
 };
 use crate::recommend::{
     candidate_reasons, company_reasons, job_reasons, score_company, score_job, top_ranked,
@@ -492,8 +493,21 @@ impl AiService {
             .get_many(Collection::Jobs, &ids, &versions);
         let scorer = JobScorer::new(profile, wishes);
         let mut out = Vec::with_capacity(hits.len());
-        for (h, f) in hits.iter().zip(cached) {
-            let f = match f {
+        let mut cached = cached;
+        for (i, h) in hits.iter().enumerate() {
+            // Fetch ahead: the features of the job 8 places on, the lists behind the one 4 on
+            // (their pointers are in the features fetched 4 steps ago).
+            if let Some(Some(f)) = cached.get(i + 8) {
+                let p = Arc::as_ptr(f).cast::<u8>();
+                prefetch(p);
+                prefetch(p.wrapping_add(128));
+            }
+            if let Some(Some(f)) = cached.get(i + 4) {
+                if let Features::Job(j) = &**f {
+                    j.prefetch_heap();
+                }
+            }
+            let f = match cached[i].take() {
                 Some(f) => f,
                 None => match self.job(h.id)? {
                     Some(f) => f,
