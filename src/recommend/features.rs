@@ -12,7 +12,7 @@ use crate::analysis::city::Cities;
 use crate::analysis::extract::Education;
 use crate::analysis::job::culture_signals;
 use crate::analysis::lexicon::Lexicon;
-use crate::vector::{Collection, Payload, PayloadValue};
+use crate::vector::{prefetch, Collection, Payload, PayloadValue};
 
 /// A skill name and its case-insensitive key.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,27 +84,13 @@ impl JobFeatures {
     /// misses; fetching a few jobs ahead overlaps them.
     #[inline]
     pub fn prefetch_heap(&self) {
-        prefetch(self.required.as_ptr().cast());
-        prefetch(self.preferred.as_ptr().cast());
-        prefetch(self.culture.as_ptr().cast());
+        prefetch(self.required.as_ptr());
+        prefetch(self.preferred.as_ptr());
+        prefetch(self.culture.as_ptr());
         if let Some(c) = &self.city {
             prefetch(c.as_ptr());
         }
     }
-}
-
-/// A hint to fetch the cache lines at `ptr` and the next (never faults).
-#[inline]
-pub fn prefetch(ptr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch(ptr as *const i8, _MM_HINT_T0);
-        _mm_prefetch(ptr.wrapping_add(64) as *const i8, _MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = ptr;
 }
 
 /// What a company offers (its open jobs are scored separately).

@@ -19,7 +19,7 @@ use super::{now_iso, AiService, Result, ServiceError};
 use crate::analysis::resume;
 use crate::entity::Id;
 use crate::recommend::features::{
-    company_features, job_features, normalize_city, prefetch, resume_features, FeatureCache,
+    company_features, job_features, normalize_city, resume_features, skill_key, FeatureCache,
     Features,
 };
 use crate::recommend::{
@@ -27,7 +27,7 @@ use crate::recommend::{
     CompanyFeatures, JobFeatures, JobMatch, JobScorer, Profile, Weights, Wishes,
 };
 use crate::vector::outbox::{now_ms, Change};
-use crate::vector::{Collection, Engine, Filter, SearchRequest, MAX_K};
+use crate::vector::{prefetch, Collection, Engine, Filter, SearchHit, SearchRequest, MAX_K};
 
 /// Name under which recommendations are registered in `ai_models`.
 pub const RECOMMENDER_MODEL: &str = "recommender-v1";
@@ -312,6 +312,15 @@ impl AiService {
         Ok(Some((version, f)))
     }
 
+    /// The cached features of each hit's live version, under one lock for the versions and
+    /// one for the cache; `None` where the cache misses (read those with
+    /// [`AiService::features`]).
+    fn cached_features(&self, c: Collection, hits: &[SearchHit]) -> Vec<Option<Arc<Features>>> {
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        let versions = self.engine.versions(c, &ids);
+        self.recs.features.get_many(c, &ids, &versions)
+    }
+
     fn job(&self, id: u64) -> Result<Option<Arc<Features>>> {
         Ok(self.features(Collection::Jobs, id)?.map(|(_, f)| f))
     }
@@ -422,10 +431,10 @@ impl AiService {
         let Some(w) = self.platform_wishes(user).await else {
             return;
         };
-        let new_skill = w.skills.iter().any(|n| {
-            let s = crate::recommend::Skill::new(n);
-            !s.name.is_empty() && !p.has_skill(s.key)
-        });
+        let new_skill = w
+            .skills
+            .iter()
+            .any(|n| !n.trim().is_empty() && !p.has_skill(skill_key(n)));
         let new_city = p.city.is_none() && w.location.is_some();
         if new_skill || new_city {
             let p = p.to_mut();
@@ -445,7 +454,7 @@ impl AiService {
         query: &[f32],
         k: usize,
         filter: Option<&Filter>,
-    ) -> Result<Vec<crate::vector::SearchHit>> {
+    ) -> Result<Vec<SearchHit>> {
         match self.engine.search_candidates(&SearchRequest {
             collection: c,
             vector: "overall",
@@ -483,17 +492,10 @@ impl AiService {
             return Ok(Vec::new());
         }
         let hits = self.nearest(Collection::Jobs, &profile.overall, k, filter)?;
-        // One lock for every version and one for every cached feature set; the rare miss
-        // (a job not read since it was written) reads its document.
-        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
-        let versions = self.engine.versions(Collection::Jobs, &ids);
-        let cached = self
-            .recs
-            .features
-            .get_many(Collection::Jobs, &ids, &versions);
+        // The rare miss (a job not read since it was written) reads its document.
+        let mut cached = self.cached_features(Collection::Jobs, &hits);
         let scorer = JobScorer::new(profile, wishes);
         let mut out = Vec::with_capacity(hits.len());
-        let mut cached = cached;
         for (i, h) in hits.iter().enumerate() {
             // Fetch ahead: the features of the job 8 places on, the lists behind the one 4 on
             // (their pointers are in the features fetched 4 steps ago).
@@ -777,14 +779,8 @@ impl AiService {
             };
             let k = (n * 10).max(self.config.recommend_candidates).min(MAX_K);
             let hits = this.nearest(Collection::Resumes, &overall, k, filter.as_ref())?;
-            // Borrow each resume's cached profile (no clone per candidate); one lock for the
-            // versions and one for the cached features, as for jobs.
-            let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
-            let versions = this.engine.versions(Collection::Resumes, &ids);
-            let cached = this
-                .recs
-                .features
-                .get_many(Collection::Resumes, &ids, &versions);
+            // Borrow each resume's cached profile (no clone per candidate).
+            let cached = this.cached_features(Collection::Resumes, &hits);
             let mut scored: Vec<Ranked> = Vec::with_capacity(hits.len());
             for (h, f) in hits.iter().zip(cached) {
                 let f = match f {

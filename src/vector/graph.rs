@@ -220,8 +220,9 @@ thread_local! {
     static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
 }
 
+/// A hint to fetch the two cache lines at `ptr` (never faults, whatever the address).
 #[inline]
-fn prefetch(ptr: *const f32) {
+pub(crate) fn prefetch<T>(ptr: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetch is a hint; it never faults, whatever the address.
     unsafe {

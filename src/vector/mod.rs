@@ -14,6 +14,7 @@ pub mod distance;
 mod error;
 pub mod filter;
 mod graph;
+pub(crate) use graph::prefetch;
 pub mod idmap;
 mod index_file;
 pub mod outbox;
