@@ -336,6 +336,33 @@ async fn analyze(c: &reqwest::Client, s: &Service, kind: &'static str, id: u64) 
     call(c, "POST", s.url(path), Some(body)).await
 }
 
+/// Polls the task until it is `completed` (panics if it fails or is still `processing` after
+/// `within`).
+async fn task_completes(c: &reqwest::Client, s: &Service, id: &str, within: Duration) {
+    let t = Instant::now();
+    loop {
+        let r = call(
+            c,
+            "GET",
+            s.url(&format!("/api/v1/ai/analysis-result/{id}")),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 200, "task {id}: {}", r.body);
+        match r.body["data"]["status"].as_str() {
+            Some("completed") => return,
+            Some("processing") => {}
+            _ => panic!("task {id} did not complete: {}", r.body),
+        }
+        assert!(
+            t.elapsed() < within,
+            "task {id} still processing: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn health(c: &reqwest::Client, s: &Service) -> Value {
     let r = call(c, "GET", s.url("/health"), None).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -466,24 +493,7 @@ async fn service_refuses_writes_keeps_reads_and_recovers() {
     .await;
     assert!(r.status < 300, "start-analysis: {}", r.body);
     let task = r.body["data"]["taskId"].as_str().unwrap().to_string();
-    let t = Instant::now();
-    loop {
-        let r = call(
-            &c,
-            "GET",
-            s.url(&format!("/api/v1/ai/analysis-result/{task}")),
-            None,
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        match r.body["data"]["status"].as_str() {
-            Some("completed") => break,
-            Some("failed") => panic!("task failed: {}", r.body),
-            _ => {}
-        }
-        assert!(t.elapsed() < Duration::from_secs(20), "task: {}", r.body);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    task_completes(&c, &s, &task, Duration::from_secs(20)).await;
     assert_eq!(
         health(&c, &s).await["components"]["storage"]["status"],
         "up"
@@ -540,9 +550,14 @@ async fn service_refuses_writes_keeps_reads_and_recovers() {
             ledger.chat_refused.push(t);
         }
     }
+    // Tasks accepted as the disk filled: each must end `completed` once space returns (a task
+    // the storage refused waits and runs again; it never stays `processing` for good).
+    let mut burst_tasks = Vec::new();
     for r in tasks {
         if r.status >= 300 {
             ledger.refused(&r, "start-analysis in the burst");
+        } else {
+            burst_tasks.push(r.body["data"]["taskId"].as_str().unwrap().to_string());
         }
     }
     for r in reads {
@@ -677,6 +692,9 @@ async fn service_refuses_writes_keeps_reads_and_recovers() {
         }
         assert!(t.elapsed() < Duration::from_secs(20), "task never ran");
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for id in &burst_tasks {
+        task_completes(&c, &s, id, Duration::from_secs(45)).await;
     }
     check_reads(&c, &s, &ledger).await;
     let refused_reported = health(&c, &s).await["components"]["storage"]["refused_writes"]

@@ -15,6 +15,12 @@
 //! beyond the ring and a finished task is kept until its slot is reused — at least the last
 //! `TASK_SLOTS - AI_TASK_QUEUE` tasks — and for [`TASK_TTL`] at most. No deletion is needed.
 //!
+//! **Storage failures are waited out.** A task whose analysis was refused for lack of disk
+//! space (or a storage I/O failure), or whose outcome could not be stored, is not dropped: it
+//! stays `processing`, waits until the store accepts writes again (at least
+//! [`STORAGE_RETRY_MIN`], doubling to [`STORAGE_RETRY_MAX`] between runs) and runs again — or,
+//! when only its outcome was lost, stores that outcome again.
+//!
 //! Workers hold only a weak reference to the service: when the last handle of the service is
 //! dropped they stop (an interrupted task stays in redb and runs again at the next start).
 
@@ -42,6 +48,12 @@ pub const MAX_TASK_WORKERS: usize = 16;
 pub const TASK_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Runs of one task at most: a task found running at start this many times is failed.
 pub const MAX_TASK_ATTEMPTS: u32 = 3;
+/// First wait before a task refused by the storage runs again.
+pub const STORAGE_RETRY_MIN: Duration = Duration::from_millis(500);
+/// Longest wait between runs of a task the storage keeps refusing.
+pub const STORAGE_RETRY_MAX: Duration = Duration::from_secs(30);
+/// How often a task waiting for the storage checks whether it accepts writes again.
+const STORAGE_POLL: Duration = Duration::from_millis(250);
 /// Longest task id accepted on lookup.
 const MAX_TASK_ID_LEN: usize = 64;
 
@@ -179,6 +191,30 @@ pub struct TaskStats {
 struct Job {
     seq: u64,
     id: String,
+    /// Runs the storage refused so far (sets the wait before the next).
+    storage_retries: u32,
+    /// The finished record whose store failed: only the store is tried again.
+    outcome: Option<Box<TaskRecord>>,
+}
+
+impl Job {
+    fn new(seq: u64, id: String) -> Job {
+        Job {
+            seq,
+            id,
+            storage_retries: 0,
+            outcome: None,
+        }
+    }
+}
+
+/// How a run of a task ended.
+enum Ran {
+    /// Finished (or gone): its slot is free.
+    Done,
+    /// The storage refused it: run again (or store `Job::outcome` again) once writes are
+    /// accepted.
+    StorageRefused(Option<Box<TaskRecord>>),
 }
 
 #[derive(Default)]
@@ -208,6 +244,49 @@ impl Shared {
     fn finish(&self, slot: u64) {
         self.state.lock().busy.remove(&slot);
     }
+
+    /// Puts back a task the storage refused (its slot stayed busy) and wakes a worker.
+    fn requeue(&self, job: Job) {
+        self.state.lock().queue.push_back(job);
+        self.work.notify_one();
+    }
+}
+
+/// The wait before run `retries + 1` of a task the storage refused `retries` times.
+fn storage_backoff(retries: u32) -> Duration {
+    STORAGE_RETRY_MIN
+        .saturating_mul(1u32 << retries.min(16))
+        .min(STORAGE_RETRY_MAX)
+}
+
+/// Waits [`storage_backoff`], then until the store accepts writes, then queues `job` again;
+/// gives up when the service goes away (the task stays in redb and runs at the next start).
+async fn retry_later(
+    shared: Arc<Shared>,
+    service: Weak<AiService>,
+    mut stop: watch::Receiver<()>,
+    job: Job,
+) {
+    let mut wait = storage_backoff(job.storage_retries.saturating_sub(1));
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        let Some(svc) = service.upgrade() else {
+            return;
+        };
+        let engine = svc.engine.clone();
+        drop(svc);
+        let up = tokio::task::spawn_blocking(move || engine.storage_status().status == "up")
+            .await
+            .unwrap_or(false);
+        if up {
+            break;
+        }
+        wait = STORAGE_POLL;
+    }
+    shared.requeue(job);
 }
 
 /// The task queue of one service (see the module documentation).
@@ -237,10 +316,7 @@ impl Tasks {
         };
         for r in &records {
             state.busy.insert(r.slot());
-            state.queue.push_back(Job {
-                seq: r.seq,
-                id: r.id.clone(),
-            });
+            state.queue.push_back(Job::new(r.seq, r.id.clone()));
         }
         if !records.is_empty() {
             tracing::info!(
@@ -387,24 +463,45 @@ async fn worker(shared: Arc<Shared>, service: Weak<AiService>, mut stop: watch::
         let Some(svc) = service.upgrade() else {
             return;
         };
-        let done = tokio::select! {
-            _ = run(&svc, &job) => true,
+        let ran = tokio::select! {
+            ran = run(&svc, &job) => ran,
             // The service is going away: the task stays queued or running in redb and runs
             // again at the next start.
-            _ = stop.changed() => false,
+            _ = stop.changed() => return,
         };
         // Released before the task stops counting as running: once nothing runs, no worker
         // holds the engine (a restart in the same process can reopen the data dir).
         drop(svc);
-        if !done {
-            return;
+        match ran {
+            Ran::Done => shared.finish(job.seq % TASK_SLOTS),
+            Ran::StorageRefused(outcome) => {
+                let mut job = job;
+                job.storage_retries += 1;
+                job.outcome = outcome;
+                tracing::warn!(task = %job.id, retries = job.storage_retries,
+                    "analysis task refused by the storage; it runs again once writes are accepted");
+                tokio::spawn(retry_later(
+                    shared.clone(),
+                    service.clone(),
+                    stop.clone(),
+                    job,
+                ));
+            }
         }
-        shared.finish(job.seq % TASK_SLOTS);
     }
 }
 
 /// Runs one task: marks it running, analyses, stores the outcome.
-async fn run(svc: &AiService, job: &Job) {
+async fn run(svc: &AiService, job: &Job) -> Ran {
+    if let Some(rec) = &job.outcome {
+        return match store(svc, rec).await {
+            Ok(()) => Ran::Done,
+            Err(e) => {
+                tracing::warn!(task = %rec.id, error = %e, "cannot store an analysis task's outcome");
+                Ran::StorageRefused(Some(rec.clone()))
+            }
+        };
+    }
     let engine = svc.engine.clone();
     let seq = job.seq;
     let read_result = blocking(move || Ok(read(&engine, seq)?)).await;
@@ -412,13 +509,14 @@ async fn run(svc: &AiService, job: &Job) {
         Ok(Some(r)) if r.id == job.id && !r.state.is_finished() => r,
         Ok(_) => {
             tracing::warn!(task = %job.id, "queued analysis task is gone from the store");
-            return;
+            return Ran::Done;
         }
         Err(e) => {
             tracing::error!(task = %job.id, error = %e, "cannot read an analysis task");
-            return;
+            return Ran::StorageRefused(None);
         }
     };
+    let before = rec.clone();
     rec.state = TaskState::Running;
     rec.attempts += 1;
     rec.started_at = Some(now_iso());
@@ -430,14 +528,34 @@ async fn run(svc: &AiService, job: &Job) {
         Ok(_) => {
             tracing::info!(task = %rec.id, resume_id = %rec.resume_id, "analysis task completed")
         }
+        Err(f) if is_storage_failure(f) => {
+            // Nothing was written: the task is queued again as it was (a run the storage
+            // refused is not an interrupted attempt).
+            if let Err(e) = store(svc, &before).await {
+                tracing::debug!(task = %rec.id, error = %e, "cannot re-queue an analysis task in the store");
+            }
+            return Ran::StorageRefused(None);
+        }
         Err(f) => tracing::info!(task = %rec.id, resume_id = %rec.resume_id, code = %f.code,
             "analysis task failed"),
     }
     finish(&mut rec, outcome);
-    if let Err(e) = store(svc, &rec).await {
-        // The analysis itself is committed; the task will run again after a restart.
-        tracing::error!(task = %rec.id, error = %e, "cannot store an analysis task's outcome");
+    match store(svc, &rec).await {
+        Ok(()) => Ran::Done,
+        Err(e) => {
+            // The analysis itself is committed: only its outcome is stored again.
+            tracing::error!(task = %rec.id, error = %e, "cannot store an analysis task's outcome");
+            Ran::StorageRefused(Some(Box::new(rec)))
+        }
     }
+}
+
+/// The failures [`failure`] gives for a refusing store (the task runs again later).
+fn is_storage_failure(f: &TaskFailure) -> bool {
+    matches!(
+        f.code.as_str(),
+        "insufficient_storage" | "storage_unavailable"
+    )
 }
 
 async fn store(svc: &AiService, rec: &TaskRecord) -> Result<()> {
@@ -628,10 +746,7 @@ fn submit(
     let mut st = shared.state.lock();
     st.next_seq = seq + 1;
     st.busy.insert(rec.slot());
-    st.queue.push_back(Job {
-        seq,
-        id: rec.id.clone(),
-    });
+    st.queue.push_back(Job::new(seq, rec.id.clone()));
     Ok(rec)
 }
 
@@ -643,6 +758,15 @@ mod tests {
     /// Slots in use.
     fn busy_slots(t: &Tasks) -> BTreeSet<u64> {
         t.shared.state.lock().busy.iter().copied().collect()
+    }
+
+    #[test]
+    fn storage_retries_back_off_to_a_bound() {
+        assert_eq!(storage_backoff(0), STORAGE_RETRY_MIN);
+        assert_eq!(storage_backoff(1), STORAGE_RETRY_MIN * 2);
+        assert_eq!(storage_backoff(3), STORAGE_RETRY_MIN * 8);
+        assert_eq!(storage_backoff(40), STORAGE_RETRY_MAX);
+        assert_eq!(storage_backoff(u32::MAX), STORAGE_RETRY_MAX);
     }
 
     #[test]
