@@ -200,18 +200,22 @@ fn experience_factor(have: Option<f32>, need: Option<f32>) -> f32 {
     }
 }
 
-fn city_fit(wanted: Option<&str>, job: &JobFeatures) -> Option<f32> {
-    let w = wanted?;
-    if job.remote {
+/// The city part of the basic fit: `None` when no city is wished, or the job states none and
+/// is not remote.
+fn city_fit(wanted: bool, remote: bool, same_city: Option<bool>) -> Option<f32> {
+    if !wanted {
+        return None;
+    }
+    if remote {
         return Some(1.0);
     }
-    let c = job.city.as_deref()?;
-    Some(if c == w { 1.0 } else { 0.0 })
+    Some(if same_city? { 1.0 } else { 0.0 })
 }
 
-fn salary_fit(wanted: Option<f64>, job: &JobFeatures) -> Option<f32> {
+/// The salary part of the basic fit, against the top of the job's range.
+fn salary_fit(wanted: Option<f64>, top: Option<f64>) -> Option<f32> {
     let w = wanted.filter(|w| *w > 0.0)?;
-    let top = job.salary_max.or(job.salary_min)?;
+    let top = top?;
     Some(if top >= w {
         1.0
     } else {
@@ -235,11 +239,15 @@ fn mean_or_half(parts: [Option<f32>; 2]) -> f32 {
 /// The share of `other`'s culture phrases the profile names (0.5 when either side names none:
 /// silence is not a mismatch).
 fn culture_factor(profile: &[&'static str], other: &[&'static str]) -> f32 {
-    if other.is_empty() || profile.is_empty() {
+    let shared = other.iter().filter(|p| profile.contains(p)).count();
+    culture_share(profile.is_empty(), shared, other.len())
+}
+
+fn culture_share(profile_silent: bool, shared: usize, total: usize) -> f32 {
+    if total == 0 || profile_silent {
         return 0.5;
     }
-    let shared = other.iter().filter(|p| profile.contains(p)).count();
-    shared as f32 / other.len() as f32
+    shared as f32 / total as f32
 }
 
 fn shared_culture(profile: &[&'static str], other: &[&'static str]) -> Vec<&'static str> {
@@ -269,40 +277,82 @@ fn skill_match(job: &JobFeatures, has: impl Fn(u64) -> bool) -> SkillMatch {
     }
 }
 
-fn job_match(
+/// The job's side of a match, as facts: from its features or from its [`JobCard`].
+struct JobFacts {
+    skills: SkillMatch,
+    years_min: Option<f32>,
+    remote: bool,
+    /// The job's city is the wished one (`None`: the job states no city).
+    same_city: Option<bool>,
+    salary_top: Option<f64>,
+    culture_shared: usize,
+    culture_total: usize,
+}
+
+fn job_match(profile: &Profile, wishes: &Wishes, job: JobFacts, distance: f32) -> JobMatch {
+    let factors = Factors {
+        semantic: (1.0 - distance).clamp(0.0, 1.0),
+        skills: skills_factor(profile, &job.skills),
+        experience: experience_factor(profile.years, job.years_min),
+        basic: mean_or_half([
+            city_fit(wishes.city.is_some(), job.remote, job.same_city),
+            salary_fit(wishes.salary_min, job.salary_top),
+        ]),
+        culture: culture_share(
+            profile.culture.is_empty(),
+            job.culture_shared,
+            job.culture_total,
+        ),
+    };
+    JobMatch {
+        factors,
+        skills: job.skills,
+    }
+}
+
+fn facts_of(
     profile: &Profile,
     wishes: &Wishes,
     job: &JobFeatures,
-    distance: f32,
-    skills: SkillMatch,
-) -> JobMatch {
-    let factors = Factors {
-        semantic: (1.0 - distance).clamp(0.0, 1.0),
-        skills: skills_factor(profile, &skills),
-        experience: experience_factor(profile.years, job.years_min),
-        basic: mean_or_half([
-            city_fit(wishes.city.as_deref(), job),
-            salary_fit(wishes.salary_min, job),
-        ]),
-        culture: culture_factor(&profile.culture, &job.culture),
-    };
-    JobMatch { factors, skills }
+    has: impl Fn(u64) -> bool,
+) -> JobFacts {
+    JobFacts {
+        skills: skill_match(job, has),
+        years_min: job.years_min,
+        remote: job.remote,
+        same_city: match (&wishes.city, &job.city) {
+            (Some(w), Some(c)) => Some(c == w),
+            (None, Some(_)) => Some(false),
+            (_, None) => None,
+        },
+        salary_top: job.salary_max.or(job.salary_min),
+        culture_shared: job
+            .culture
+            .iter()
+            .filter(|p| profile.culture.contains(p))
+            .count(),
+        culture_total: job.culture.len(),
+    }
 }
 
 /// Scores one job; [`JobScorer`] does the same for many jobs against one profile.
 pub fn score_job(profile: &Profile, wishes: &Wishes, job: &JobFeatures, distance: f32) -> JobMatch {
-    let skills = skill_match(job, |k| profile.has_skill(k));
-    job_match(profile, wishes, job, distance, skills)
+    let facts = facts_of(profile, wishes, job, |k| profile.has_skill(k));
+    job_match(profile, wishes, facts, distance)
 }
 
 /// The profile's side of scoring many jobs, prepared once per request: its skill keys in one
 /// flat list behind a 64-bit membership mask, so the usual answer to "does the profile have
-/// this skill of the job?" — no — costs one AND instead of a scan of the profile's skills.
+/// this skill of the job?" — no — costs one AND instead of a scan of the profile's skills;
+/// the wished city's card id and the profile's culture phrases as a mask, for
+/// [`JobScorer::score_card`].
 pub struct JobScorer<'a> {
     profile: &'a Profile,
     wishes: &'a Wishes,
     keys: Vec<u64>,
     mask: u64,
+    city: u32,
+    culture: u32,
 }
 
 impl<'a> JobScorer<'a> {
@@ -314,6 +364,13 @@ impl<'a> JobScorer<'a> {
             wishes,
             keys,
             mask,
+            city: wishes.city.as_deref().map_or(u32::MAX, features::city_id),
+            // A phrase outside the known list matches no card's.
+            culture: profile
+                .culture
+                .iter()
+                .filter_map(|p| features::culture_bit(p))
+                .fold(0, |m, b| m | b),
         }
     }
 
@@ -324,8 +381,39 @@ impl<'a> JobScorer<'a> {
 
     /// [`score_job`] of `job` against the scorer's profile and wishes.
     pub fn score(&self, job: &JobFeatures, distance: f32) -> JobMatch {
-        let skills = skill_match(job, |k| self.has(k));
-        job_match(self.profile, self.wishes, job, distance, skills)
+        let facts = facts_of(self.profile, self.wishes, job, |k| self.has(k));
+        job_match(self.profile, self.wishes, facts, distance)
+    }
+
+    /// [`JobScorer::score`] of the job `card` was made from (`card` must not be
+    /// [`JobCard::full_only`](features::JobCard)).
+    #[inline]
+    pub fn score_card(&self, card: &features::JobCard, distance: f32) -> JobMatch {
+        debug_assert!(!card.full_only);
+        let n = usize::from(card.n_skills);
+        let r = usize::from(card.n_required);
+        let (mut matched, mut required_matched) = (0, 0);
+        for (i, k) in card.keys[..n].iter().enumerate() {
+            if self.has(*k) {
+                matched += 1;
+                required_matched += usize::from(i < r);
+            }
+        }
+        let facts = JobFacts {
+            skills: SkillMatch {
+                matched,
+                required_matched,
+                required_total: r,
+                total: n,
+            },
+            years_min: (!card.years_min.is_nan()).then_some(card.years_min),
+            remote: card.remote,
+            same_city: (card.city != 0).then_some(card.city == self.city),
+            salary_top: (!card.salary_top.is_nan()).then_some(card.salary_top),
+            culture_shared: (card.culture & self.culture).count_ones() as usize,
+            culture_total: card.culture.count_ones() as usize,
+        };
+        job_match(self.profile, self.wishes, facts, distance)
     }
 }
 
@@ -741,6 +829,78 @@ mod tests {
         assert_eq!(m.skills.matched, req + pref);
         assert_eq!(m.skills.total, j.required.len() + j.preferred.len());
         assert_eq!(m, score_job(&p, &w, &j, 0.3));
+    }
+
+    #[test]
+    fn a_card_scores_as_the_features_it_was_made_from() {
+        use crate::analysis::job::CULTURE_SIGNALS;
+        use features::JobCard;
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let names: Vec<String> = (0..24).map(|i| format!("Skill{i}")).collect();
+        let cities = ["深圳市", "北京市", "上海市"];
+        let wished = ["深圳市", "北京市", "拉萨市", "Nowhere"];
+        let phrases: Vec<&'static str> = CULTURE_SIGNALS.iter().map(|(_, p)| *p).collect();
+        let (mut carded, mut full) = (0, 0);
+        for _ in 0..400 {
+            let mut j = job();
+            let n = next(16) as usize;
+            let start = next(8) as usize;
+            let skills: Vec<Skill> = names[start..start + n]
+                .iter()
+                .map(|s| Skill::new(s))
+                .collect();
+            let r = next(n as u64 + 1) as usize;
+            j.required = skills[..r].to_vec();
+            j.preferred = skills[r..].to_vec();
+            j.city = (next(4) > 0).then(|| cities[next(3) as usize].to_string());
+            j.remote = next(5) == 0;
+            j.salary_min = (next(3) > 0).then(|| (next(30) * 1000) as f64);
+            j.salary_max = (next(3) > 0).then(|| (next(50) * 1000) as f64);
+            j.years_min = (next(3) > 0).then(|| next(8) as f32 * 0.5);
+            j.culture = (0..next(4)).map(|_| phrases[next(20) as usize]).collect();
+            j.culture.dedup();
+            if next(20) == 0 {
+                j.culture.push("团队合作");
+            }
+            let card = JobCard::of(&j);
+            if card.full_only {
+                full += 1;
+                let dup = (1..j.culture.len()).any(|i| j.culture[..i].contains(&j.culture[i]));
+                assert!(n > 13 || j.culture.contains(&"团队合作") || dup, "{j:?}");
+                continue;
+            }
+            carded += 1;
+            for _ in 0..5 {
+                let mut p = profile();
+                p.skills = (0..next(10))
+                    .map(|_| Skill::new(&names[next(24) as usize].to_lowercase()))
+                    .collect();
+                p.years = (next(3) > 0).then(|| next(10) as f32);
+                p.culture = (0..next(4)).map(|_| phrases[next(20) as usize]).collect();
+                if next(4) == 0 {
+                    p.culture.push("团队合作");
+                }
+                let w = Wishes {
+                    city: (next(3) > 0).then(|| wished[next(4) as usize].to_string()),
+                    salary_min: (next(3) > 0).then(|| (next(40) * 1000) as f64),
+                };
+                let d = next(1000) as f32 / 500.0;
+                let scorer = JobScorer::new(&p, &w);
+                assert_eq!(
+                    scorer.score_card(&card, d),
+                    scorer.score(&j, d),
+                    "{j:?} {p:?} {w:?}"
+                );
+                assert_eq!(scorer.score(&j, d), score_job(&p, &w, &j, d));
+            }
+        }
+        assert!(carded > 200 && full > 10, "{carded} carded, {full} full");
     }
 
     #[test]

@@ -312,12 +312,11 @@ impl AiService {
         Ok(Some((version, f)))
     }
 
-    /// The cached features of each hit's live version, under one lock for the versions and
-    /// one for the cache; `None` where the cache misses (read those with
-    /// [`AiService::features`]).
+    /// The cached features of each hit's version (the one the search read), under one lock;
+    /// `None` where the cache misses (read those with [`AiService::features`]).
     fn cached_features(&self, c: Collection, hits: &[SearchHit]) -> Vec<Option<Arc<Features>>> {
         let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
-        let versions = self.engine.versions(c, &ids);
+        let versions: Vec<Option<u64>> = hits.iter().map(|h| Some(h.version)).collect();
         self.recs.features.get_many(c, &ids, &versions)
     }
 
@@ -492,30 +491,52 @@ impl AiService {
             return Ok(Vec::new());
         }
         let hits = self.nearest(Collection::Jobs, &profile.overall, k, filter)?;
-        // The rare miss (a job not read since it was written) reads its document.
-        let mut cached = self.cached_features(Collection::Jobs, &hits);
+        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        let versions: Vec<Option<u64>> = hits.iter().map(|h| Some(h.version)).collect();
         let scorer = JobScorer::new(profile, wishes);
-        let mut out = Vec::with_capacity(hits.len());
-        for (i, h) in hits.iter().enumerate() {
-            // Fetch ahead: the features of the job 8 places on, the lists behind the one 4 on
-            // (their pointers are in the features fetched 4 steps ago).
-            if let Some(Some(f)) = cached.get(i + 8) {
-                let p = Arc::as_ptr(f).cast::<u8>();
-                prefetch(p);
-                prefetch(p.wrapping_add(128));
-            }
-            if let Some(Some(f)) = cached.get(i + 4) {
-                if let Features::Job(j) = &**f {
-                    j.prefetch_heap();
-                }
-            }
-            let f = match cached[i].take() {
-                Some(f) => f,
-                None => match self.job(h.id)? {
-                    Some(f) => f,
-                    None => continue,
-                },
-            };
+        let mut missed = Vec::new();
+        // Cached jobs are scored from their cards under the cache's read lock, and only the
+        // `top` best of them keep their features (the final top is among those and the
+        // misses).
+        let mut out: Vec<Ranked> =
+            self.recs
+                .features
+                .with_many(Collection::Jobs, &ids, &versions, |entries| {
+                    let mut scored: Vec<(u64, f64, usize, JobMatch)> =
+                        Vec::with_capacity(hits.len());
+                    for (i, h) in hits.iter().enumerate() {
+                        // Fetch the entry 4 places on: the lookups found them, scoring reads them.
+                        if let Some(Some(e)) = entries.get(i + 4) {
+                            let p = std::ptr::from_ref(*e).cast::<u8>();
+                            prefetch(p);
+                            prefetch(p.wrapping_add(64));
+                        }
+                        let Some(e) = entries[i] else {
+                            missed.push(i);
+                            continue;
+                        };
+                        let m = if e.card.full_only {
+                            let Features::Job(job) = &*e.features else {
+                                continue;
+                            };
+                            scorer.score(job, h.distance)
+                        } else {
+                            scorer.score_card(&e.card, h.distance)
+                        };
+                        scored.push((h.id, m.factors.score(weights), i, m));
+                    }
+                    top_ranked(&mut scored, top, |r| (r.1, r.0));
+                    scored
+                        .into_iter()
+                        .filter_map(|(id, score, i, m)| {
+                            entries[i].map(|e| (id, score, e.features.clone(), m))
+                        })
+                        .collect()
+                });
+        // The rare miss (a job not read since it was written) reads its document.
+        for i in missed {
+            let h = &hits[i];
+            let Some(f) = self.job(h.id)? else { continue };
             let Features::Job(job) = &*f else { continue };
             let m = scorer.score(job, h.distance);
             let score = m.factors.score(weights);

@@ -97,12 +97,7 @@ impl AnnIndex {
             .state
             .search(0, &q, k, ef, compiled.as_ref(), &self.planner, false);
         self.counters.count(path);
-        Ok((
-            hits.into_iter()
-                .map(|(id, distance)| SearchHit { id, distance })
-                .collect(),
-            path,
-        ))
+        Ok((hits, path))
     }
 
     pub fn path_counts(&self) -> PathCounts {

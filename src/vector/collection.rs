@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use super::distance::cosine_distance;
 use super::filter::{Compiled, PayloadIndex};
-use super::graph::{Graph, Scored};
+use super::graph::{prefetch, prefetch_all, Graph, Scored};
 use super::idmap::IdMap;
 use super::schema::{Collection, Payload};
+use super::SearchHit;
 
 /// Which way a search was answered (counted per collection, exposed in stats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -311,7 +312,33 @@ impl CollectionState {
             }
         }
         let mut heap: BinaryHeap<Key> = BinaryHeap::with_capacity(k + 1);
-        for pos in positions {
+        // Positions are scanned through a ring of the next few, each fetched on entering it
+        // (a filter's positions are scattered: each vector is a cache miss). The heap's keys
+        // are distinct, so the answer does not depend on the scan order.
+        const AHEAD: usize = 4;
+        let fetch = |pos: u32| {
+            prefetch_all(self.vector(vi, pos));
+            prefetch(self.entities.as_ptr().wrapping_add(pos as usize));
+        };
+        let mut positions = positions;
+        let mut ring = [0u32; AHEAD];
+        let mut filled = 0;
+        for (slot, pos) in ring.iter_mut().zip(positions.by_ref()) {
+            fetch(pos);
+            *slot = pos;
+            filled += 1;
+        }
+        let (mut left, mut slot) = (filled, 0);
+        while left > 0 {
+            let pos = ring[slot];
+            match positions.next() {
+                Some(next) => {
+                    fetch(next);
+                    ring[slot] = next;
+                }
+                None => left -= 1,
+            }
+            slot = (slot + 1) % filled;
             let d = cosine_distance(query, self.vector(vi, pos));
             let key = Key(d, self.entities[pos as usize], pos);
             if heap.len() < k {
@@ -342,7 +369,7 @@ impl CollectionState {
         filter: Option<&Compiled<'_>>,
         params: &PlannerParams,
         pool: bool,
-    ) -> (Vec<(u64, f32)>, SearchPath) {
+    ) -> (Vec<SearchHit>, SearchPath) {
         let full_ef = ef.unwrap_or(params.ef).max(k);
         let ef = if pool {
             ef.unwrap_or(params.ef)
@@ -366,9 +393,7 @@ impl CollectionState {
                 }
             };
             return (
-                hits.into_iter()
-                    .map(|s| (self.entities[s.pos as usize], s.dist))
-                    .collect(),
+                hits.into_iter().map(|s| self.hit(s)).collect(),
                 SearchPath::Exact,
             );
         }
@@ -439,12 +464,7 @@ impl CollectionState {
         hits.sort_unstable();
         hits.dedup_by_key(|s| s.pos);
         hits.truncate(k);
-        (
-            hits.into_iter()
-                .map(|s| (self.entities[s.pos as usize], s.dist))
-                .collect(),
-            path,
-        )
+        (hits.into_iter().map(|s| self.hit(s)).collect(), path)
     }
 
     /// The accepted positions nearest to `query` by graph: the frozen graph's, the delta
@@ -479,12 +499,22 @@ impl CollectionState {
     }
 
     /// Exact top-k over every live position.
-    pub fn exact_all(&self, vi: usize, query: &[f32], k: usize) -> Vec<(u64, f32)> {
+    pub fn exact_all(&self, vi: usize, query: &[f32], k: usize) -> Vec<SearchHit> {
         let all = (0..self.len() as u32).filter(|p| !self.is_dead(*p));
         self.exact(vi, query, k, all)
             .into_iter()
-            .map(|s| (self.entities[s.pos as usize], s.dist))
+            .map(|s| self.hit(s))
             .collect()
+    }
+
+    /// The hit of a scored position: its entity and the version it holds.
+    #[inline]
+    fn hit(&self, s: Scored) -> SearchHit {
+        SearchHit {
+            id: self.entities[s.pos as usize],
+            version: self.slots[s.pos as usize],
+            distance: s.dist,
+        }
     }
 
     /// Positions of live entities in position order, for a rebuild.

@@ -188,36 +188,60 @@ impl Ord for Scored {
 
 /// Per-thread visited marks, reset in O(1) by bumping an epoch.
 struct Visited {
-    marks: Vec<u32>,
-    epoch: u32,
+    /// One bit per position: 100k positions fit in 12.5 KB (L1), where a mark per position
+    /// would spread the checks over 400 KB; clearing it for each search costs less than the
+    /// misses it saves.
+    bits: Vec<u64>,
 }
 
 impl Visited {
     fn start(&mut self, n: usize) {
-        if self.marks.len() < n {
-            self.marks.resize(n, 0);
-        }
-        self.epoch = self.epoch.wrapping_add(1);
-        if self.epoch == 0 {
-            self.marks.iter_mut().for_each(|m| *m = 0);
-            self.epoch = 1;
-        }
+        let words = n.div_ceil(64);
+        self.bits.clear();
+        self.bits.resize(words, 0);
     }
+
     /// Marks `pos`; true if it was not yet visited in this search.
     #[inline]
     fn insert(&mut self, pos: u32) -> bool {
-        let m = &mut self.marks[pos as usize];
-        if *m == self.epoch {
-            false
-        } else {
-            *m = self.epoch;
-            true
-        }
+        let w = &mut self.bits[pos as usize >> 6];
+        let b = 1u64 << (pos & 63);
+        let fresh = *w & b == 0;
+        *w |= b;
+        fresh
     }
 }
 
 thread_local! {
-    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { marks: Vec::new(), epoch: 0 }) };
+    static VISITED: RefCell<Visited> = const { RefCell::new(Visited { bits: Vec::new() }) };
+}
+
+/// How many vectors ahead of the one being compared the level-0 search fetches.
+const FETCH_AHEAD: usize = 2;
+
+/// A hint to fetch every cache line of `v`.
+#[inline]
+pub(crate) fn prefetch_all(v: &[f32]) {
+    let p = v.as_ptr().cast::<u8>();
+    let bytes = std::mem::size_of_val(v);
+    let mut off = 0;
+    while off < bytes {
+        prefetch1(p.wrapping_add(off));
+        off += 64;
+    }
+}
+
+/// A hint to fetch the cache line at `ptr`.
+#[inline]
+fn prefetch1(ptr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint; it never faults, whatever the address.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch(ptr as *const i8, _MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
 }
 
 /// A hint to fetch the two cache lines at `ptr` (never faults, whatever the address).
@@ -342,6 +366,7 @@ impl Graph {
         let explore = k.min(ef);
         let mut near: BinaryHeap<Scored> =
             BinaryHeap::with_capacity(if k > ef { ef + 1 } else { 0 });
+        let mut fresh: Vec<u32> = Vec::with_capacity(self.m0);
         let start = Scored {
             dist: ep_d,
             pos: ep,
@@ -375,16 +400,21 @@ impl Graph {
             if cur.dist > bound && cur.dist > kth(&results, &near) {
                 break;
             }
-            let nbs = self.neighbours0(cur.pos);
-            if let Some(&first) = nbs.first() {
-                prefetch(self.vector(first).as_ptr());
-            }
-            for (i, &nb) in nbs.iter().enumerate() {
-                if let Some(&next) = nbs.get(i + 1) {
-                    prefetch(self.vector(next).as_ptr());
+            // The neighbours not yet visited, then their distances, with each vector fetched
+            // whole a few places ahead: the visited marks are checked first, so only vectors
+            // that are read are fetched, and the fetches of several overlap.
+            fresh.clear();
+            for &nb in self.neighbours0(cur.pos) {
+                if visited.insert(nb) {
+                    fresh.push(nb);
                 }
-                if !visited.insert(nb) {
-                    continue;
+            }
+            for &nb in fresh.iter().take(FETCH_AHEAD) {
+                prefetch_all(self.vector(nb));
+            }
+            for (i, &nb) in fresh.iter().enumerate() {
+                if let Some(&next) = fresh.get(i + FETCH_AHEAD) {
+                    prefetch_all(self.vector(next));
                 }
                 let d = cosine_distance(query, self.vector(nb));
                 let s = Scored { dist: d, pos: nb };

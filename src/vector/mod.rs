@@ -199,6 +199,9 @@ pub struct SearchRequest<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct SearchHit {
     pub id: u64,
+    /// The entity's version the search read (not part of a search's JSON answer).
+    #[serde(skip)]
+    pub version: u64,
     /// Cosine distance, 0 = identical.
     pub distance: f32,
 }
@@ -1266,11 +1269,7 @@ fn validate(req: &SearchRequest<'_>) -> Result<usize> {
 
 /// Hits ordered by distance, equal distances by entity id: the order does not depend on where
 /// entities happen to sit in memory, so a store rebuilt elsewhere answers identically.
-fn by_distance_then_id(hits: Vec<(u64, f32)>) -> Vec<SearchHit> {
-    let mut hits: Vec<SearchHit> = hits
-        .into_iter()
-        .map(|(id, distance)| SearchHit { id, distance })
-        .collect();
+fn by_distance_then_id(mut hits: Vec<SearchHit>) -> Vec<SearchHit> {
     hits.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
     hits
 }
