@@ -592,6 +592,10 @@ fn quick(
     cases: &[(&str, Option<serde_json::Value>)],
 ) {
     let mut samples = vec![Vec::new(); cases.len()];
+    // The unfiltered recommendation's candidate search alone, on the same users' vectors.
+    let engine = service.engine().clone();
+    let beam = service.config().recommend_ef;
+    let mut ann = Vec::new();
     for _round in 0..3 {
         for ((_, filters), out) in cases.iter().zip(samples.iter_mut()) {
             for u in 1..=2_000u64 {
@@ -601,7 +605,21 @@ fn quick(
                 out.push(t.elapsed().as_secs_f64() * 1e6);
             }
         }
+        for u in 1..=2_000u64 {
+            let q = engine
+                .vector(Collection::Resumes, u * 7 % RESUMES as u64 + 1, "overall")
+                .expect("ok")
+                .expect("resume");
+            let t = Instant::now();
+            black_box(ann_200(&engine, &q, Some(beam)));
+            ann.push(t.elapsed().as_secs_f64() * 1e6);
+        }
     }
+    let (p50, p99) = percentiles(&mut ann);
+    eprintln!(
+        "quick candidates ANN alone (k 200, beam {beam}): n={} p50 {p50:.0} µs, p99 {p99:.0} µs",
+        ann.len()
+    );
     for ((name, _), s) in cases.iter().zip(samples.iter_mut()) {
         let (p50, p99) = percentiles(s);
         eprintln!(

@@ -144,6 +144,49 @@ impl<T: bytemuck::Pod> Region<T> {
     }
 }
 
+/// Regions smaller than this stay where they are (a huge page is 2 MiB on x86-64).
+const HUGE_MIN_BYTES: usize = 4 << 20;
+
+impl<T: bytemuck::Pod> Region<T> {
+    /// The same values in anonymous memory the kernel is asked to back with transparent huge
+    /// pages (`MADV_HUGEPAGE`; honoured when THP is `always` or `madvise`). A graph search
+    /// reads a few hundred vectors scattered over the whole region: with 4 KiB pages nearly
+    /// each is a TLB miss, costly under virtualisation (BENCHMARKS.md: −16% on the candidates'
+    /// search). A mapped file's pages cannot be collapsed (`MADV_COLLAPSE` refuses them), so
+    /// they are copied; the file's page cache stays reclaimable. Small regions, and any
+    /// failure to map, keep the region as it is.
+    pub fn into_huge(self) -> Region<T> {
+        let src = self.as_slice();
+        let bytes = std::mem::size_of_val(src);
+        if bytes < HUGE_MIN_BYTES {
+            return self;
+        }
+        let Ok(mut anon) = memmap2::MmapMut::map_anon(bytes) else {
+            return self;
+        };
+        // Advice only: without THP the copy still works, on ordinary pages.
+        let _ = anon.advise(memmap2::Advice::HugePage);
+        anon.copy_from_slice(bytemuck::cast_slice(src));
+        let len = src.len();
+        if let Region::Mapped { map, offset, .. } = &self {
+            // SAFETY: a read-only mapping of a file only ever replaced by rename: dropping
+            // its page-table entries loses nothing (a later read faults the same bytes back
+            // in), and keeps the copied pages from counting twice in the process's memory.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, *offset, bytes)
+            };
+        }
+        match anon.make_read_only() {
+            Ok(map) => Region::Mapped {
+                map: Arc::new(map),
+                offset: 0,
+                len,
+            },
+            Err(_) => self,
+        }
+    }
+}
+
 /// One upper layer: its member nodes (ascending) and their neighbour lists.
 pub(crate) struct UpperLayer {
     pub nodes: Vec<u32>,
@@ -519,7 +562,17 @@ impl Graph {
             g.level0 = Region::Owned(flatten(&lists, m0));
             tracing::debug!(n, secs = t0.elapsed().as_secs_f64(), "search refine pass");
         }
-        g
+        g.on_huge_pages()
+    }
+
+    /// The graph with its vectors and level 0 (what a search reads at random) moved to huge
+    /// pages ([`Region::into_huge`]); a graph without edges is never traversed and stays.
+    pub fn on_huge_pages(mut self) -> Graph {
+        if self.has_edges() {
+            self.vectors = self.vectors.into_huge();
+            self.level0 = self.level0.into_huge();
+        }
+        self
     }
 
     /// Freezes hnsw_rs's graph over `vectors` (`n * dim`: the points it holds at positions
@@ -708,6 +761,33 @@ fn refine_level0(vectors: &[f32], dim: usize, lists: Vec<Vec<u32>>, m0: usize) -
 mod tests {
     use super::*;
     use crate::vector::distance::normalized;
+
+    #[test]
+    fn regions_moved_to_huge_pages_hold_the_same_values() {
+        let big: Vec<u32> = (0..(HUGE_MIN_BYTES / 4 + 1000) as u32).collect();
+        let moved = Region::Owned(big.clone()).into_huge();
+        assert!(matches!(moved, Region::Mapped { .. }));
+        assert_eq!(moved.as_slice(), big.as_slice());
+        // From a window of a mapped file, at an offset that is not page-aligned.
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, &[7u8; 12]).unwrap();
+        std::io::Write::write_all(&mut f, bytemuck::cast_slice(&big)).unwrap();
+        let map = Arc::new(unsafe { Mmap::map(&f) }.unwrap());
+        let window = Region::<u32>::Mapped {
+            map: map.clone(),
+            offset: 12,
+            len: big.len(),
+        };
+        let moved = window.into_huge();
+        assert_eq!(moved.as_slice(), big.as_slice());
+        // The file's mapping still reads the same bytes after its pages were let go.
+        assert_eq!(&map[..12], &[7u8; 12]);
+        assert_eq!(&map[12..16], &0u32.to_le_bytes());
+        // Small regions stay as they are.
+        let small = Region::Owned(vec![1u32, 2, 3]).into_huge();
+        assert!(matches!(small, Region::Owned(_)));
+        assert_eq!(small.as_slice(), &[1, 2, 3]);
+    }
 
     fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<f32> {
         let mut s = seed;
