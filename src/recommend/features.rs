@@ -13,7 +13,7 @@ use crate::analysis::city::Cities;
 use crate::analysis::extract::Education;
 use crate::analysis::job::{culture_signals, CULTURE_SIGNALS};
 use crate::analysis::lexicon::Lexicon;
-use crate::vector::{prefetch, Collection, Payload, PayloadValue};
+use crate::vector::{prefetch, Collection, Payload, PayloadValue, SearchHit};
 
 /// A skill name and its case-insensitive key.
 #[derive(Debug, Clone, PartialEq)]
@@ -415,42 +415,31 @@ impl FeatureCache {
         }
     }
 
-    /// Calls `f` with the cache entry of each `ids[i]` at `versions[i]` (`None` where the
-    /// cache holds another version or none), under one read lock: nothing is cloned.
+    /// Calls `f` with the cache entry of each hit's entity at the version the search read
+    /// (`None` where the cache holds another version or none), under one read lock: nothing
+    /// is cloned.
     pub fn with_many<R>(
         &self,
         c: Collection,
-        ids: &[u64],
-        versions: &[Option<u64>],
+        hits: &[SearchHit],
         f: impl FnOnce(&[Option<&Cached>]) -> R,
     ) -> R {
         let m = self.maps[c.index()].read();
-        let found: Vec<Option<&Cached>> = ids
+        let found: Vec<Option<&Cached>> = hits
             .iter()
-            .zip(versions)
-            .map(|(id, v)| match (m.get(id), v) {
-                (Some(e), Some(v)) if e.version == *v => Some(e),
-                _ => None,
-            })
+            .map(|h| m.get(&h.id).filter(|e| e.version == h.version))
             .collect();
         f(&found)
     }
 
-    /// [`FeatureCache::get`] for many entities under one lock (`versions[i]` of `ids[i]`).
-    pub fn get_many(
-        &self,
-        c: Collection,
-        ids: &[u64],
-        versions: &[Option<u64>],
-    ) -> Vec<Option<Arc<Features>>> {
-        let m = self.maps[c.index()].read();
-        ids.iter()
-            .zip(versions)
-            .map(|(id, v)| match (m.get(id), v) {
-                (Some(e), Some(v)) if e.version == *v => Some(e.features.clone()),
-                _ => None,
-            })
-            .collect()
+    /// The cached features of each hit ([`FeatureCache::with_many`], cloned out).
+    pub fn get_many(&self, c: Collection, hits: &[SearchHit]) -> Vec<Option<Arc<Features>>> {
+        self.with_many(c, hits, |found| {
+            found
+                .iter()
+                .map(|e| e.map(|e| e.features.clone()))
+                .collect()
+        })
     }
 
     /// Caches features read at `version` (an older version never replaces a newer one).

@@ -385,6 +385,19 @@ impl<'a> JobScorer<'a> {
         job_match(self.profile, self.wishes, facts, distance)
     }
 
+    /// A cached job's match: from its card, or from its features where the card cannot stand
+    /// for it; `None` for an entry that is not a job's.
+    #[inline]
+    pub fn score_cached(&self, e: &features::Cached, distance: f32) -> Option<JobMatch> {
+        if !e.card.full_only {
+            return Some(self.score_card(&e.card, distance));
+        }
+        match &*e.features {
+            features::Features::Job(job) => Some(self.score(job, distance)),
+            _ => None,
+        }
+    }
+
     /// [`JobScorer::score`] of the job `card` was made from (`card` must not be
     /// [`JobCard::full_only`](features::JobCard)).
     #[inline]

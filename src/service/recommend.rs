@@ -315,9 +315,7 @@ impl AiService {
     /// The cached features of each hit's version (the one the search read), under one lock;
     /// `None` where the cache misses (read those with [`AiService::features`]).
     fn cached_features(&self, c: Collection, hits: &[SearchHit]) -> Vec<Option<Arc<Features>>> {
-        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
-        let versions: Vec<Option<u64>> = hits.iter().map(|h| Some(h.version)).collect();
-        self.recs.features.get_many(c, &ids, &versions)
+        self.recs.features.get_many(c, hits)
     }
 
     fn job(&self, id: u64) -> Result<Option<Arc<Features>>> {
@@ -491,8 +489,6 @@ impl AiService {
             return Ok(Vec::new());
         }
         let hits = self.nearest(Collection::Jobs, &profile.overall, k, filter)?;
-        let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
-        let versions: Vec<Option<u64>> = hits.iter().map(|h| Some(h.version)).collect();
         let scorer = JobScorer::new(profile, wishes);
         let mut missed = Vec::new();
         // Cached jobs are scored from their cards under the cache's read lock, and only the
@@ -501,13 +497,14 @@ impl AiService {
         let mut out: Vec<Ranked> =
             self.recs
                 .features
-                .with_many(Collection::Jobs, &ids, &versions, |entries| {
+                .with_many(Collection::Jobs, &hits, |entries| {
                     let mut scored: Vec<(u64, f64, usize, JobMatch)> =
                         Vec::with_capacity(hits.len());
                     for (i, h) in hits.iter().enumerate() {
                         // Fetch the entry 4 places on: the lookups found them, scoring reads them.
                         if let Some(Some(e)) = entries.get(i + 4) {
                             let p = std::ptr::from_ref(*e).cast::<u8>();
+                            // Its card's first lines, then the rest of its skill keys.
                             prefetch(p);
                             prefetch(p.wrapping_add(64));
                         }
@@ -515,13 +512,8 @@ impl AiService {
                             missed.push(i);
                             continue;
                         };
-                        let m = if e.card.full_only {
-                            let Features::Job(job) = &*e.features else {
-                                continue;
-                            };
-                            scorer.score(job, h.distance)
-                        } else {
-                            scorer.score_card(&e.card, h.distance)
+                        let Some(m) = scorer.score_cached(e, h.distance) else {
+                            continue;
                         };
                         scored.push((h.id, m.factors.score(weights), i, m));
                     }

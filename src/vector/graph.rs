@@ -229,7 +229,7 @@ impl Ord for Scored {
     }
 }
 
-/// Per-thread visited marks, reset in O(1) by bumping an epoch.
+/// Per-thread visited marks, cleared at the start of each search.
 struct Visited {
     /// One bit per position: 100k positions fit in 12.5 KB (L1), where a mark per position
     /// would spread the checks over 400 KB; clearing it for each search costs less than the
@@ -262,29 +262,13 @@ thread_local! {
 /// How many vectors ahead of the one being compared the level-0 search fetches.
 const FETCH_AHEAD: usize = 2;
 
-/// A hint to fetch every cache line of `v`.
+/// A hint to fetch every cache line of `v` ([`prefetch`] two lines at a time).
 #[inline]
 pub(crate) fn prefetch_all(v: &[f32]) {
     let p = v.as_ptr().cast::<u8>();
-    let bytes = std::mem::size_of_val(v);
-    let mut off = 0;
-    while off < bytes {
-        prefetch1(p.wrapping_add(off));
-        off += 64;
+    for off in (0..std::mem::size_of_val(v)).step_by(128) {
+        prefetch(p.wrapping_add(off));
     }
-}
-
-/// A hint to fetch the cache line at `ptr`.
-#[inline]
-fn prefetch1(ptr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch(ptr as *const i8, _MM_HINT_T0);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = ptr;
 }
 
 /// A hint to fetch the two cache lines at `ptr` (never faults, whatever the address).

@@ -320,19 +320,16 @@ pub(crate) fn read(path: &Path) -> std::result::Result<IndexFile, IndexFileProbl
             check_adjacency(&adj, m, n)?;
             upper.push(UpperLayer { nodes, adj });
         }
-        graphs.push(
-            Graph {
-                dim,
-                n,
-                m0,
-                m,
-                entry,
-                vectors,
-                level0,
-                upper,
-            }
-            .on_huge_pages(),
-        );
+        graphs.push(Graph {
+            dim,
+            n,
+            m0,
+            m,
+            entry,
+            vectors,
+            level0,
+            upper,
+        });
     }
     if c.at != map.len() {
         return Err(IndexFileProblem::Invalid("trailing bytes"));

@@ -655,14 +655,6 @@ impl Engine {
             .collect())
     }
 
-    /// [`Engine::version`] of many entities under one lock.
-    pub fn versions(&self, c: Collection, ids: &[u64]) -> Vec<Option<u64>> {
-        let st = self.slot(c).state.read();
-        ids.iter()
-            .map(|id| st.live.get(id).map(|&pos| st.slots[pos as usize]))
-            .collect()
-    }
-
     /// Live entities whose payload matches `filter` (at most `limit`), as `(id, version)`
     /// pairs in no particular order. Uses the payload index: cost follows the smallest posting
     /// list of the filter, not the collection.
@@ -1332,7 +1324,8 @@ fn load_collection(
                 meta.model.clone(),
                 meta.epoch,
                 Frozen {
-                    graphs: file.graphs,
+                    // Accepted: only now is it worth moving the graphs to huge pages.
+                    graphs: file.graphs.into_iter().map(Graph::on_huge_pages).collect(),
                     entities: file.entities.clone(),
                     slots: file.slots.clone(),
                     payloads,
