@@ -60,10 +60,15 @@ for _ in $(seq 1 600); do
 done
 curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "server did not start" >&2; exit 1; }
 rss() { awk '/VmRSS/{print $2}' /proc/$PID/status; }
+# Anonymous memory and mapped index-file pages, in MB.
+rss_split() { awk '/RssAnon/{a=$2} /RssFile/{f=$2} END{printf "anon %d MB, file %d MB", a/1024, f/1024}' /proc/$PID/status; }
+jobs_metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m "{collection=\"jobs\"}" {print $2}'; }
+rebuilds() { jobs_metric vector_rebuilds_total; }
+rebuilding() { jobs_metric vector_rebuilding; }
 # The jobs index: graph points, tail (of which in the delta graph), tombstones, rebuilds.
 index() {
   curl -s "http://127.0.0.1:$PORT/metrics" | grep 'collection="jobs"' |
-    grep -E '^vector_(frozen_points|tail_points|delta_points|delta_inserts_total|tombstones|rebuilds_total|rebuilding)' |
+    grep -E '^vector_(frozen_points|tail_points|delta_points|delta_inserts_total|tombstones|rebuilds_total|rebuilding|memory_bytes|file_bytes)' |
     sed 's/{collection="jobs"}//' | tr '\n' ' '
   echo
 }
@@ -149,9 +154,18 @@ for phase in $PHASES; do
     oha_run soak_analyze "$r3" 8 "$SOAK" /api/v1/analyze/job "$WORK/analyze" &
     C=$!
     SAMPLES=()
+    AFTER_REBUILD=()
+    seen=$(rebuilds)
     while kill -0 $A 2>/dev/null; do
       SAMPLES+=("$(rss)")
-      echo "  t=$(( (${#SAMPLES[@]} - 1) * 30 ))s RSS $(rss) kB; $(index)"
+      echo "  t=$(( (${#SAMPLES[@]} - 1) * 30 ))s RSS $(rss) kB ($(rss_split)); $(index)"
+      # The first sample after each full rebuild is done: the bottom of the saw (the writes
+      # since the last rebuild are what the process holds above its base).
+      now=$(rebuilds)
+      if [ "$now" != "$seen" ] && [ "$(rebuilding)" = 0 ]; then
+        AFTER_REBUILD+=("t=$(( (${#SAMPLES[@]} - 1) * 30 ))s $(rss) kB")
+        seen=$now
+      fi
       sleep 30
     done
     wait $A $B $C
@@ -161,6 +175,7 @@ for phase in $PHASES; do
     first=${SAMPLES[1]:-${SAMPLES[0]}}
     last=$(rss)
     echo "soak RSS: first sample after warm-up $first kB, last $last kB, growth $(awk "BEGIN{printf \"%.1f\", ($last-$first)*100/$first}")%"
+    [ ${#AFTER_REBUILD[@]} = 0 ] || echo "soak RSS right after each full rebuild: ${AFTER_REBUILD[*]}"
     ;;
   *) echo "unknown phase $phase" >&2; exit 2 ;;
   esac

@@ -212,6 +212,14 @@ pub struct ServeArgs {
     /// answered by an exact scan (a few ms at 100k entities) and cost no build time.
     #[arg(long, env = "AI_INDEXED_VECTORS", default_value = "overall")]
     pub indexed_vectors: String,
+    /// Nice value (0–19) of the background threads that index writes (delta graphs, full
+    /// rebuilds): they use the CPU the requests leave. 0 runs them at the requests' priority.
+    #[arg(long, env = "AI_REBUILD_NICE", default_value_t = 10)]
+    pub rebuild_nice: i32,
+    /// MiB of redb's page cache in the process (what it misses is read through the kernel's
+    /// page cache, which the kernel can reclaim).
+    #[arg(long, env = "AI_STORE_CACHE_MB", default_value_t = 64)]
+    pub store_cache_mb: usize,
     /// Weights of the recommendation factors: semantic, skills, experience, basic (city and
     /// salary), culture. Only their ratios matter.
     #[arg(
@@ -338,6 +346,10 @@ pub struct Config {
     /// `serve --rebuild`: rebuild the engine from PostgreSQL before serving.
     pub rebuild: bool,
     pub indexed_vectors: crate::vector::IndexedVectors,
+    /// `AI_REBUILD_NICE`: nice value of background index builds.
+    pub rebuild_nice: i32,
+    /// `AI_STORE_CACHE_MB`, in bytes.
+    pub store_cache_bytes: usize,
     pub recommend_weights: crate::recommend::Weights,
     pub recommend_candidates: usize,
     /// `AI_RECOMMEND_EF`: beam width of the candidates' graph search.
@@ -422,6 +434,8 @@ impl ServeArgs {
             mysql_db: "jobfirst".into(),
             rebuild: false,
             indexed_vectors: "overall".into(),
+            rebuild_nice: 10,
+            store_cache_mb: 64,
             recommend_weights: "0.35,0.30,0.20,0.10,0.05".into(),
             recommend_candidates: 200,
             recommend_ef: DEFAULT_RECOMMEND_EF,
@@ -566,6 +580,12 @@ impl ServeArgs {
         }
         let indexed_vectors = parse_indexed(&self.indexed_vectors)
             .map_err(|reason| invalid("AI_INDEXED_VECTORS", &reason))?;
+        if !(0..=19).contains(&self.rebuild_nice) {
+            return Err(invalid("AI_REBUILD_NICE", "must be between 0 and 19"));
+        }
+        if !(1..=65_536).contains(&self.store_cache_mb) {
+            return Err(invalid("AI_STORE_CACHE_MB", "must be between 1 and 65536"));
+        }
         if !(10..=crate::vector::MAX_K).contains(&self.recommend_candidates) {
             return Err(invalid(
                 "AI_RECOMMEND_CANDIDATES",
@@ -638,6 +658,8 @@ impl ServeArgs {
             mysql_url,
             rebuild: self.rebuild,
             indexed_vectors,
+            rebuild_nice: self.rebuild_nice,
+            store_cache_bytes: self.store_cache_mb << 20,
             recommend_weights,
             recommend_candidates: self.recommend_candidates,
             recommend_ef: self.recommend_ef,
@@ -661,6 +683,32 @@ mod tests {
         for bad in [0, 9, crate::vector::MAX_K + 1] {
             a.recommend_candidates = bad;
             assert!(a.clone().validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rebuild_nice_is_a_nice_value() {
+        let mut a = ServeArgs::for_tests("d".into());
+        assert_eq!(a.clone().validate().unwrap().rebuild_nice, 10);
+        a.rebuild_nice = 0;
+        assert_eq!(a.clone().validate().unwrap().rebuild_nice, 0);
+        for bad in [-1, 20] {
+            a.rebuild_nice = bad;
+            let e = a.clone().validate().unwrap_err().to_string();
+            assert!(e.contains("AI_REBUILD_NICE"), "{e}");
+        }
+    }
+
+    #[test]
+    fn store_cache_is_in_mib_and_bounded() {
+        let mut a = ServeArgs::for_tests("d".into());
+        assert_eq!(a.clone().validate().unwrap().store_cache_bytes, 64 << 20);
+        a.store_cache_mb = 1;
+        assert_eq!(a.clone().validate().unwrap().store_cache_bytes, 1 << 20);
+        for bad in [0, 65_537] {
+            a.store_cache_mb = bad;
+            let e = a.clone().validate().unwrap_err().to_string();
+            assert!(e.contains("AI_STORE_CACHE_MB"), "{e}");
         }
     }
 

@@ -2041,7 +2041,21 @@ fn vectors_without_a_graph_are_scanned_exactly_and_survive_reopen() {
     };
     let engine = Engine::open(dir.path(), options).unwrap();
     load(&engine, 1..=1500, 0);
+    let titles = |engine: &Engine| -> Vec<Vec<SearchHit>> {
+        (0..10)
+            .map(|seed| search(engine, "title", &query(seed), 10, None).hits)
+            .collect()
+    };
+    let before = titles(&engine);
+    let st = engine.collection_stats(JOBS);
+    assert_eq!((st.memory_bytes, st.file_bytes), (4 * 1500 * DIM * 4, 0));
     engine.rebuild(JOBS).unwrap();
+    // Once the index file is written, the three vectors without a graph (and their empty
+    // adjacency) are served from its pages, not from the heap copy the build made.
+    let st = engine.collection_stats(JOBS);
+    assert_eq!(st.file_bytes, 3 * 1500 * (DIM + 1) * 4);
+    assert!(st.memory_bytes >= 1500 * DIM * 4, "{}", st.memory_bytes);
+    assert_eq!(titles(&engine), before);
     let check = |engine: &Engine| {
         for seed in 0..10 {
             let q = query(seed);
@@ -2065,6 +2079,15 @@ fn vectors_without_a_graph_are_scanned_exactly_and_survive_reopen() {
     drop(engine);
     let engine = Engine::open(dir.path(), options).unwrap();
     assert!(engine.collection_stats(JOBS).loaded_from_file);
+    check(&engine);
+    assert_eq!(titles(&engine), before);
+    // Written on top of a file-served generation: the next rebuild reads from its pages.
+    load(&engine, 1..=20, 1);
+    engine.rebuild(JOBS).unwrap();
+    assert_eq!(
+        engine.collection_stats(JOBS).file_bytes,
+        3 * 1500 * (DIM + 1) * 4
+    );
     check(&engine);
     drop(engine);
     // Asking for every graph now: the file no longer matches the options and is rebuilt.

@@ -129,7 +129,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
 
 fn render_engine(out: &mut String, stats: &[CollectionStats]) {
     type Gauge = (&'static str, &'static str, fn(&CollectionStats) -> f64);
-    let gauges: [Gauge; 7] = [
+    let gauges: [Gauge; 9] = [
         ("vector_live_entities", "Entities searchable now.", |s| {
             s.live as f64
         }),
@@ -159,6 +159,16 @@ fn render_engine(out: &mut String, stats: &[CollectionStats]) {
         ("vector_rebuilding", "1 while a rebuild runs.", |s| {
             f64::from(u8::from(s.rebuilding))
         }),
+        (
+            "vector_memory_bytes",
+            "Bytes of vectors and graph edges in the process's memory.",
+            |s| s.memory_bytes as f64,
+        ),
+        (
+            "vector_file_bytes",
+            "Bytes of vectors and graph edges served from the index file's pages (resident once read, reclaimable).",
+            |s| s.file_bytes as f64,
+        ),
     ];
     for (name, help, get) in gauges {
         metric(out, name, "gauge", help);

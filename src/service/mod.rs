@@ -430,6 +430,8 @@ impl AiService {
         let options = crate::vector::EngineOptions {
             outbox: !crate::db::consumers(&config).is_empty(),
             indexed: config.indexed_vectors,
+            rebuild_nice: config.rebuild_nice,
+            store_cache_bytes: config.store_cache_bytes,
             ..crate::vector::EngineOptions::default()
         };
         let prepared = crate::db::prepare(&config, &options, fresh)

@@ -268,6 +268,19 @@ impl CollectionState {
         }
     }
 
+    /// Bytes of vectors and edges (frozen and delta graphs, tail) in the process's memory,
+    /// and in index files' pages.
+    pub fn footprint(&self) -> (usize, usize) {
+        let mut out = (0, 0);
+        for g in self.frozen.iter().chain(&self.delta) {
+            let (memory, file) = g.footprint();
+            out.0 += memory;
+            out.1 += file;
+        }
+        out.0 += self.tail.iter().map(|t| t.len() * 4).sum::<usize>();
+        out
+    }
+
     #[inline]
     pub fn vector(&self, vi: usize, pos: u32) -> &[f32] {
         let p = pos as usize;

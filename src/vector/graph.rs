@@ -120,13 +120,15 @@ impl Seed {
     }
 }
 
-/// Memory holding a flat array: owned after a build, or a window of a mapped index file.
+/// Memory holding a flat array: owned after a build, or a window of a mapping — of an index
+/// file (`file`), or anonymous memory on huge pages.
 pub(crate) enum Region<T: bytemuck::Pod> {
     Owned(Vec<T>),
     Mapped {
         map: Arc<Mmap>,
         offset: usize,
         len: usize,
+        file: bool,
     },
 }
 
@@ -135,12 +137,21 @@ impl<T: bytemuck::Pod> Region<T> {
     pub fn as_slice(&self) -> &[T] {
         match self {
             Region::Owned(v) => v,
-            Region::Mapped { map, offset, len } => {
+            Region::Mapped {
+                map, offset, len, ..
+            } => {
                 let bytes = &map[*offset..*offset + *len * std::mem::size_of::<T>()];
                 // Alignment and bounds were checked when the file was opened.
                 bytemuck::cast_slice(bytes)
             }
         }
+    }
+
+    /// Bytes of the values, and whether they are an index file's pages (which the kernel can
+    /// reclaim and which count as resident only once read) rather than the process's memory.
+    pub fn footprint(&self) -> (usize, bool) {
+        let file = matches!(self, Region::Mapped { file: true, .. });
+        (std::mem::size_of_val(self.as_slice()), file)
     }
 }
 
@@ -181,6 +192,7 @@ impl<T: bytemuck::Pod> Region<T> {
                 map: Arc::new(map),
                 offset: 0,
                 len,
+                file: false,
             },
             Err(_) => self,
         }
@@ -497,6 +509,23 @@ impl Graph {
         self.m0 > 0 && self.n > 0
     }
 
+    /// Bytes of vectors and edges in the process's memory, and in an index file's pages.
+    pub fn footprint(&self) -> (usize, usize) {
+        let mut out = (0, 0);
+        for (bytes, file) in [self.vectors.footprint(), self.level0.footprint()] {
+            if file {
+                out.1 += bytes;
+            } else {
+                out.0 += bytes;
+            }
+        }
+        for l in &self.upper {
+            out.0 +=
+                std::mem::size_of_val(l.nodes.as_slice()) + std::mem::size_of_val(l.adj.as_slice());
+        }
+        out
+    }
+
     /// Builds a graph over `vectors` (`n * dim`, L2-normalised) with hnsw_rs, then freezes it.
     pub fn build(vectors: Vec<f32>, dim: usize, params: GraphParams) -> Graph {
         Self::build_seeded(vectors, dim, params, None)
@@ -750,7 +779,8 @@ mod tests {
     fn regions_moved_to_huge_pages_hold_the_same_values() {
         let big: Vec<u32> = (0..(HUGE_MIN_BYTES / 4 + 1000) as u32).collect();
         let moved = Region::Owned(big.clone()).into_huge();
-        assert!(matches!(moved, Region::Mapped { .. }));
+        assert!(matches!(moved, Region::Mapped { file: false, .. }));
+        assert_eq!(moved.footprint(), (big.len() * 4, false));
         assert_eq!(moved.as_slice(), big.as_slice());
         // From a window of a mapped file, at an offset that is not page-aligned.
         let mut f = tempfile::tempfile().unwrap();
@@ -761,9 +791,12 @@ mod tests {
             map: map.clone(),
             offset: 12,
             len: big.len(),
+            file: true,
         };
+        assert_eq!(window.footprint(), (big.len() * 4, true));
         let moved = window.into_huge();
         assert_eq!(moved.as_slice(), big.as_slice());
+        assert_eq!(moved.footprint(), (big.len() * 4, false));
         // The file's mapping still reads the same bytes after its pages were let go.
         assert_eq!(&map[..12], &[7u8; 12]);
         assert_eq!(&map[12..16], &0u32.to_le_bytes());

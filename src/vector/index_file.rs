@@ -213,6 +213,7 @@ impl Cursor {
             map: self.map.clone(),
             offset,
             len,
+            file: true,
         })
     }
     fn owned<T: bytemuck::Pod>(&mut self, len: usize) -> Result<Vec<T>, IndexFileProblem> {
@@ -334,6 +335,12 @@ pub(crate) fn read(path: &Path) -> std::result::Result<IndexFile, IndexFileProbl
     if c.at != map.len() {
         return Err(IndexFileProblem::Invalid("trailing bytes"));
     }
+    // The checks read every page of the file into the process's page tables; most are never
+    // read again (the vectors only exact searches scan, the regions moved to huge pages), so
+    // let them go: a later read faults the same bytes back in from the page cache.
+    // SAFETY: a read-only shared mapping of a file only ever replaced by rename: dropping its
+    // page-table entries loses nothing.
+    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
     Ok(IndexFile {
         store_id,
         epoch,

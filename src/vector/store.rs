@@ -119,6 +119,9 @@ pub(crate) struct Store {
     generation: AtomicU64,
     space: Space,
     pub store_id: [u8; 16],
+    /// redb's page cache, in bytes (its default, 1 GiB, fills with every page a compaction
+    /// or a stream of writes touches and keeps it: the process's resident size grows by it).
+    cache_bytes: usize,
 }
 
 /// Name of the space reserve in the data dir.
@@ -424,9 +427,12 @@ fn ready_store_id(db: &Database) -> Result<Option<[u8; 16]>> {
 }
 
 impl Store {
-    /// Opens (or creates) the store at `path`, keeping a reserve of `reserve_bytes` beside it.
-    pub fn open(path: &Path, reserve_bytes: u64) -> Result<Store> {
-        let db = Database::create(path)?;
+    /// Opens (or creates) the store at `path` with a page cache of `cache_bytes`, keeping a
+    /// reserve of `reserve_bytes` beside it.
+    pub fn open(path: &Path, reserve_bytes: u64, cache_bytes: usize) -> Result<Store> {
+        let db = Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(path)?;
         let store_id = match ready_store_id(&db)? {
             Some(id) => id,
             None => {
@@ -476,6 +482,7 @@ impl Store {
             generation: AtomicU64::new(0),
             space,
             store_id,
+            cache_bytes,
         })
     }
 
@@ -606,7 +613,10 @@ impl Store {
             }
         }
         let started = Instant::now();
-        match Database::create(&self.path) {
+        match Database::builder()
+            .set_cache_size(self.cache_bytes)
+            .create(&self.path)
+        {
             Ok(db) => {
                 *g = Some(db);
                 self.space.note_reopen(None);
