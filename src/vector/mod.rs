@@ -837,20 +837,23 @@ impl Engine {
                 Some(true)
             }
         };
-        let (threads, nice) = (o.rebuild_threads, o.rebuild_nice);
+        let bg = Some(Background {
+            threads: o.rebuild_threads,
+            nice: o.rebuild_nice,
+        });
         // Not started: a job of this collection is running (it checks again when done).
         match due {
             None => {}
             Some(true) => {
                 let _ = self.spawn_job(c, "delta", move |engine: &Engine| {
-                    if let Err(e) = in_pool(threads, nice, || engine.build_delta(c)) {
+                    if let Err(e) = engine.build_delta_on(c, bg) {
                         tracing::error!(collection = %c, error = %e, "background delta build failed");
                     }
                 });
             }
             Some(false) => {
                 let _ = self.spawn_job(c, "rebuild", move |engine: &Engine| {
-                    if let Err(e) = in_pool(threads, nice, || engine.rebuild(c)) {
+                    if let Err(e) = engine.rebuild_on(c, bg) {
                         tracing::error!(collection = %c, error = %e, "background rebuild failed");
                     }
                 });
@@ -863,6 +866,11 @@ impl Engine {
     /// graphs. Incremental: the hnsw_rs graphs are kept between calls and only the positions
     /// written since the last call are inserted; the frozen copy costs a pass over the delta.
     pub fn build_delta(&self, c: Collection) -> Result<()> {
+        self.build_delta_on(c, None)
+    }
+
+    /// [`Engine::build_delta`], its inserts on the background pool `bg` (if any).
+    fn build_delta_on(&self, c: Collection, bg: Option<Background>) -> Result<()> {
         let slot = self.slot(c);
         let _one = slot.rebuild_lock.lock();
         let started = Instant::now();
@@ -905,23 +913,24 @@ impl Engine {
                 })
                 .collect(),
         });
-        for (seed, v) in kept.seeds.iter_mut().zip(&vectors) {
-            if let (Some(seed), Some(v)) = (seed, v) {
-                seed.extend(&v[from * dim..], true);
+        let graphs: Vec<Graph> = on(bg, || {
+            for (seed, v) in kept.seeds.iter_mut().zip(&vectors) {
+                if let (Some(seed), Some(v)) = (seed, v) {
+                    seed.extend(&v[from * dim..], true);
+                }
             }
-        }
+            kept.seeds
+                .iter()
+                .zip(vectors)
+                .map(|(seed, v)| match (seed, v) {
+                    (Some(seed), Some(v)) => seed.snapshot(v),
+                    _ => Graph::vectors_only(Vec::new(), dim),
+                })
+                .collect()
+        });
         kept.len = n;
         slot.delta_inserts
             .fetch_add((n - from) as u64, Ordering::Relaxed);
-        let graphs: Vec<Graph> = kept
-            .seeds
-            .iter()
-            .zip(vectors)
-            .map(|(seed, v)| match (seed, v) {
-                (Some(seed), Some(v)) => seed.snapshot(v),
-                _ => Graph::vectors_only(Vec::new(), dim),
-            })
-            .collect();
         let mut st = slot.state.write();
         // A full rebuild or a reload replaced the state meanwhile: its positions differ.
         if st.id != id {
@@ -1011,7 +1020,6 @@ impl Engine {
         let spawned = std::thread::Builder::new()
             .name(format!("{what}-{c}"))
             .spawn(move || {
-                lower_priority(engine.inner.options.rebuild_nice);
                 job(&engine);
                 engine.slot(c).rebuilding.store(false, Ordering::Release);
                 // Writes made during the job may already be due for a rebuild.
@@ -1106,8 +1114,15 @@ impl Engine {
     /// Rebuilds a collection's graphs over its live entities, swaps them in, writes the index
     /// file and compacts redb. Searches and writes continue meanwhile.
     pub fn rebuild(&self, c: Collection) -> Result<()> {
+        self.rebuild_on(c, None)
+    }
+
+    /// [`Engine::rebuild`], its graph build on the background pool `bg` (if any). Only the
+    /// build runs there: the swap and the compaction hold locks requests wait for, and a
+    /// thread at a lower priority holding them would make requests wait for the CPU it gets.
+    fn rebuild_on(&self, c: Collection, bg: Option<Background>) -> Result<()> {
         let _one = self.slot(c).rebuild_lock.lock();
-        match self.rebuild_graphs(c, self.inner.options.graph) {
+        match self.rebuild_graphs(c, self.inner.options.graph, bg) {
             Some(generation) => self.persist(c, generation),
             None => Ok(()),
         }
@@ -1122,7 +1137,7 @@ impl Engine {
     pub fn rebuild_persisting_later(&self, c: Collection, params: GraphParams) -> Result<()> {
         let generation = {
             let _one = self.slot(c).rebuild_lock.lock();
-            self.rebuild_graphs(c, params)
+            self.rebuild_graphs(c, params, None)
         };
         let Some(generation) = generation else {
             return Ok(());
@@ -1142,7 +1157,12 @@ impl Engine {
 
     /// Builds new graphs over the live entities and swaps them in (the caller holds the
     /// rebuild lock); returns the generation to persist, `None` when there is nothing stored.
-    fn rebuild_graphs(&self, c: Collection, params: GraphParams) -> Option<Generation> {
+    fn rebuild_graphs(
+        &self,
+        c: Collection,
+        params: GraphParams,
+        bg: Option<Background>,
+    ) -> Option<Generation> {
         let slot = self.slot(c);
         let started = Instant::now();
         let nv = c.vector_names().len();
@@ -1187,23 +1207,22 @@ impl Engine {
         drop(live);
         let snapshot_ms = started.elapsed().as_millis() as u64;
         // 2. Build outside any lock.
-        let graphs = self
-            .inner
-            .options
-            .indexed
-            .build(c, vectors, dim, params, seeds);
-        let mut next = CollectionState::with_frozen(
-            c,
-            dim,
-            model,
-            epoch,
-            Frozen {
-                graphs,
-                entities: entities.clone(),
-                slots: slots.clone(),
-                payloads,
-            },
-        );
+        let indexed = self.inner.options.indexed;
+        let mut next = on(bg, || {
+            let graphs = indexed.build(c, vectors, dim, params, seeds);
+            CollectionState::with_frozen(
+                c,
+                dim,
+                model,
+                epoch,
+                Frozen {
+                    graphs,
+                    entities: entities.clone(),
+                    slots: slots.clone(),
+                    payloads,
+                },
+            )
+        });
         let frozen: Vec<Arc<Graph>> = next.frozen.clone();
         // 3. Reconcile with writes made since the snapshot, and swap.
         let built_ms = started.elapsed().as_millis() as u64;
@@ -1245,11 +1264,9 @@ impl Engine {
         *slot.delta_seeds.lock() = None;
         // Freeing the old generation (its tail vectors, payload index) takes ~1 s at 100k
         // points: not on the caller's time (a failed spawn drops it here).
-        let nice = self.inner.options.rebuild_nice;
         let _ = std::thread::Builder::new()
             .name(format!("drop-{c}"))
             .spawn(move || {
-                lower_priority(nice);
                 drop(old);
                 release_free_memory();
             });
@@ -1561,6 +1578,21 @@ fn lower_priority(nice: i32) {
         if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice.min(19)) != 0 {
             tracing::debug!("cannot lower a rebuild thread's priority");
         }
+    }
+}
+
+/// Where a background build runs its CPU-heavy part: a pool of `threads` at nice `nice`.
+#[derive(Debug, Clone, Copy)]
+struct Background {
+    threads: usize,
+    nice: i32,
+}
+
+/// Runs `f` on the background pool `bg`, or here (rayon work on the global pool) when `None`.
+fn on<R: Send>(bg: Option<Background>, f: impl FnOnce() -> R + Send) -> R {
+    match bg {
+        Some(bg) => in_pool(bg.threads, bg.nice, f),
+        None => f(),
     }
 }
 
