@@ -898,7 +898,7 @@ impl Engine {
         // need them all.
         let which: Vec<bool> = (0..nv).map(|vi| indexed.is_indexed(c, vi)).collect();
         let positions = (first..first + n).map(|p| p as u32);
-        let Some(vectors) = self.copy_vectors(c, id, &which, positions) else {
+        let Some(vectors) = self.copy_vectors(c, id, dim, &which, positions) else {
             return Ok(());
         };
         let params = self.inner.options.graph.for_delta();
@@ -950,15 +950,16 @@ impl Engine {
     }
 
     /// Copies the named vectors `which` (by index; `None` for the others) of `positions` of
-    /// the collection's state `id`, taking the read lock for a few hundred positions at a
-    /// time: a snapshot of 100k positions copies ~600 MB, and a read lock held that long
-    /// would stall every search behind the first write waiting for the lock. A position's
-    /// vectors never change within a state, so copies made under different locks agree.
-    /// `None` if the state was replaced meanwhile.
+    /// the collection's state `id` (of dimension `dim`), taking the read lock for a few
+    /// hundred positions at a time: a snapshot of 100k positions copies ~600 MB, and a read
+    /// lock held that long would stall every search behind the first write waiting for the
+    /// lock. A position's vectors never change within a state, so copies made under different
+    /// locks agree. `None` if the state was replaced meanwhile.
     fn copy_vectors(
         &self,
         c: Collection,
         id: u64,
+        dim: usize,
         which: &[bool],
         positions: impl ExactSizeIterator<Item = u32>,
     ) -> Option<Vec<Option<Vec<f32>>>> {
@@ -966,16 +967,14 @@ impl Engine {
         let slot = self.slot(c);
         let n = positions.len();
         let mut positions = positions.peekable();
-        let mut out: Vec<Option<Vec<f32>>> = which.iter().map(|w| w.then(Vec::new)).collect();
+        let mut out: Vec<Option<Vec<f32>>> = which
+            .iter()
+            .map(|w| w.then(|| Vec::with_capacity(n * dim)))
+            .collect();
         while positions.peek().is_some() {
             let st = slot.state.read();
             if st.id != id {
                 return None;
-            }
-            for v in out.iter_mut().flatten() {
-                if v.capacity() == 0 {
-                    v.reserve_exact(n * st.dim);
-                }
             }
             for p in positions.by_ref().take(CHUNK) {
                 for (vi, v) in out.iter_mut().enumerate() {
@@ -1177,29 +1176,21 @@ impl Engine {
                 seeds = None;
             }
             let live = st.live_positions();
-            (
-                st.id,
-                st.dim,
-                st.model.clone(),
-                st.epoch,
-                st.len(),
-                live.clone(),
-                live.iter()
-                    .map(|p| st.entities[*p as usize])
-                    .collect::<Vec<_>>(),
-                live.iter()
-                    .map(|p| st.slots[*p as usize])
-                    .collect::<Vec<_>>(),
-                live.iter()
-                    .map(|p| st.payload_of[*p as usize].clone())
-                    .collect::<Vec<_>>(),
-            )
+            let entities: Vec<u64> = live.iter().map(|p| st.entities[*p as usize]).collect();
+            let slots: Vec<u64> = live.iter().map(|p| st.slots[*p as usize]).collect();
+            let payloads: Vec<Arc<Payload>> = live
+                .iter()
+                .map(|p| st.payload_of[*p as usize].clone())
+                .collect();
+            let (id, dim, model, epoch, len) =
+                (st.id, st.dim, st.model.clone(), st.epoch, st.len());
+            (id, dim, model, epoch, len, live, entities, slots, payloads)
         };
         if dim == 0 {
             return None;
         }
         let vectors: Vec<Vec<f32>> =
-            match self.copy_vectors(c, id, &vec![true; nv], live.iter().copied()) {
+            match self.copy_vectors(c, id, dim, &vec![true; nv], live.iter().copied()) {
                 Some(v) => v.into_iter().map(Option::unwrap_or_default).collect(),
                 // Replaced meanwhile (a reload): a rebuild then due starts after this job.
                 None => return None,
