@@ -13,10 +13,18 @@
 #   soak        the rate phase's mix at $SOAK_FACTOR of its rates for $SOAK (default 10m), the
 #               server's RSS sampled every 30 s; prints the series and the growth from the
 #               first sample after warm-up to the last (the target is ≤ 5%).
+#   rebuild     a closed-loop burst of re-analyses (wrk, 4 connections, alone) until a full
+#               rebuild of the jobs index is due, then the rate phase's mix for
+#               $REBUILD_WINDOW (default 4m) while it is built, swapped in, written to its
+#               index file and compacted out of redb (the phase fails if that has not
+#               finished within the window): the latencies of the requests served meanwhile.
 #
 #   scripts/load_mixed.sh                     # all three phases (about 13 minutes)
 #   PHASES="throughput rate" scripts/load_mixed.sh
 #   SKIP_BUILD=1 ...                          # reuse target/release and the bench data dir
+#   BIN=/path/to/jobfirst-ai SERVER_LOG=f RUST_LOG=... # another binary, its log kept in f
+#   OHA_DB_DIR=dir ...                        # every answered request of stream NAME, with
+#                                             # its start and end, in the sqlite dir/NAME.db
 #
 # Re-analyses rewrite existing jobs (ids 1..100000), so the data size stays the same. The data
 # dir is copied first, so the bench's own copy is never modified. Needs wrk (apt-get install
@@ -34,7 +42,10 @@ SEARCH_RATE=${SEARCH_RATE:-500}
 ANALYZE_RATE=${ANALYZE_RATE:-50}
 SOAK_FACTOR=${SOAK_FACTOR:-0.5}
 PHASES=${PHASES:-throughput rate soak}
+REBUILD_WINDOW=${REBUILD_WINDOW:-4m}
 TARGET=${CARGO_TARGET_DIR:-target}
+BIN=${BIN:-$TARGET/release/jobfirst-ai}
+SERVER_LOG=${SERVER_LOG:-/dev/stderr}
 
 need() { command -v "$1" >/dev/null || { echo "$1 not found ($2)" >&2; exit 2; }; }
 need wrk "apt-get install wrk"
@@ -50,8 +61,8 @@ WORK=$(mktemp -d)
 DATA="$WORK/data"
 cp -r "$SRC" "$DATA"
 
-AI_SAMPLE_DATA=false AI_TASK_WORKERS=0 RUST_LOG=warn "$TARGET/release/jobfirst-ai" serve \
-  --data-dir "$DATA" --port "$PORT" --host 127.0.0.1 &
+AI_SAMPLE_DATA=false AI_TASK_WORKERS=0 RUST_LOG=${RUST_LOG:-warn} "$BIN" serve \
+  --data-dir "$DATA" --port "$PORT" --host 127.0.0.1 >>"$SERVER_LOG" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 600); do
@@ -63,6 +74,9 @@ rss() { awk '/VmRSS/{print $2}' /proc/$PID/status; }
 # Anonymous memory and mapped index-file pages, in MB.
 rss_split() { awk '/RssAnon/{a=$2} /RssFile/{f=$2} END{printf "anon %d MB, file %d MB", a/1024, f/1024}' /proc/$PID/status; }
 jobs_metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m "{collection=\"jobs\"}" {print $2}'; }
+tail_points() { jobs_metric vector_tail_points; }
+frozen_points() { jobs_metric vector_frozen_points; }
+tombstones() { jobs_metric vector_tombstones; }
 rebuilds() { jobs_metric vector_rebuilds_total; }
 rebuilding() { jobs_metric vector_rebuilding; }
 # The jobs index: graph points, tail (of which in the delta graph), tombstones, rebuilds.
@@ -101,7 +115,9 @@ echo "jobs index: $(index)"
 FAILED=0
 # oha_run NAME RATE CONN DURATION PATH BODIES: one fixed-rate stream, report in $WORK/out_NAME.
 oha_run() {
-  oha --no-tui -z "$4" -c "$3" -q "$2" --latency-correction -m POST \
+  local db=()
+  [ -z "${OHA_DB_DIR:-}" ] || db=(--db-url "$OHA_DB_DIR/$1.db")
+  oha --no-tui -z "$4" -c "$3" -q "$2" --latency-correction "${db[@]}" -m POST \
     -H 'content-type: application/json' -Z "$6" "$BASE$5" >"$WORK/out_$1" 2>&1
 }
 # summary NAME: the lines of oha's report that matter, and a failure if any request failed.
@@ -176,6 +192,48 @@ for phase in $PHASES; do
     last=$(rss)
     echo "soak RSS: first sample after warm-up $first kB, last $last kB, growth $(awk "BEGIN{printf \"%.1f\", ($last-$first)*100/$first}")%"
     [ ${#AFTER_REBUILD[@]} = 0 ] || echo "soak RSS right after each full rebuild: ${AFTER_REBUILD[*]}"
+    ;;
+  rebuild)
+    # The burst, alone: re-analyses until a full rebuild is due (the tail past a quarter of
+    # the frozen graph, or tombstones past a fifth of the positions; EngineOptions).
+    before=$(rebuilds)
+    wrk -t1 -c4 -d10m -s scripts/wrk_analyze.lua "$BASE" >"$WORK/burst" 2>&1 &
+    W=$!
+    t0=$(date +%s)
+    while kill -0 $W 2>/dev/null; do
+      tp=$(tail_points) fp=$(frozen_points) ts=$(tombstones)
+      if awk -v t="$tp" -v f="$fp" -v d="$ts" 'BEGIN{exit !(t > f/4 + 64 || d*5 > (f+t) + 64)}'; then
+        kill $W
+        break
+      fi
+      sleep 1
+    done
+    wait $W 2>/dev/null || true
+    echo "=== rebuild: a burst of re-analyses made a full rebuild due in $(( $(date +%s) - t0 )) s ($(index))"
+    echo "    then $REBUILD_WINDOW at recommendations $REC_RATE/s, searches $SEARCH_RATE/s, analyses $ANALYZE_RATE/s while it is built, swapped in and persisted"
+    t0=$(date +%s)
+    oha_run rb_rec "$REC_RATE" 32 "$REBUILD_WINDOW" /api/v1/recommend/jobs "$WORK/rec" &
+    A=$!
+    oha_run rb_search "$SEARCH_RATE" 16 "$REBUILD_WINDOW" /api/v1/search/jobs "$WORK/search" &
+    B=$!
+    oha_run rb_analyze "$ANALYZE_RATE" 8 "$REBUILD_WINDOW" /api/v1/analyze/job "$WORK/analyze" &
+    C=$!
+    while kill -0 $A 2>/dev/null; do
+      if [ "$(rebuilds)" != "$before" ] && [ "$(rebuilding)" = 0 ]; then
+        echo "full rebuild and persist done at t=$(( $(date +%s) - t0 )) s; RSS $(rss) kB ($(rss_split))"
+        break
+      fi
+      sleep 1
+    done
+    [ "$(rebuilds)" != "$before" ] || {
+      echo "!!! the rebuild had not finished when the window ended"
+      FAILED=1
+    }
+    wait $A $B $C
+    summary rb_rec
+    summary rb_search
+    summary rb_analyze
+    echo "jobs index: $(index)"
     ;;
   *) echo "unknown phase $phase" >&2; exit 2 ;;
   esac

@@ -115,7 +115,7 @@ fn write_to(
     let io = |e| VectorError::io(tmp, e);
     let n = entities.len();
     let file = File::create(tmp).map_err(io)?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let mut w = BufWriter::with_capacity(1 << 20, Paced::new(file, WRITEBACK_CHUNK));
     w.write_all(&[0u8; HEADER_LEN]).map_err(io)?;
     let mut body = CrcWriter {
         inner: &mut w,
@@ -164,9 +164,94 @@ fn write_to(
     h[72..76].copy_from_slice(&header_crc.to_le_bytes());
     w.seek(SeekFrom::Start(0)).map_err(io)?;
     w.write_all(&h).map_err(io)?;
-    let file = w.into_inner().map_err(|e| io(e.into_error()))?;
+    let file = w.into_inner().map_err(|e| io(e.into_error()))?.file;
     file.sync_all().map_err(io)?;
     Ok(())
+}
+
+/// Bytes of the index file written back to disk at a time while it is written.
+const WRITEBACK_CHUNK: u64 = 8 << 20;
+
+/// A file written back to disk as it is written, a chunk at a time, instead of all at the
+/// final fsync: the index file is hundreds of MB, and with all of it dirty in the page cache
+/// the final fsync saturates the disk for seconds, during which every redb commit of the
+/// write path waits on its own fsync (one probe fsync took 593 ms during a 600 MB write and
+/// fsync; 54 ms with the write paced like this). At most two chunks are dirty at any time:
+/// each full chunk's writeback is started, and the previous chunk's is waited for.
+struct Paced {
+    file: File,
+    chunk: u64,
+    written: u64,
+    /// Where the next chunk to start writeback for begins.
+    started: u64,
+    /// Off once the writer seeks back to write the header.
+    sequential: bool,
+}
+
+impl Paced {
+    fn new(file: File, chunk: u64) -> Paced {
+        Paced {
+            file,
+            chunk: chunk.max(1),
+            written: 0,
+            started: 0,
+            sequential: true,
+        }
+    }
+
+    fn writeback(&mut self) {
+        let chunk = self.chunk;
+        while self.sequential && self.written >= self.started + chunk {
+            #[cfg(target_os = "linux")]
+            {
+                use std::os::fd::AsRawFd;
+                let fd = self.file.as_raw_fd();
+                // SAFETY: sync_file_range takes the file's descriptor, which `self.file` keeps
+                // open, and plain integers; it touches no memory of ours. It only schedules
+                // and waits for writeback, so a failure costs nothing the final fsync does
+                // not redo (and that fsync's error is the one reported).
+                unsafe {
+                    if self.started >= chunk {
+                        libc::sync_file_range(
+                            fd,
+                            (self.started - chunk) as libc::off64_t,
+                            chunk as libc::off64_t,
+                            libc::SYNC_FILE_RANGE_WAIT_BEFORE
+                                | libc::SYNC_FILE_RANGE_WRITE
+                                | libc::SYNC_FILE_RANGE_WAIT_AFTER,
+                        );
+                    }
+                    libc::sync_file_range(
+                        fd,
+                        self.started as libc::off64_t,
+                        chunk as libc::off64_t,
+                        libc::SYNC_FILE_RANGE_WRITE,
+                    );
+                }
+            }
+            self.started += chunk;
+        }
+    }
+}
+
+impl Write for Paced {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        self.writeback();
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Seek for Paced {
+    /// Only the header is written after a seek (back to 0), and the final fsync writes it.
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        self.sequential = false;
+        self.file.seek(pos)
+    }
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -359,4 +444,44 @@ fn check_adjacency(adj: &[u32], width: usize, n: usize) -> Result<(), IndexFileP
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes of every size, across many writeback chunks, then a seek back and a rewrite of
+    /// the start (as the header is written): the file holds exactly the bytes written.
+    #[test]
+    fn a_paced_file_holds_exactly_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("paced");
+        let mut expected = Vec::new();
+        let mut w = BufWriter::with_capacity(1000, Paced::new(File::create(&path).unwrap(), 4096));
+        let mut x = 7u32;
+        for i in 0..600usize {
+            let len = (i * 37) % 5000;
+            let chunk: Vec<u8> = (0..len)
+                .map(|_| {
+                    x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    (x >> 16) as u8
+                })
+                .collect();
+            w.write_all(&chunk).unwrap();
+            expected.extend_from_slice(&chunk);
+        }
+        assert!(expected.len() > 100 * 4096);
+        w.seek(SeekFrom::Start(0)).unwrap();
+        w.write_all(b"HEADER").unwrap();
+        expected[..6].copy_from_slice(b"HEADER");
+        let paced = w.into_inner().map_err(|e| e.into_error()).unwrap();
+        assert!(
+            paced.started > 90 * 4096,
+            "writeback started as the file grew"
+        );
+        assert!(!paced.sequential);
+        paced.file.sync_all().unwrap();
+        drop(paced);
+        assert_eq!(std::fs::read(&path).unwrap(), expected);
+    }
 }

@@ -1301,7 +1301,13 @@ impl Engine {
         drop(generation);
         release_free_memory();
         let written_ms = started.elapsed().as_millis() as u64;
-        let removed = self.inner.store.compact(c)?;
+        // A chunk at a time under the write lock, then the lock goes to a waiting writer.
+        let removed = self.inner.store.compact(c, |compact| {
+            let w = self.inner.write_lock.lock();
+            let done = compact();
+            parking_lot::MutexGuard::unlock_fair(w);
+            done
+        })?;
         tracing::debug!(
             collection = %c,
             written_ms,
