@@ -131,6 +131,22 @@ summary() {
   fi
 }
 
+# mix PREFIX DURATION REC SEARCH ANALYZE: the three fixed-rate streams at once (their pids in
+# A, B, C; reports in $WORK/out_PREFIXrec etc.). mix_summary PREFIX: their reports.
+mix() {
+  oha_run "${1}rec" "$3" 32 "$2" /api/v1/recommend/jobs "$WORK/rec" &
+  A=$!
+  oha_run "${1}search" "$4" 16 "$2" /api/v1/search/jobs "$WORK/search" &
+  B=$!
+  oha_run "${1}analyze" "$5" 8 "$2" /api/v1/analyze/job "$WORK/analyze" &
+  C=$!
+}
+mix_summary() {
+  summary "${1}rec"
+  summary "${1}search"
+  summary "${1}analyze"
+}
+
 for phase in $PHASES; do
   case $phase in
   throughput)
@@ -145,16 +161,9 @@ for phase in $PHASES; do
     ;;
   rate)
     echo "=== rate: recommendations $REC_RATE/s (c32), searches $SEARCH_RATE/s (c16), analyses $ANALYZE_RATE/s (c8), $DURATION, oha --latency-correction"
-    oha_run rec "$REC_RATE" 32 "$DURATION" /api/v1/recommend/jobs "$WORK/rec" &
-    A=$!
-    oha_run search "$SEARCH_RATE" 16 "$DURATION" /api/v1/search/jobs "$WORK/search" &
-    B=$!
-    oha_run analyze "$ANALYZE_RATE" 8 "$DURATION" /api/v1/analyze/job "$WORK/analyze" &
-    C=$!
+    mix "" "$DURATION" "$REC_RATE" "$SEARCH_RATE" "$ANALYZE_RATE"
     wait $A $B $C
-    summary rec
-    summary search
-    summary analyze
+    mix_summary ""
     echo "RSS after rate: $(rss) kB"
     echo "jobs index: $(index)"
     ;;
@@ -163,12 +172,7 @@ for phase in $PHASES; do
     r2=$(awk "BEGIN{print int($SEARCH_RATE*$SOAK_FACTOR)}")
     r3=$(awk "BEGIN{print int($ANALYZE_RATE*$SOAK_FACTOR)}")
     echo "=== soak: $SOAK at recommendations $r1/s, searches $r2/s, analyses $r3/s; RSS every 30 s"
-    oha_run soak_rec "$r1" 32 "$SOAK" /api/v1/recommend/jobs "$WORK/rec" &
-    A=$!
-    oha_run soak_search "$r2" 16 "$SOAK" /api/v1/search/jobs "$WORK/search" &
-    B=$!
-    oha_run soak_analyze "$r3" 8 "$SOAK" /api/v1/analyze/job "$WORK/analyze" &
-    C=$!
+    mix soak_ "$SOAK" "$r1" "$r2" "$r3"
     SAMPLES=()
     AFTER_REBUILD=()
     seen=$(rebuilds)
@@ -185,9 +189,7 @@ for phase in $PHASES; do
       sleep 30
     done
     wait $A $B $C
-    summary soak_rec
-    summary soak_search
-    summary soak_analyze
+    mix_summary soak_
     first=${SAMPLES[1]:-${SAMPLES[0]}}
     last=$(rss)
     echo "soak RSS: first sample after warm-up $first kB, last $last kB, growth $(awk "BEGIN{printf \"%.1f\", ($last-$first)*100/$first}")%"
@@ -197,7 +199,7 @@ for phase in $PHASES; do
     # The burst, alone: re-analyses until a full rebuild is due (the tail past a quarter of
     # the frozen graph, or tombstones past a fifth of the positions; EngineOptions).
     before=$(rebuilds)
-    wrk -t1 -c4 -d10m -s scripts/wrk_analyze.lua "$BASE" >"$WORK/burst" 2>&1 &
+    ONLY=analyze wrk -t1 -c4 -d10m -s scripts/wrk_mixed.lua "$BASE" >"$WORK/burst" 2>&1 &
     W=$!
     t0=$(date +%s)
     while kill -0 $W 2>/dev/null; do
@@ -212,12 +214,7 @@ for phase in $PHASES; do
     echo "=== rebuild: a burst of re-analyses made a full rebuild due in $(( $(date +%s) - t0 )) s ($(index))"
     echo "    then $REBUILD_WINDOW at recommendations $REC_RATE/s, searches $SEARCH_RATE/s, analyses $ANALYZE_RATE/s while it is built, swapped in and persisted"
     t0=$(date +%s)
-    oha_run rb_rec "$REC_RATE" 32 "$REBUILD_WINDOW" /api/v1/recommend/jobs "$WORK/rec" &
-    A=$!
-    oha_run rb_search "$SEARCH_RATE" 16 "$REBUILD_WINDOW" /api/v1/search/jobs "$WORK/search" &
-    B=$!
-    oha_run rb_analyze "$ANALYZE_RATE" 8 "$REBUILD_WINDOW" /api/v1/analyze/job "$WORK/analyze" &
-    C=$!
+    mix rb_ "$REBUILD_WINDOW" "$REC_RATE" "$SEARCH_RATE" "$ANALYZE_RATE"
     while kill -0 $A 2>/dev/null; do
       if [ "$(rebuilds)" != "$before" ] && [ "$(rebuilding)" = 0 ]; then
         echo "full rebuild and persist done at t=$(( $(date +%s) - t0 )) s; RSS $(rss) kB ($(rss_split))"
@@ -230,9 +227,7 @@ for phase in $PHASES; do
       FAILED=1
     }
     wait $A $B $C
-    summary rb_rec
-    summary rb_search
-    summary rb_analyze
+    mix_summary rb_
     echo "jobs index: $(index)"
     ;;
   *) echo "unknown phase $phase" >&2; exit 2 ;;
