@@ -11,6 +11,7 @@
 #   scripts/load_recommend.sh                       # wrk, 32 connections, 30 s
 #   RATE=4000 scripts/load_recommend.sh             # oha, 4,000 req/s, 32 connections
 #   SKIP_BUILD=1 ...                                # use the existing target/release binary
+#   BIN=/path/to/jobfirst-ai SKIP_BUILD=1 ...        # serve with another binary
 #
 # Needs wrk (apt-get install wrk) or oha (cargo install oha). Traffic goes to 127.0.0.1 only.
 set -euo pipefail
@@ -30,8 +31,9 @@ if [ -z "${SKIP_BUILD:-}" ]; then
   cargo build --release --quiet
 fi
 DATA="${CARGO_TARGET_DIR:-target}/bench-data/recommend-$N"
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/jobfirst-ai}
 
-AI_SAMPLE_DATA=false RUST_LOG=warn target/release/jobfirst-ai serve \
+AI_SAMPLE_DATA=false RUST_LOG=warn "$BIN" serve \
   --data-dir "$DATA" --port "$PORT" --host 127.0.0.1 &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT

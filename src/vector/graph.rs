@@ -16,7 +16,7 @@ use hnsw_rs::prelude::Hnsw;
 use memmap2::Mmap;
 use rayon::prelude::*;
 
-use super::distance::{cosine_distance, SimdDot};
+use super::distance::{cosine_distance, dot_i8, SimdDot};
 
 /// Graph construction parameters.
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +116,11 @@ impl Seed {
     /// `vectors`: the `len` points inserted (`len * dim`).
     pub fn snapshot(&self, vectors: Vec<f32>) -> Graph {
         debug_assert_eq!(vectors.len(), self.len * self.dim);
-        Graph::from_hnsw(&self.hnsw, vectors, self.dim, self.m, true)
+        let mut g = Graph::from_hnsw(&self.hnsw, vectors, self.dim, self.m, true);
+        if g.has_edges() {
+            g.codes = Some(Codes::of(g.vectors.as_slice()));
+        }
+        g
     }
 }
 
@@ -220,6 +224,74 @@ pub(crate) struct Graph {
     pub level0: Region<u32>,
     /// Layers 1..=max_level.
     pub upper: Vec<UpperLayer>,
+    /// 8-bit codes of the vectors, which the traversal reads instead of them ([`Codes`]);
+    /// `None` while the graph is being built and refined.
+    pub codes: Option<Codes>,
+}
+
+/// Each vector's components as signed bytes, `round(x * scale)` clamped to ±127: a quarter of
+/// the bytes a traversal reads (it is bound by fetching vectors from memory, BENCHMARKS.md),
+/// at an error in each inner product of about `sqrt(dim) / (2 * scale²)`. The traversal
+/// compares coded distances; its results are re-scored exactly, so no caller ever sees one.
+pub(crate) struct Codes {
+    pub values: Region<i8>,
+    pub scale: f32,
+}
+
+impl Codes {
+    /// Largest coded magnitude: the 99.99th percentile of the components' magnitudes (a
+    /// sample of up to a million of them), so that a rare large component saturates instead
+    /// of coarsening every other one.
+    const CLIP_QUANTILE: f64 = 0.9999;
+
+    pub fn of(vectors: &[f32]) -> Codes {
+        let step = (vectors.len() / 1_000_000).max(1);
+        let mut sample: Vec<f32> = vectors.iter().step_by(step).map(|x| x.abs()).collect();
+        let clip = if sample.is_empty() {
+            1.0
+        } else {
+            let i = ((sample.len() - 1) as f64 * Self::CLIP_QUANTILE) as usize;
+            *sample.select_nth_unstable_by(i, f32::total_cmp).1
+        };
+        let scale = if clip > 0.0 && clip.is_finite() {
+            127.0 / clip
+        } else {
+            1.0
+        };
+        let mut values = vec![0i8; vectors.len()];
+        values
+            .par_chunks_mut(1 << 16)
+            .zip(vectors.par_chunks(1 << 16))
+            .for_each(|(out, v)| {
+                for (o, x) in out.iter_mut().zip(v) {
+                    *o = Self::code(*x, scale);
+                }
+            });
+        Codes {
+            values: Region::Owned(values),
+            scale,
+        }
+    }
+
+    /// `x * scale` rounded half away from zero, clamped to ±127 (`f32::round` is a libm call
+    /// on baseline x86-64: this is not, and vectorises).
+    #[inline]
+    fn code(x: f32, scale: f32) -> i8 {
+        let y = (x * scale).clamp(-127.0, 127.0);
+        // `as` truncates toward zero (and maps NaN to 0).
+        (y + 0.5f32.copysign(y)) as i8
+    }
+
+    /// `query`'s codes at this scale.
+    fn encode(&self, query: &[f32]) -> Vec<i8> {
+        query.iter().map(|x| Self::code(*x, self.scale)).collect()
+    }
+
+    #[inline]
+    fn row(&self, pos: u32, dim: usize) -> &[i8] {
+        let s = pos as usize * dim;
+        &self.values.as_slice()[s..s + dim]
+    }
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -273,10 +345,12 @@ thread_local! {
 
 /// How many vectors ahead of the one being compared the level-0 search fetches.
 const FETCH_AHEAD: usize = 2;
+/// How many vectors ahead the exact re-scoring of a coded search's results fetches.
+const RESCORE_AHEAD: usize = 6;
 
 /// A hint to fetch every cache line of `v` ([`prefetch`] two lines at a time).
 #[inline]
-pub(crate) fn prefetch_all(v: &[f32]) {
+pub(crate) fn prefetch_all<T>(v: &[T]) {
     let p = v.as_ptr().cast::<u8>();
     for off in (0..std::mem::size_of_val(v)).step_by(128) {
         prefetch(p.wrapping_add(off));
@@ -302,6 +376,7 @@ impl Graph {
     pub fn memory_bytes(&self) -> usize {
         self.vectors.as_slice().len() * 4
             + self.level0.as_slice().len() * 4
+            + self.codes.as_ref().map_or(0, |c| c.values.as_slice().len())
             + self
                 .upper
                 .iter()
@@ -353,15 +428,65 @@ impl Graph {
         if !self.has_edges() || k == 0 {
             return Vec::new();
         }
+        let Some(codes) = &self.codes else {
+            let mut hits = self.traverse(
+                k,
+                ef,
+                accept,
+                |p| cosine_distance(query, self.vector(p)),
+                |p| prefetch_all(self.vector(p)),
+            );
+            hits.sort_unstable();
+            return hits;
+        };
+        let coded = codes.encode(query);
+        let unit = 1.0 / (codes.scale * codes.scale);
+        let dim = self.dim;
+        // At least the beam's worth of results is re-scored: the coded order is off by about
+        // a code step's error, enough to swap near-ties at the k-th rank (recall@10 at beam
+        // 48 was 0.972 re-scoring 10, 0.997 re-scoring 48; BENCHMARKS.md).
+        let mut hits = self.traverse(
+            k.max(ef),
+            ef,
+            accept,
+            |p| 1.0 - dot_i8(&coded, codes.row(p, dim)) * unit,
+            |p| prefetch_all(codes.row(p, dim)),
+        );
+        // The exact distances of the results, their vectors fetched a few places ahead (more
+        // than in the traversal: nothing here waits on a distance to choose what to read).
+        for s in hits.iter().take(RESCORE_AHEAD) {
+            prefetch_all(self.vector(s.pos));
+        }
+        for i in 0..hits.len() {
+            if let Some(next) = hits.get(i + RESCORE_AHEAD) {
+                prefetch_all(self.vector(next.pos));
+            }
+            hits[i].dist = cosine_distance(query, self.vector(hits[i].pos));
+        }
+        hits.sort_unstable();
+        hits.truncate(k);
+        hits
+    }
+
+    /// [`Graph::search`], unsorted, by the distance `dist` to a position (`fetch`: a hint to fetch what
+    /// `dist` will read of it).
+    fn traverse(
+        &self,
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        dist: impl Fn(u32) -> f32,
+        fetch: impl Fn(u32),
+    ) -> Vec<Scored> {
         let ef = ef.max(1);
         // Greedy descent through the upper layers.
         let mut ep = self.entry;
-        let mut ep_d = cosine_distance(query, self.vector(ep));
+        let mut ep_d = dist(ep);
         for layer in (1..=self.upper.len()).rev() {
             loop {
                 let mut changed = false;
                 for &nb in self.neighbours_upper(layer, ep) {
-                    let d = cosine_distance(query, self.vector(nb));
+                    let d = dist(nb);
                     if d < ep_d {
                         ep_d = d;
                         ep = nb;
@@ -376,7 +501,7 @@ impl Graph {
         VISITED.with(|v| {
             let mut visited = v.borrow_mut();
             visited.start(self.n);
-            self.search_level0(query, ep, ep_d, k, ef, accept, &mut visited)
+            self.search_level0(ep, ep_d, k, ef, accept, &mut visited, &dist, &fetch)
         })
     }
 
@@ -384,17 +509,18 @@ impl Graph {
     /// traversal exactly as in unfiltered HNSW; accepted nodes are collected on the side. A
     /// node outside the beam is still followed while it is closer than the k-th accepted
     /// result (or fewer than `k` are known), so a filter or tombstones cost extra visits only
-    /// where they can still change the answer.
+    /// where they can still change the answer. Unsorted.
     #[allow(clippy::too_many_arguments)]
     fn search_level0(
         &self,
-        query: &[f32],
         ep: u32,
         ep_d: f32,
         k: usize,
         ef: usize,
         accept: &dyn Fn(u32) -> bool,
         visited: &mut Visited,
+        dist: &impl Fn(u32) -> f32,
+        fetch: &impl Fn(u32),
     ) -> Vec<Scored> {
         use std::cmp::Reverse;
         let mut candidates: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef * 4);
@@ -449,13 +575,13 @@ impl Graph {
                 }
             }
             for &nb in fresh.iter().take(FETCH_AHEAD) {
-                prefetch_all(self.vector(nb));
+                fetch(nb);
             }
             for (i, &nb) in fresh.iter().enumerate() {
                 if let Some(&next) = fresh.get(i + FETCH_AHEAD) {
-                    prefetch_all(self.vector(next));
+                    fetch(next);
                 }
-                let d = cosine_distance(query, self.vector(nb));
+                let d = dist(nb);
                 let s = Scored { dist: d, pos: nb };
                 let in_beam = top.len() < ef || d < top.peek().map_or(f32::INFINITY, |t| t.dist);
                 if in_beam {
@@ -485,7 +611,7 @@ impl Graph {
                 }
             }
         }
-        results.into_sorted_vec()
+        results.into_vec()
     }
 
     /// Vectors only, no edges: a named vector that is never searched by ANN (searches on it
@@ -501,6 +627,7 @@ impl Graph {
             vectors: Region::Owned(vectors),
             level0: Region::Owned(vec![0; n]),
             upper: Vec::new(),
+            codes: None,
         }
     }
 
@@ -512,7 +639,11 @@ impl Graph {
     /// Bytes of vectors and edges in the process's memory, and in an index file's pages.
     pub fn footprint(&self) -> (usize, usize) {
         let mut out = (0, 0);
-        for (bytes, file) in [self.vectors.footprint(), self.level0.footprint()] {
+        let codes = self.codes.as_ref().map(|c| c.values.footprint());
+        for (bytes, file) in [self.vectors.footprint(), self.level0.footprint()]
+            .into_iter()
+            .chain(codes)
+        {
             if file {
                 out.1 += bytes;
             } else {
@@ -552,6 +683,7 @@ impl Graph {
                 vectors: Region::Owned(vectors),
                 level0: Region::Owned(Vec::new()),
                 upper: Vec::new(),
+                codes: None,
             };
         }
         let mut seed = seed
@@ -575,13 +707,19 @@ impl Graph {
             g.level0 = Region::Owned(flatten(&lists, m0));
             tracing::debug!(n, secs = t0.elapsed().as_secs_f64(), "search refine pass");
         }
-        g.on_huge_pages()
+        g.for_serving()
     }
 
-    /// The graph with its vectors and level 0 (what a search reads at random) moved to huge
-    /// pages ([`Region::into_huge`]); a graph without edges is never traversed and stays.
-    pub fn on_huge_pages(mut self) -> Graph {
+    /// The graph made ready to serve searches: its vectors' [`Codes`] made, and those codes,
+    /// the vectors and level 0 (what a search reads at random) moved to huge pages
+    /// ([`Region::into_huge`]); a graph without edges is never traversed and stays as it is.
+    pub fn for_serving(mut self) -> Graph {
         if self.has_edges() {
+            let codes = Codes::of(self.vectors.as_slice());
+            self.codes = Some(Codes {
+                values: codes.values.into_huge(),
+                scale: codes.scale,
+            });
             self.vectors = self.vectors.into_huge();
             self.level0 = self.level0.into_huge();
         }
@@ -673,6 +811,7 @@ impl Graph {
             vectors: Region::Owned(vectors),
             level0: Region::Owned(flat0),
             upper,
+            codes: None,
         }
     }
 
@@ -804,6 +943,61 @@ mod tests {
         let small = Region::Owned(vec![1u32, 2, 3]).into_huge();
         assert!(matches!(small, Region::Owned(_)));
         assert_eq!(small.as_slice(), &[1, 2, 3]);
+    }
+
+    #[test]
+    fn coded_traversal_returns_exact_distances_and_the_same_neighbours() {
+        let (n, dim) = (3000, 64);
+        let data = random_unit(n, dim, 11);
+        let queries = random_unit(40, dim, 12);
+        let coded = Graph::build(data.clone(), dim, GraphParams::default());
+        let codes = coded.codes.as_ref().expect("a built graph has codes");
+        // Each code is its component at the scale, within half a step (saturating past the
+        // clip, which a 99.99th percentile leaves to a handful of components).
+        let saturated = data
+            .iter()
+            .zip(codes.values.as_slice())
+            .filter(|(x, c)| ((**x * codes.scale) - **c as f32).abs() > 0.5 + 1e-4)
+            .count();
+        assert!(saturated <= n * dim / 1000, "{saturated} saturated");
+        // The same graph traversed on the f32 vectors.
+        let plain = Graph {
+            codes: None,
+            vectors: Region::Owned(data.clone()),
+            level0: Region::Owned(coded.level0.as_slice().to_vec()),
+            upper: coded
+                .upper
+                .iter()
+                .map(|l| UpperLayer {
+                    nodes: l.nodes.clone(),
+                    adj: l.adj.clone(),
+                })
+                .collect(),
+            ..coded
+        };
+        let (mut same, mut total) = (0, 0);
+        for q in queries.chunks(dim) {
+            let got = coded.search(q, 50, 32, &|p| p % 3 != 0);
+            let want = plain.search(q, 50, 32, &|p| p % 3 != 0);
+            assert_eq!(got.len(), 50);
+            for s in &got {
+                assert_ne!(s.pos % 3, 0, "a rejected position was returned");
+                let v = &data[s.pos as usize * dim..(s.pos as usize + 1) * dim];
+                assert_eq!(
+                    s.dist,
+                    cosine_distance(q, v),
+                    "distance of {} not exact",
+                    s.pos
+                );
+            }
+            assert!(got.windows(2).all(|w| w[0] <= w[1]), "not sorted");
+            same += got.iter().filter(|s| want.contains(s)).count();
+            total += 50;
+        }
+        assert!(
+            same as f64 / total as f64 >= 0.95,
+            "{same} of {total} alike"
+        );
     }
 
     fn random_unit(n: usize, dim: usize, seed: u64) -> Vec<f32> {

@@ -415,6 +415,7 @@ pub(crate) fn read(path: &Path) -> std::result::Result<IndexFile, IndexFileProbl
             vectors,
             level0,
             upper,
+            codes: None,
         });
     }
     if c.at != map.len() {

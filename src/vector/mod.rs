@@ -1457,8 +1457,9 @@ fn load_collection(
                 meta.model.clone(),
                 meta.epoch,
                 Frozen {
-                    // Accepted: only now is it worth moving the graphs to huge pages.
-                    graphs: file.graphs.into_iter().map(Graph::on_huge_pages).collect(),
+                    // Accepted: only now is it worth coding the graphs' vectors and moving them
+                    // to huge pages.
+                    graphs: file.graphs.into_iter().map(Graph::for_serving).collect(),
                     entities: file.entities.clone(),
                     slots: file.slots.clone(),
                     payloads,
