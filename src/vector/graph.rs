@@ -116,11 +116,7 @@ impl Seed {
     /// `vectors`: the `len` points inserted (`len * dim`).
     pub fn snapshot(&self, vectors: Vec<f32>) -> Graph {
         debug_assert_eq!(vectors.len(), self.len * self.dim);
-        let mut g = Graph::from_hnsw(&self.hnsw, vectors, self.dim, self.m, true);
-        if g.has_edges() {
-            g.codes = Some(Codes::of(g.vectors.as_slice()));
-        }
-        g
+        Graph::from_hnsw(&self.hnsw, vectors, self.dim, self.m, true)
     }
 }
 
