@@ -226,8 +226,9 @@ pub(crate) struct Graph {
 }
 
 /// Each vector's components as signed bytes, `round(x * scale)` clamped to ±127: a quarter of
-/// the bytes a traversal reads (it is bound by fetching vectors from memory, BENCHMARKS.md),
-/// at an error in each inner product of about `sqrt(dim) / (2 * scale²)`. The traversal
+/// the bytes a traversal reads (it is bound by fetching vectors from memory, BENCHMARKS.md).
+/// Each component is off by at most half a step (`0.5 / scale`), so the inner product of two
+/// unit vectors is off by about `0.4 / scale` (≈ 0.0006 for a clip of 0.2). The traversal
 /// compares coded distances; its results are re-scored exactly, so no caller ever sees one.
 pub(crate) struct Codes {
     pub values: Region<i8>,
