@@ -346,6 +346,50 @@ fn ann_200(engine: &Engine, q: &[f32], ef: Option<usize>) -> jobfirst_ai::vector
     .expect("search")
 }
 
+/// The `overall` vectors of the resumes of users `u * 7 % RESUMES + 1` for `u` in `1..=n`.
+fn distinct_resumes(engine: &Engine, n: u64) -> Vec<Vec<f32>> {
+    (1..=n)
+        .map(|u| {
+            engine
+                .vector(Collection::Resumes, u * 7 % RESUMES as u64 + 1, "overall")
+                .expect("ok")
+                .expect("resume")
+        })
+        .collect()
+}
+
+/// The ids of the exact 200 nearest jobs of each query.
+fn exact_200(engine: &Engine, queries: &[Vec<f32>]) -> Vec<Vec<u64>> {
+    queries
+        .iter()
+        .map(|q| {
+            let hits = engine.search_exact(&jobs_200(q, None)).expect("exact");
+            hits.iter().map(|h| h.id).collect()
+        })
+        .collect()
+}
+
+/// Recall of the exact top 10 and top 200 (`truth`, of the first `truth.len()` queries) by
+/// [`ann_200`] with beam `ef`.
+fn recall_200(
+    engine: &Engine,
+    queries: &[Vec<f32>],
+    truth: &[Vec<u64>],
+    ef: Option<usize>,
+) -> (f64, f64) {
+    let (mut r10, mut r200) = (0usize, 0usize);
+    for (q, t) in queries.iter().zip(truth) {
+        let got = ann_200(engine, q, ef);
+        let ids: std::collections::HashSet<u64> = got.hits.iter().map(|h| h.id).collect();
+        r10 += t[..10].iter().filter(|id| ids.contains(id)).count();
+        r200 += t.iter().filter(|id| ids.contains(id)).count();
+    }
+    (
+        r10 as f64 / (10 * truth.len()) as f64,
+        r200 as f64 / (200 * truth.len()) as f64,
+    )
+}
+
 fn percentiles(samples: &mut [f64]) -> (f64, f64) {
     samples.sort_by(f64::total_cmp);
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
@@ -422,14 +466,7 @@ fn recommend(c: &mut Criterion) {
     // The candidates' narrow beam against full beams: blocks of 2,000 distinct queries per
     // setting, alternating settings block by block (twice), so that neither a noisy machine
     // nor a cache warmed by the previous setting favours one.
-    let distinct: Vec<Vec<f32>> = (1..=2_000u64)
-        .map(|u| {
-            engine
-                .vector(Collection::Resumes, u * 7 % RESUMES as u64 + 1, "overall")
-                .expect("ok")
-                .expect("resume")
-        })
-        .collect();
+    let distinct = distinct_resumes(&engine, 2_000);
     let settings: [(&str, Option<usize>); 4] = [
         ("candidates ef=64", Some(64)),
         ("candidates ef=32", Some(32)),
@@ -446,29 +483,14 @@ fn recommend(c: &mut Criterion) {
             }
         }
     }
-    // What each setting returns, against an exact scan (200 queries): recall of the true 10
-    // and 200 nearest.
-    let truth: Vec<Vec<u64>> = distinct[..200]
-        .iter()
-        .map(|q| {
-            let hits = engine.search_exact(&jobs_200(q, None)).expect("exact");
-            hits.iter().map(|h| h.id).collect()
-        })
-        .collect();
+    // What each setting returns, against an exact scan (200 queries).
+    let truth = exact_200(&engine, &distinct[..200]);
     for ((name, ef), s) in settings.iter().zip(samples.iter_mut()) {
         let (p50, p99) = percentiles(s);
-        let (mut r10, mut r200) = (0usize, 0usize);
-        for (q, t) in distinct.iter().zip(&truth) {
-            let got = ann_200(&engine, q, *ef);
-            let ids: std::collections::HashSet<u64> = got.hits.iter().map(|h| h.id).collect();
-            r10 += t[..10].iter().filter(|id| ids.contains(id)).count();
-            r200 += t.iter().filter(|id| ids.contains(id)).count();
-        }
+        let (r10, r200) = recall_200(&engine, &distinct, &truth, *ef);
         eprintln!(
-            "ann/jobs k=200 {name}: n={} p50 {p50:.0} µs, p99 {p99:.0} µs; recall of the exact top 10 {:.3}, top 200 {:.3}",
+            "ann/jobs k=200 {name}: n={} p50 {p50:.0} µs, p99 {p99:.0} µs; recall of the exact top 10 {r10:.3}, top 200 {r200:.3}",
             s.len(),
-            r10 as f64 / (10 * truth.len()) as f64,
-            r200 as f64 / (200 * truth.len()) as f64
         );
     }
     // The whole recommendation with the beam as wide as the candidate list (the previous
@@ -616,29 +638,13 @@ fn quick(
         }
     }
     let (p50, p99) = percentiles(&mut ann);
-    // What it returns, against an exact scan (200 queries): recall of the true 10 and 200.
-    let (mut r10, mut r200) = (0usize, 0usize);
-    for u in 1..=200u64 {
-        let q = engine
-            .vector(Collection::Resumes, u * 7 % RESUMES as u64 + 1, "overall")
-            .expect("ok")
-            .expect("resume");
-        let truth: Vec<u64> = engine
-            .search_exact(&jobs_200(&q, None))
-            .expect("exact")
-            .iter()
-            .map(|h| h.id)
-            .collect();
-        let got = ann_200(&engine, &q, Some(beam));
-        let ids: std::collections::HashSet<u64> = got.hits.iter().map(|h| h.id).collect();
-        r10 += truth[..10].iter().filter(|id| ids.contains(id)).count();
-        r200 += truth.iter().filter(|id| ids.contains(id)).count();
-    }
+    // What it returns, against an exact scan (200 queries).
+    let queries = distinct_resumes(&engine, 200);
+    let truth = exact_200(&engine, &queries);
+    let (r10, r200) = recall_200(&engine, &queries, &truth, Some(beam));
     eprintln!(
-        "quick candidates ANN alone (k 200, beam {beam}): n={} p50 {p50:.0} µs, p99 {p99:.0} µs; recall of the exact top 10 {:.3}, top 200 {:.3}",
+        "quick candidates ANN alone (k 200, beam {beam}): n={} p50 {p50:.0} µs, p99 {p99:.0} µs; recall of the exact top 10 {r10:.3}, top 200 {r200:.3}",
         ann.len(),
-        r10 as f64 / 2_000.0,
-        r200 as f64 / 40_000.0
     );
     for ((name, _), s) in cases.iter().zip(samples.iter_mut()) {
         let (p50, p99) = percentiles(s);

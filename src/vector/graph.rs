@@ -947,8 +947,8 @@ mod tests {
         let (n, dim) = (3000, 64);
         let data = random_unit(n, dim, 11);
         let queries = random_unit(40, dim, 12);
-        let coded = Graph::build(data.clone(), dim, GraphParams::default());
-        let codes = coded.codes.as_ref().expect("a built graph has codes");
+        let mut g = Graph::build(data.clone(), dim, GraphParams::default());
+        let codes = g.codes.as_ref().expect("a built graph has codes");
         // Each code is its component at the scale, within half a step (saturating past the
         // clip, which a 99.99th percentile leaves to a handful of components).
         let saturated = data
@@ -958,24 +958,15 @@ mod tests {
             .count();
         assert!(saturated <= n * dim / 1000, "{saturated} saturated");
         // The same graph traversed on the f32 vectors.
-        let plain = Graph {
-            codes: None,
-            vectors: Region::Owned(data.clone()),
-            level0: Region::Owned(coded.level0.as_slice().to_vec()),
-            upper: coded
-                .upper
-                .iter()
-                .map(|l| UpperLayer {
-                    nodes: l.nodes.clone(),
-                    adj: l.adj.clone(),
-                })
-                .collect(),
-            ..coded
-        };
+        let codes = g.codes.take();
+        let plain: Vec<Vec<Scored>> = queries
+            .chunks(dim)
+            .map(|q| g.search(q, 50, 32, &|p| p % 3 != 0))
+            .collect();
+        g.codes = codes;
         let (mut same, mut total) = (0, 0);
-        for q in queries.chunks(dim) {
-            let got = coded.search(q, 50, 32, &|p| p % 3 != 0);
-            let want = plain.search(q, 50, 32, &|p| p % 3 != 0);
+        for (q, want) in queries.chunks(dim).zip(&plain) {
+            let got = g.search(q, 50, 32, &|p| p % 3 != 0);
             assert_eq!(got.len(), 50);
             for s in &got {
                 assert_ne!(s.pos % 3, 0, "a rejected position was returned");
