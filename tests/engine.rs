@@ -1923,6 +1923,21 @@ fn writes_after_a_rebuild_go_to_a_delta_graph_until_a_full_rebuild_folds_them_in
         "filtered recall@10 {:.3}",
         sum_f / 40.0
     );
+    // The delta graph holds the only in-memory copy of its positions' indexed vectors (the
+    // tail lets go of them): read back by position they are each entity's own vector.
+    let own = |id: u64, version: u64| {
+        engine
+            .distances(JOBS, "overall", &raw_vector(id, version, 3), &[id])
+            .unwrap()[0]
+            .expect("live")
+    };
+    for (id, version) in (N + 151..=N + 1_500)
+        .step_by(37)
+        .map(|id| (id, 0))
+        .chain((1..=10).map(|id| (id, 1)))
+    {
+        assert!(own(id, version) < 1e-5, "entity {id}: {}", own(id, version));
+    }
     // Past the delta's limit: one full rebuild, nothing left behind the frozen graph.
     load(&engine, N + 1_501..=N + 2_500, 0);
     engine.wait_idle();
@@ -1933,6 +1948,12 @@ fn writes_after_a_rebuild_go_to_a_delta_graph_until_a_full_rebuild_folds_them_in
     );
     assert!(st.tail - st.delta <= 100, "{st:?}");
     assert_eq!(st.live, live + 1_000);
+    // The rebuild folded the delta's vectors in unchanged.
+    for id in (N + 151..=N + 2_500).step_by(41) {
+        assert!(own(id, 0) < 1e-5, "entity {id} after the rebuild");
+        let hits = search(&engine, "overall", &raw_vector(id, 0, 3), 3, None).hits;
+        assert_eq!(hits.first().map(|h| h.id), Some(id));
+    }
 }
 
 /// Candidates for a re-ranker: `k` far above the beam, every hit live, distinct, ascending,

@@ -102,8 +102,9 @@ pub(crate) struct CollectionState {
     /// One frozen graph per named vector, all over positions `0..frozen_n`.
     pub frozen: Vec<Arc<Graph>>,
     pub frozen_n: usize,
-    /// Per named vector, the vectors of positions `frozen_n..`.
-    tail: Vec<Vec<f32>>,
+    /// Per named vector, the vectors of positions after the frozen graphs that the delta
+    /// graph does not hold.
+    tail: Vec<Tail>,
     /// Graphs per named vector over the positions `frozen_n..frozen_n + delta_n` (graph
     /// position 0 = `frozen_n`), built in the background when the exact-scanned tail
     /// outgrows its limit, so that writes between two full rebuilds are searched through a
@@ -113,6 +114,15 @@ pub(crate) struct CollectionState {
     /// Unique per state: a background build checks its snapshot's state is still the one
     /// serving before it swaps its result in.
     pub id: u64,
+}
+
+/// The vectors of one named vector at positions `frozen_n + skipped..`: the first `skipped`
+/// after the frozen graphs are served by the delta graph, which holds its own copy (a vector
+/// is kept once, not twice, until the next full rebuild).
+#[derive(Clone, Default)]
+struct Tail {
+    skipped: usize,
+    values: Vec<f32>,
 }
 
 static STATE_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -134,7 +144,7 @@ impl CollectionState {
             payloads: PayloadIndex::default(),
             frozen: Vec::new(),
             frozen_n: 0,
-            tail: vec![Vec::new(); nv],
+            tail: vec![Tail::default(); nv],
             delta: Vec::new(),
             delta_n: 0,
             id: STATE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -193,11 +203,35 @@ impl CollectionState {
         self.len() - self.frozen_n - self.delta_n
     }
 
-    /// Installs delta graphs over the first `n` positions after the frozen graphs.
-    pub fn set_delta(&mut self, graphs: Vec<Graph>, n: usize) {
-        debug_assert!(n <= self.tail_len());
+    /// Installs delta graphs over the first `n` positions after the frozen graphs, unless
+    /// they would not cover positions only the serving delta graphs hold (returns false: a
+    /// build from an older snapshot). The tail lets go of the vectors a delta graph now holds.
+    pub fn set_delta(&mut self, graphs: Vec<Graph>, n: usize) -> bool {
+        let covers = |g: &Graph| g.has_edges() && g.n == n;
+        if n > self.tail_len()
+            || n < self.delta_n
+            || self
+                .tail
+                .iter()
+                .enumerate()
+                .any(|(vi, t)| t.skipped > 0 && !graphs.get(vi).is_some_and(covers))
+        {
+            return false;
+        }
+        for (t, g) in self.tail.iter_mut().zip(&graphs) {
+            if covers(g) {
+                t.values.drain(..(n - t.skipped) * self.dim);
+                t.skipped = n;
+                // The tail past the delta is small (its exact-scan limit): give back what a
+                // write burst made it hold.
+                if t.values.capacity() > 2 * t.values.len() + (1 << 16) {
+                    t.values.shrink_to_fit();
+                }
+            }
+        }
         self.delta = graphs.into_iter().map(Arc::new).collect();
         self.delta_n = n;
+        true
     }
 
     #[inline]
@@ -253,7 +287,8 @@ impl CollectionState {
             self.dead.resize(pos as usize / 64 + 1, 0);
         }
         for (i, t) in self.tail.iter_mut().enumerate() {
-            t.extend_from_slice(&vectors[i * self.dim..(i + 1) * self.dim]);
+            t.values
+                .extend_from_slice(&vectors[i * self.dim..(i + 1) * self.dim]);
         }
     }
 
@@ -277,7 +312,7 @@ impl CollectionState {
             out.0 += memory;
             out.1 += file;
         }
-        out.0 += self.tail.iter().map(|t| t.len() * 4).sum::<usize>();
+        out.0 += self.tail.iter().map(|t| t.values.len() * 4).sum::<usize>();
         out
     }
 
@@ -287,8 +322,14 @@ impl CollectionState {
         if p < self.frozen_n {
             self.frozen[vi].vector(pos)
         } else {
-            let s = (p - self.frozen_n) * self.dim;
-            &self.tail[vi][s..s + self.dim]
+            let rel = p - self.frozen_n;
+            let t = &self.tail[vi];
+            if rel < t.skipped {
+                self.delta[vi].vector(rel as u32)
+            } else {
+                let s = (rel - t.skipped) * self.dim;
+                &t.values[s..s + self.dim]
+            }
         }
     }
 

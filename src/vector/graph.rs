@@ -110,16 +110,6 @@ impl Seed {
     }
 }
 
-impl Seed {
-    /// The graph of the points inserted so far, frozen (level 0 re-pruned with the heuristic)
-    /// while the seed goes on: a delta graph grows by inserting only its new points.
-    /// `vectors`: the `len` points inserted (`len * dim`).
-    pub fn snapshot(&self, vectors: Vec<f32>) -> Graph {
-        debug_assert_eq!(vectors.len(), self.len * self.dim);
-        Graph::from_hnsw(&self.hnsw, vectors, self.dim, self.m, true)
-    }
-}
-
 /// Memory holding a flat array: owned after a build, or a window of a mapping — of an index
 /// file (`file`), or anonymous memory on huge pages.
 pub(crate) enum Region<T: bytemuck::Pod> {
@@ -152,6 +142,19 @@ impl<T: bytemuck::Pod> Region<T> {
     pub fn footprint(&self) -> (usize, bool) {
         let file = matches!(self, Region::Mapped { file: true, .. });
         (std::mem::size_of_val(self.as_slice()), file)
+    }
+}
+
+impl<T: bytemuck::Pod> Region<T> {
+    /// The values as an owned vector to change, copied out of a mapping first if need be.
+    pub fn make_owned(&mut self) -> &mut Vec<T> {
+        if let Region::Mapped { .. } = self {
+            *self = Region::Owned(self.as_slice().to_vec());
+        }
+        match self {
+            Region::Owned(v) => v,
+            Region::Mapped { .. } => unreachable!("replaced by an owned copy above"),
+        }
     }
 }
 
@@ -200,6 +203,7 @@ impl<T: bytemuck::Pod> Region<T> {
 }
 
 /// One upper layer: its member nodes (ascending) and their neighbour lists.
+#[derive(Clone)]
 pub(crate) struct UpperLayer {
     pub nodes: Vec<u32>,
     /// `nodes.len() * (m + 1)` words: count, then up to `m` neighbours.
@@ -837,6 +841,251 @@ impl Graph {
     }
 }
 
+/// Level of the `pos`-th inserted point in an incrementally grown graph: `l` with
+/// probability `(1 - 1/m) * m^-l`, HNSW's distribution, drawn from a hash of the position (so a
+/// graph grown from the same points is the same graph).
+fn insert_level(pos: u32, m: usize) -> usize {
+    let mut z = (pos as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    // Uniform in (0, 1].
+    let u = ((z >> 11) + 1) as f64 / (1u64 << 53) as f64;
+    ((-u.ln() / (m as f64).ln()) as usize).min(16)
+}
+
+impl Graph {
+    /// An empty graph of `dim`-dimensional vectors, to grow with [`Graph::extended`].
+    pub fn empty(dim: usize, params: GraphParams) -> Graph {
+        let m = params.m.clamp(2, 128);
+        Graph {
+            dim,
+            n: 0,
+            m0: 2 * m,
+            m,
+            entry: 0,
+            vectors: Region::Owned(Vec::new()),
+            level0: Region::Owned(Vec::new()),
+            upper: Vec::new(),
+            codes: None,
+        }
+    }
+
+    /// A copy of this graph with `new` (`k * dim`, L2-normalised) inserted as positions
+    /// `n..n + k`, one at a time as HNSW inserts: a level drawn at random, a beam search of
+    /// width `ef_construction` at each of its layers, neighbours chosen by the diversity
+    /// heuristic, and each chosen neighbour's list given the reverse edge (re-pruned by the
+    /// heuristic when full). `self` is untouched, so searches go on reading it meanwhile.
+    ///
+    /// This is how delta graphs grow between full rebuilds: each written point is inserted
+    /// once, and a delta costs one copy of its vectors and fixed-width edges — no hnsw_rs graph
+    /// kept beside it (its per-point allocations and second copy of the vector were ~5 KB of
+    /// every write until the next full rebuild; RELIABILITY.md). `self` must have edges or be
+    /// empty ([`Graph::empty`]); a graph without edges is returned as it is.
+    pub fn extended(&self, new: &[f32], params: GraphParams) -> Graph {
+        let dim = self.dim;
+        let k = new.len().checked_div(dim).unwrap_or(0);
+        let w = self.m0 + 1;
+        if self.m0 == 0 || self.level0.as_slice().len() != self.n * w {
+            return Graph::vectors_only(self.vectors.as_slice().to_vec(), dim);
+        }
+        let n = self.n + k;
+        let mut vectors = Vec::with_capacity(n * dim);
+        vectors.extend_from_slice(self.vectors.as_slice());
+        vectors.extend_from_slice(&new[..k * dim]);
+        let mut level0 = Vec::with_capacity(n * w);
+        level0.extend_from_slice(self.level0.as_slice());
+        level0.resize(n * w, 0);
+        let mut g = Graph {
+            dim,
+            n: self.n,
+            m0: self.m0,
+            m: self.m,
+            entry: self.entry,
+            vectors: Region::Owned(vectors),
+            level0: Region::Owned(level0),
+            upper: self.upper.clone(),
+            codes: None,
+        };
+        let ef = params.ef_construction.max(g.m0);
+        for p in self.n..n {
+            g.insert(p as u32, ef);
+        }
+        g
+    }
+
+    /// Inserts position `p`, whose vector is already in place (`p == self.n`).
+    fn insert(&mut self, p: u32, ef: usize) {
+        let level = insert_level(p, self.m);
+        let top = self.upper.len();
+        let (m, m0, dim) = (self.m, self.m0, self.dim);
+        if self.n > 0 {
+            let vp = self.vector(p);
+            // Greedy descent through the layers above the new point's.
+            let mut ep = self.entry;
+            let mut ep_d = cosine_distance(vp, self.vector(ep));
+            for layer in (level + 1..=top).rev() {
+                loop {
+                    let mut changed = false;
+                    for &nb in self.neighbours_upper(layer, ep) {
+                        let d = cosine_distance(vp, self.vector(nb));
+                        if d < ep_d {
+                            (ep, ep_d) = (nb, d);
+                            changed = true;
+                        }
+                    }
+                    if !changed {
+                        break;
+                    }
+                }
+            }
+            // A beam at each of its layers that exist, linking it there; then level 0.
+            let mut chosen_upper = Vec::new();
+            for layer in (1..=level.min(top)).rev() {
+                let found = self.beam_upper(layer, vp, ep, ep_d, ef);
+                if let Some(best) = found.first() {
+                    (ep, ep_d) = (best.pos, best.dist);
+                }
+                let d = |a: u32, b: u32| cosine_distance(self.vector(a), self.vector(b));
+                chosen_upper.push((layer, heuristic(&found, m, d)));
+            }
+            let mut found = VISITED.with(|v| {
+                let mut visited = v.borrow_mut();
+                visited.start(self.n);
+                self.search_level0(
+                    ep,
+                    ep_d,
+                    ef,
+                    ef,
+                    &|_| true,
+                    &mut visited,
+                    &|q| cosine_distance(vp, self.vector(q)),
+                    &|q| prefetch_all(self.vector(q)),
+                )
+            });
+            found.sort_unstable();
+            let chosen0 = heuristic(&found, m0, |a, b| {
+                cosine_distance(self.vector(a), self.vector(b))
+            });
+            // Link: the fields are borrowed apart (adjacency written, vectors read).
+            let vectors = self.vectors.as_slice();
+            let dist = |a: u32, b: u32| {
+                let v = |q: u32| &vectors[q as usize * dim..(q as usize + 1) * dim];
+                cosine_distance(v(a), v(b))
+            };
+            for (layer, chosen) in chosen_upper {
+                let l = &mut self.upper[layer - 1];
+                l.nodes.push(p);
+                l.adj.resize(l.nodes.len() * (m + 1), 0);
+                set_row(&mut l.adj, l.nodes.len() - 1, m, &chosen);
+                for &q in &chosen {
+                    if let Ok(i) = l.nodes.binary_search(&q) {
+                        add_edge(&mut l.adj, i, q, m, p, dist);
+                    }
+                }
+            }
+            let level0 = self.level0.make_owned();
+            set_row(level0, p as usize, m0, &chosen0);
+            for &q in &chosen0 {
+                add_edge(level0, q as usize, q, m0, p, dist);
+            }
+        } else {
+            for l in &mut self.upper[..level.min(top)] {
+                l.nodes.push(p);
+                l.adj.resize(l.nodes.len() * (m + 1), 0);
+            }
+        }
+        // Layers above the graph's top hold only the new point, which becomes the entry.
+        for _ in top + 1..=level {
+            self.upper.push(UpperLayer {
+                nodes: vec![p],
+                adj: vec![0; m + 1],
+            });
+        }
+        if level > top || self.n == 0 {
+            self.entry = p;
+        }
+        self.n = p as usize + 1;
+    }
+
+    /// Beam search of width `ef` on upper layer `layer` from `ep`: the nearest nodes found,
+    /// ascending. Upper layers hold a small share of the points, so visits are kept in a set.
+    fn beam_upper(&self, layer: usize, q: &[f32], ep: u32, ep_d: f32, ef: usize) -> Vec<Scored> {
+        use std::cmp::Reverse;
+        let mut seen = std::collections::HashSet::from([ep]);
+        let start = Scored {
+            dist: ep_d,
+            pos: ep,
+        };
+        let mut candidates = BinaryHeap::from([Reverse(start)]);
+        let mut top = BinaryHeap::from([start]);
+        while let Some(Reverse(cur)) = candidates.pop() {
+            if top.len() >= ef && top.peek().is_some_and(|t| cur.dist > t.dist) {
+                break;
+            }
+            for &nb in self.neighbours_upper(layer, cur.pos) {
+                if !seen.insert(nb) {
+                    continue;
+                }
+                let s = Scored {
+                    dist: cosine_distance(q, self.vector(nb)),
+                    pos: nb,
+                };
+                if top.len() < ef || top.peek().is_some_and(|t| s.dist < t.dist) {
+                    candidates.push(Reverse(s));
+                    top.push(s);
+                    if top.len() > ef {
+                        top.pop();
+                    }
+                }
+            }
+        }
+        top.into_sorted_vec()
+    }
+}
+
+/// Sets row `row` of fixed-width rows of `width` neighbours to `list` (at most `width`).
+fn set_row(rows: &mut [u32], row: usize, width: usize, list: &[u32]) {
+    let r = &mut rows[row * (width + 1)..(row + 1) * (width + 1)];
+    let c = list.len().min(width);
+    r[0] = c as u32;
+    r[1..1 + c].copy_from_slice(&list[..c]);
+}
+
+/// Adds neighbour `p` to row `row` (the list of node `node`): appended while there is room,
+/// else the row and `p` re-pruned by the heuristic around `node`.
+fn add_edge(
+    rows: &mut [u32],
+    row: usize,
+    node: u32,
+    width: usize,
+    p: u32,
+    dist: impl Fn(u32, u32) -> f32,
+) {
+    let r = &mut rows[row * (width + 1)..(row + 1) * (width + 1)];
+    let c = (r[0] as usize).min(width);
+    if r[1..1 + c].contains(&p) {
+        return;
+    }
+    if c < width {
+        r[1 + c] = p;
+        r[0] = c as u32 + 1;
+        return;
+    }
+    let mut scored: Vec<Scored> = r[1..1 + c]
+        .iter()
+        .chain([&p])
+        .map(|&q| Scored {
+            dist: dist(node, q),
+            pos: q,
+        })
+        .collect();
+    scored.sort_unstable();
+    let kept = heuristic(&scored, width, dist);
+    r[0] = kept.len() as u32;
+    r[1..1 + kept.len()].copy_from_slice(&kept);
+}
+
 /// Fixed-width rows: count, then up to `width` neighbours.
 fn flatten(lists: &[Vec<u32>], width: usize) -> Vec<u32> {
     let mut flat = vec![0u32; lists.len() * (width + 1)];
@@ -1032,6 +1281,106 @@ mod tests {
             "recall {}",
             hits as f64 / 500.0
         );
+    }
+
+    /// Recall of the exact top 10 of `queries` among positions `0..n` of `data`.
+    fn recall_10(g: &Graph, data: &[f32], queries: &[f32], ef: usize) -> f64 {
+        let (dim, n) = (g.dim, g.n);
+        let mut hits = 0;
+        for q in queries.chunks(dim) {
+            let mut exact: Vec<Scored> = (0..n as u32)
+                .map(|p| Scored {
+                    dist: cosine_distance(q, &data[p as usize * dim..(p as usize + 1) * dim]),
+                    pos: p,
+                })
+                .collect();
+            exact.sort_unstable();
+            let got = g.search(q, 10, ef, &|_| true);
+            assert_eq!(got.len(), 10.min(n));
+            hits += got
+                .iter()
+                .filter(|s| exact[..10.min(n)].iter().any(|e| e.pos == s.pos))
+                .count();
+        }
+        hits as f64 / (queries.len() / dim * 10.min(n)) as f64
+    }
+
+    #[test]
+    fn a_graph_grown_point_by_point_finds_true_neighbours_and_keeps_its_old_self() {
+        let (n, dim) = (3000, 32);
+        let data = random_unit(n, dim, 11);
+        let queries = random_unit(50, dim, 12);
+        let params = GraphParams::default();
+        // Grown in uneven batches, as delta builds grow a delta graph between full rebuilds.
+        let mut g = Graph::empty(dim, params);
+        let mut sizes = Vec::new();
+        for end in [1, 2, 40, 700, 2048, 3000] {
+            let before = g.vectors.as_slice().to_vec();
+            let old = (g.n, g.entry, g.level0.as_slice().to_vec());
+            let next = g.extended(&data[g.n * dim..end * dim], params);
+            // The graph it grew from is untouched (searches keep reading it meanwhile).
+            assert_eq!(
+                (g.n, g.entry, g.level0.as_slice()),
+                (old.0, old.1, &old.2[..])
+            );
+            assert_eq!(g.vectors.as_slice(), &before[..]);
+            g = next;
+            assert_eq!(g.n, end);
+            assert_eq!(g.vectors.as_slice(), &data[..end * dim]);
+            sizes.push(g.n);
+        }
+        // Every list is well formed: ids of existing points, no self-loops, no duplicates,
+        // within capacity; upper layers' nodes ascending; the entry on the top layer.
+        for p in 0..n as u32 {
+            let nb = g.neighbours0(p);
+            assert!(nb.len() <= g.m0 && !nb.is_empty(), "node {p}: {nb:?}");
+            assert!(nb.iter().all(|&q| (q as usize) < n && q != p));
+            let mut d = nb.to_vec();
+            d.sort_unstable();
+            d.dedup();
+            assert_eq!(d.len(), nb.len());
+        }
+        for (i, l) in g.upper.iter().enumerate() {
+            assert!(l.nodes.windows(2).all(|w| w[0] < w[1]));
+            assert_eq!(l.adj.len(), l.nodes.len() * (g.m + 1));
+            for &p in &l.nodes {
+                assert!(g
+                    .neighbours_upper(i + 1, p)
+                    .iter()
+                    .all(|q| l.nodes.contains(q)));
+            }
+        }
+        if let Some(top) = g.upper.last() {
+            assert!(top.nodes.contains(&g.entry));
+        }
+        assert!(
+            !g.upper.is_empty(),
+            "3,000 points at m 16 have an upper layer"
+        );
+        let r = recall_10(&g, &data, &queries, 64);
+        assert!(r >= 0.95, "recall {r}");
+        // At a narrow beam, where the graph's quality shows.
+        let (r, rb) = (
+            recall_10(&g, &data, &queries, 10),
+            recall_10(
+                &Graph::build(data.clone(), dim, params),
+                &data,
+                &queries,
+                10,
+            ),
+        );
+        // As good as a graph built at once by hnsw_rs and refined (within noise).
+        eprintln!("recall@10 at ef 10: grown {r}, built {rb}");
+        assert!(r >= rb - 0.03, "grown {r}, built {rb}");
+        // The same points give the same graph.
+        let again = Graph::empty(dim, params).extended(&data, params);
+        assert_eq!(again.level0.as_slice(), {
+            let mut one = Graph::empty(dim, params);
+            for end in sizes {
+                one = one.extended(&data[one.n * dim..end * dim], params);
+            }
+            one.level0.as_slice().to_vec()
+        });
     }
 
     #[test]

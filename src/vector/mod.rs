@@ -269,17 +269,6 @@ struct Slot {
     /// Graph builds started ahead of the next rebuild ([`Engine::seed_graphs`]), per named
     /// vector: over positions `0..len` while the collection is all tail without tombstones.
     seeds: Mutex<Option<Vec<Option<Seed>>>>,
-    /// The hnsw_rs graphs the delta graphs are frozen from, kept between delta builds so each
-    /// inserts only the positions written since the last one.
-    delta_seeds: Mutex<Option<DeltaSeeds>>,
-}
-
-/// [`Slot::delta_seeds`]: per named vector (indexed ones only), over the first `len`
-/// positions after the frozen graphs of the state `state`.
-struct DeltaSeeds {
-    state: u64,
-    len: usize,
-    seeds: Vec<Option<Seed>>,
 }
 
 struct Inner {
@@ -349,7 +338,6 @@ impl Engine {
                 delta_inserts: AtomicU64::new(0),
                 loaded_from_file: AtomicBool::new(from_file),
                 seeds: Mutex::new(None),
-                delta_seeds: Mutex::new(None),
             });
         }
         let collections: [Slot; 3] = match slots.try_into() {
@@ -863,8 +851,8 @@ impl Engine {
 
     /// Indexes the positions written since the last full rebuild (the delta) in graphs, so
     /// that searches stop scanning them; a full rebuild later folds them into the frozen
-    /// graphs. Incremental: the hnsw_rs graphs are kept between calls and only the positions
-    /// written since the last call are inserted; the frozen copy costs a pass over the delta.
+    /// graphs. Incremental: the serving delta graph is copied and only the positions written
+    /// since it was built are inserted ([`Graph::extended`]).
     pub fn build_delta(&self, c: Collection) -> Result<()> {
         self.build_delta_on(c, None)
     }
@@ -876,69 +864,56 @@ impl Engine {
         let started = Instant::now();
         let nv = c.vector_names().len();
         let indexed = self.inner.options.indexed;
-        let mut kept = slot.delta_seeds.lock().take();
-        // Snapshot the new positions' vectors under the read lock: within one state positions
-        // are only appended, so a seed of this state holds exactly the first `len` of them.
-        let (id, dim, n, from, first) = {
+        let params = self.inner.options.graph.for_delta();
+        // The delta graphs serving now (they hold the first `from` positions after the frozen
+        // graphs), and how many positions there are: within one state positions are only
+        // appended, so the graphs are grown by the positions `from..n`.
+        let (id, dim, n, from, first, serving) = {
             let st = slot.state.read();
-            if kept
-                .as_ref()
-                .is_some_and(|k| k.state != st.id || k.len > st.tail_len())
-            {
-                kept = None;
-            }
-            let from = kept.as_ref().map_or(0, |k| k.len);
-            (st.id, st.dim, st.tail_len(), from, st.frozen_n)
+            let serving: Vec<Option<Arc<Graph>>> = (0..nv)
+                .map(|vi| {
+                    let g = st
+                        .delta
+                        .get(vi)
+                        .filter(|g| g.n == st.delta_n && g.has_edges());
+                    g.cloned()
+                })
+                .collect();
+            // Every indexed vector's graph must be there to be grown; else all are built anew.
+            let whole = (0..nv).all(|vi| !indexed.is_indexed(c, vi) || serving[vi].is_some());
+            let from = if whole { st.delta_n } else { 0 };
+            (st.id, st.dim, st.tail_len(), from, st.frozen_n, serving)
         };
-        if dim == 0 || n == 0 || (from == n && kept.is_some()) {
-            *slot.delta_seeds.lock() = kept;
+        if dim == 0 || n == 0 || from == n {
             return Ok(());
         }
-        // Every delta position's vectors: the new ones are inserted, and the frozen copies
-        // need them all.
         let which: Vec<bool> = (0..nv).map(|vi| indexed.is_indexed(c, vi)).collect();
-        let positions = (first..first + n).map(|p| p as u32);
+        let positions = (first + from..first + n).map(|p| p as u32);
         let Some(vectors) = self.copy_vectors(c, id, dim, &which, positions) else {
             return Ok(());
         };
-        let params = self.inner.options.graph.for_delta();
-        let mut kept = kept.unwrap_or_else(|| DeltaSeeds {
-            state: id,
-            len: 0,
-            seeds: (0..nv)
-                .map(|vi| {
-                    indexed
-                        .is_indexed(c, vi)
-                        .then(|| Seed::new(dim, self.inner.options.delta_limit, params))
-                })
-                .collect(),
-        });
         let graphs: Vec<Graph> = on(bg, || {
-            for (seed, v) in kept.seeds.iter_mut().zip(&vectors) {
-                if let (Some(seed), Some(v)) = (seed, v) {
-                    seed.extend(&v[from * dim..], true);
-                }
-            }
-            kept.seeds
+            serving
                 .iter()
                 .zip(vectors)
-                .map(|(seed, v)| match (seed, v) {
-                    (Some(seed), Some(v)) => seed.snapshot(v),
-                    _ => Graph::vectors_only(Vec::new(), dim),
+                .map(|(g, v)| match v {
+                    Some(v) => match g {
+                        Some(g) if from > 0 => g.extended(&v, params),
+                        _ => Graph::empty(dim, params).extended(&v, params),
+                    },
+                    None => Graph::vectors_only(Vec::new(), dim),
                 })
                 .collect()
         });
-        kept.len = n;
+        drop(serving);
         slot.delta_inserts
             .fetch_add((n - from) as u64, Ordering::Relaxed);
         let mut st = slot.state.write();
         // A full rebuild or a reload replaced the state meanwhile: its positions differ.
-        if st.id != id {
+        if st.id != id || !st.set_delta(graphs, n) {
             return Ok(());
         }
-        st.set_delta(graphs, n);
         drop(st);
-        *slot.delta_seeds.lock() = Some(kept);
         tracing::info!(
             collection = %c,
             points = n,
@@ -1251,8 +1226,6 @@ impl Engine {
             swap_ms = started.elapsed().as_millis() as u64 - built_ms,
             "rebuild phases"
         );
-        // The delta's hnsw_rs graphs are folded in: their positions no longer exist.
-        *slot.delta_seeds.lock() = None;
         // Freeing the old generation (its tail vectors, payload index) takes ~1 s at 100k
         // points: not on the caller's time (a failed spawn drops it here).
         let _ = std::thread::Builder::new()
