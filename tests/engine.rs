@@ -2068,8 +2068,20 @@ fn vectors_without_a_graph_are_scanned_exactly_and_survive_reopen() {
             .collect()
     };
     let before = titles(&engine);
+    // Before any graph: the tail keeps `overall` in memory and the three vectors without a
+    // graph in scratch files (page cache, not the heap).
     let st = engine.collection_stats(JOBS);
-    assert_eq!((st.memory_bytes, st.file_bytes), (4 * 1500 * DIM * 4, 0));
+    assert_eq!(
+        (st.memory_bytes, st.file_bytes),
+        (1500 * DIM * 4, 3 * 1500 * DIM * 4)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("index"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "scratch files are unlinked"
+    );
     engine.rebuild(JOBS).unwrap();
     // Once the index file is written, the three vectors without a graph (and their empty
     // adjacency) are served from its pages, not from the heap copy the build made.
@@ -2103,7 +2115,19 @@ fn vectors_without_a_graph_are_scanned_exactly_and_survive_reopen() {
     check(&engine);
     assert_eq!(titles(&engine), before);
     // Written on top of a file-served generation: the next rebuild reads from its pages.
+    let file_bytes = engine.collection_stats(JOBS).file_bytes;
     load(&engine, 1..=20, 1);
+    // The tail's vectors without a graph go to scratch files, not the heap.
+    let st = engine.collection_stats(JOBS);
+    assert_eq!(st.file_bytes, file_bytes + 3 * 20 * DIM * 4);
+    check(&engine);
+    for id in 1..=20 {
+        let d = engine
+            .distances(JOBS, "requirements", &raw_vector(id, 1, 2), &[id])
+            .unwrap()[0]
+            .unwrap();
+        assert!(d < 1e-5, "entity {id}'s requirements vector read back: {d}");
+    }
     engine.rebuild(JOBS).unwrap();
     assert_eq!(
         engine.collection_stats(JOBS).file_bytes,

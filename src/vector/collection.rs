@@ -15,6 +15,7 @@ use super::filter::{Compiled, PayloadIndex};
 use super::graph::{prefetch, prefetch_all, Graph, Scored};
 use super::idmap::IdMap;
 use super::schema::{Collection, Payload};
+use super::spill::SpillFile;
 use super::SearchHit;
 
 /// Which way a search was answered (counted per collection, exposed in stats).
@@ -119,10 +120,40 @@ pub(crate) struct CollectionState {
 /// The vectors of one named vector at positions `frozen_n + skipped..`: the first `skipped`
 /// after the frozen graphs are served by the delta graph, which holds its own copy (a vector
 /// is kept once, not twice, until the next full rebuild).
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Tail {
     skipped: usize,
     values: Vec<f32>,
+    /// Instead of `values`, for a named vector no graph searches when the state was given a
+    /// directory for them ([`CollectionState::spill_unsearched`]): its tail vectors in a
+    /// scratch file's page cache rather than the heap ([`SpillFile`]).
+    spill: Option<SpillFile>,
+}
+
+impl Tail {
+    #[inline]
+    fn values(&self) -> &[f32] {
+        match &self.spill {
+            Some(f) => f.as_slice(),
+            None => &self.values,
+        }
+    }
+
+    fn push(&mut self, v: &[f32]) {
+        if let Some(f) = &mut self.spill {
+            match f.push(v) {
+                Ok(()) => return,
+                Err(e) => {
+                    // A full disk, say: these vectors go back to memory (nothing is lost;
+                    // redb holds them).
+                    tracing::warn!(error = %e, "tail vectors kept in memory: scratch file failed");
+                    self.values = f.as_slice().to_vec();
+                    self.spill = None;
+                }
+            }
+        }
+        self.values.extend_from_slice(v);
+    }
 }
 
 static STATE_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -144,7 +175,7 @@ impl CollectionState {
             payloads: PayloadIndex::default(),
             frozen: Vec::new(),
             frozen_n: 0,
-            tail: vec![Tail::default(); nv],
+            tail: (0..nv).map(|_| Tail::default()).collect(),
             delta: Vec::new(),
             delta_n: 0,
             id: STATE_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -203,6 +234,32 @@ impl CollectionState {
         self.len() - self.frozen_n - self.delta_n
     }
 
+    /// Keeps the tail vectors of the named vectors `unsearched` (by index) in scratch files
+    /// in `dir` from now on ([`SpillFile`]): those already in memory are moved there. A
+    /// vector that cannot be (any I/O error) stays in memory.
+    pub fn spill_unsearched(&mut self, dir: &std::path::Path, unsearched: &[bool]) {
+        for (t, _) in self
+            .tail
+            .iter_mut()
+            .zip(unsearched)
+            .filter(|(t, u)| **u && t.spill.is_none() && t.skipped == 0)
+        {
+            let moved = SpillFile::create(dir).and_then(|mut f| {
+                f.push(&t.values)?;
+                Ok(f)
+            });
+            match moved {
+                Ok(f) => {
+                    t.spill = Some(f);
+                    t.values = Vec::new();
+                }
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "tail vectors kept in memory: no scratch file");
+                }
+            }
+        }
+    }
+
     /// Installs delta graphs over the first `n` positions after the frozen graphs, unless
     /// they would not cover positions only the serving delta graphs hold (returns false: a
     /// build from an older snapshot). The tail lets go of the vectors a delta graph now holds.
@@ -219,7 +276,7 @@ impl CollectionState {
             return false;
         }
         for (t, g) in self.tail.iter_mut().zip(&graphs) {
-            if covers(g) {
+            if covers(g) && t.spill.is_none() {
                 t.values.drain(..(n - t.skipped) * self.dim);
                 t.skipped = n;
                 // The tail past the delta is small (its exact-scan limit): give back what a
@@ -287,8 +344,7 @@ impl CollectionState {
             self.dead.resize(pos as usize / 64 + 1, 0);
         }
         for (i, t) in self.tail.iter_mut().enumerate() {
-            t.values
-                .extend_from_slice(&vectors[i * self.dim..(i + 1) * self.dim]);
+            t.push(&vectors[i * self.dim..(i + 1) * self.dim]);
         }
     }
 
@@ -312,7 +368,10 @@ impl CollectionState {
             out.0 += memory;
             out.1 += file;
         }
-        out.0 += self.tail.iter().map(|t| t.values.len() * 4).sum::<usize>();
+        for t in &self.tail {
+            out.0 += t.values.len() * 4;
+            out.1 += t.spill.as_ref().map_or(0, |f| f.len() * 4);
+        }
         out
     }
 
@@ -328,7 +387,7 @@ impl CollectionState {
                 self.delta[vi].vector(rel as u32)
             } else {
                 let s = (rel - t.skipped) * self.dim;
-                &t.values[s..s + self.dim]
+                &t.values()[s..s + self.dim]
             }
         }
     }

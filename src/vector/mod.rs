@@ -19,6 +19,7 @@ pub mod idmap;
 mod index_file;
 pub mod outbox;
 mod schema;
+mod spill;
 mod store;
 
 use std::collections::{BTreeMap, HashMap};
@@ -83,6 +84,14 @@ impl IndexedVectors {
             bits[c.index()] |= 1 << c.vector_index(name)?;
         }
         Ok(IndexedVectors(bits))
+    }
+
+    /// Per named vector of `c`, whether it has no graph (its tail vectors are kept in a
+    /// scratch file, see `spill.rs`).
+    fn unsearched(&self, c: Collection) -> Vec<bool> {
+        (0..c.vector_names().len())
+            .map(|vi| !self.is_indexed(c, vi))
+            .collect()
     }
 
     pub fn is_indexed(&self, c: Collection, vi: usize) -> bool {
@@ -326,7 +335,8 @@ impl Engine {
         let mut slots = Vec::with_capacity(3);
         let mut loaded = Vec::with_capacity(3);
         for c in Collection::ALL {
-            let (state, from_file) = load_collection(dir, &store, c, &options)?;
+            let (mut state, from_file) = load_collection(dir, &store, c, &options)?;
+            state.spill_unsearched(&dir.join("index"), &options.indexed.unsearched(c));
             loaded.push(from_file);
             slots.push(Slot {
                 state: RwLock::new(state),
@@ -1189,6 +1199,7 @@ impl Engine {
                 },
             )
         });
+        next.spill_unsearched(&self.inner.dir.join("index"), &indexed.unsearched(c));
         let frozen: Vec<Arc<Graph>> = next.frozen.clone();
         // 3. Reconcile with writes made since the snapshot, and swap.
         let built_ms = started.elapsed().as_millis() as u64;
