@@ -469,21 +469,12 @@ impl Graph {
         hits
     }
 
-    /// [`Graph::search`], unsorted, by the distance `dist` to a position (`fetch`: a hint to fetch what
-    /// `dist` will read of it).
-    fn traverse(
-        &self,
-        k: usize,
-        ef: usize,
-        accept: &dyn Fn(u32) -> bool,
-        dist: impl Fn(u32) -> f32,
-        fetch: impl Fn(u32),
-    ) -> Vec<Scored> {
-        let ef = ef.max(1);
-        // Greedy descent through the upper layers.
-        let mut ep = self.entry;
+    /// Greedy descent from `ep` through the upper layers down to layer `lowest` (at least 1):
+    /// the node nearest by `dist` it ends on, and its distance.
+    #[inline]
+    fn descend(&self, lowest: usize, mut ep: u32, dist: &impl Fn(u32) -> f32) -> (u32, f32) {
         let mut ep_d = dist(ep);
-        for layer in (1..=self.upper.len()).rev() {
+        for layer in (lowest.max(1)..=self.upper.len()).rev() {
             loop {
                 let mut changed = false;
                 for &nb in self.neighbours_upper(layer, ep) {
@@ -499,6 +490,21 @@ impl Graph {
                 }
             }
         }
+        (ep, ep_d)
+    }
+
+    /// [`Graph::search`], unsorted, by the distance `dist` to a position (`fetch`: a hint to fetch what
+    /// `dist` will read of it).
+    fn traverse(
+        &self,
+        k: usize,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+        dist: impl Fn(u32) -> f32,
+        fetch: impl Fn(u32),
+    ) -> Vec<Scored> {
+        let ef = ef.max(1);
+        let (ep, ep_d) = self.descend(1, self.entry, &dist);
         VISITED.with(|v| {
             let mut visited = v.borrow_mut();
             visited.start(self.n);
@@ -919,60 +925,32 @@ impl Graph {
         let level = insert_level(p, self.m);
         let top = self.upper.len();
         let (m, m0, dim) = (self.m, self.m0, self.dim);
+        // Distances read the vectors field only, so the adjacency can be written meanwhile.
+        let vectors = self.vectors.as_slice();
+        let v = |q: u32| &vectors[q as usize * dim..(q as usize + 1) * dim];
+        let dist = |a: u32, b: u32| cosine_distance(v(a), v(b));
         if self.n > 0 {
-            let vp = self.vector(p);
-            // Greedy descent through the layers above the new point's.
-            let mut ep = self.entry;
-            let mut ep_d = cosine_distance(vp, self.vector(ep));
-            for layer in (level + 1..=top).rev() {
-                loop {
-                    let mut changed = false;
-                    for &nb in self.neighbours_upper(layer, ep) {
-                        let d = cosine_distance(vp, self.vector(nb));
-                        if d < ep_d {
-                            (ep, ep_d) = (nb, d);
-                            changed = true;
-                        }
-                    }
-                    if !changed {
-                        break;
-                    }
-                }
-            }
-            // A beam at each of its layers that exist, linking it there; then level 0.
+            let to_p = |q: u32| dist(p, q);
+            // Greedy descent through the layers above the new point's, then a beam at each of
+            // its layers that exist (linking it there), then level 0.
+            let (mut ep, mut ep_d) = self.descend(level + 1, self.entry, &to_p);
             let mut chosen_upper = Vec::new();
             for layer in (1..=level.min(top)).rev() {
-                let found = self.beam_upper(layer, vp, ep, ep_d, ef);
+                let found = self.beam_upper(layer, v(p), ep, ep_d, ef);
                 if let Some(best) = found.first() {
                     (ep, ep_d) = (best.pos, best.dist);
                 }
-                let d = |a: u32, b: u32| cosine_distance(self.vector(a), self.vector(b));
-                chosen_upper.push((layer, heuristic(&found, m, d)));
+                chosen_upper.push((layer, heuristic(&found, m, dist)));
             }
-            let mut found = VISITED.with(|v| {
-                let mut visited = v.borrow_mut();
+            let mut found = VISITED.with(|visited| {
+                let mut visited = visited.borrow_mut();
                 visited.start(self.n);
-                self.search_level0(
-                    ep,
-                    ep_d,
-                    ef,
-                    ef,
-                    &|_| true,
-                    &mut visited,
-                    &|q| cosine_distance(vp, self.vector(q)),
-                    &|q| prefetch_all(self.vector(q)),
-                )
+                self.search_level0(ep, ep_d, ef, ef, &|_| true, &mut visited, &to_p, &|q| {
+                    prefetch_all(v(q))
+                })
             });
             found.sort_unstable();
-            let chosen0 = heuristic(&found, m0, |a, b| {
-                cosine_distance(self.vector(a), self.vector(b))
-            });
-            // Link: the fields are borrowed apart (adjacency written, vectors read).
-            let vectors = self.vectors.as_slice();
-            let dist = |a: u32, b: u32| {
-                let v = |q: u32| &vectors[q as usize * dim..(q as usize + 1) * dim];
-                cosine_distance(v(a), v(b))
-            };
+            let chosen0 = heuristic(&found, m0, dist);
             for (layer, chosen) in chosen_upper {
                 let l = &mut self.upper[layer - 1];
                 l.nodes.push(p);
@@ -989,13 +967,9 @@ impl Graph {
             for &q in &chosen0 {
                 add_edge(level0, q as usize, q, m0, p, dist);
             }
-        } else {
-            for l in &mut self.upper[..level.min(top)] {
-                l.nodes.push(p);
-                l.adj.resize(l.nodes.len() * (m + 1), 0);
-            }
         }
-        // Layers above the graph's top hold only the new point, which becomes the entry.
+        // Layers above the graph's top hold only the new point, which becomes the entry (the
+        // first point of an empty graph too: an empty graph has no layers).
         for _ in top + 1..=level {
             self.upper.push(UpperLayer {
                 nodes: vec![p],
@@ -1260,27 +1234,8 @@ mod tests {
         let data = random_unit(n, dim, 7);
         let queries = random_unit(50, dim, 99);
         let g = Graph::build(data.clone(), dim, GraphParams::default());
-        let mut hits = 0;
-        for q in queries.chunks(dim) {
-            let mut exact: Vec<Scored> = (0..n as u32)
-                .map(|p| Scored {
-                    dist: cosine_distance(q, &data[p as usize * dim..(p as usize + 1) * dim]),
-                    pos: p,
-                })
-                .collect();
-            exact.sort_unstable();
-            let got = g.search(q, 10, 64, &|_| true);
-            assert_eq!(got.len(), 10);
-            hits += got
-                .iter()
-                .filter(|s| exact[..10].iter().any(|e| e.pos == s.pos))
-                .count();
-        }
-        assert!(
-            hits as f64 / 500.0 >= 0.95,
-            "recall {}",
-            hits as f64 / 500.0
-        );
+        let r = recall_10(&g, &data, &queries, 64);
+        assert!(r >= 0.95, "recall {r}");
     }
 
     /// Recall of the exact top 10 of `queries` among positions `0..n` of `data`.
