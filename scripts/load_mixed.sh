@@ -32,7 +32,6 @@
 # request failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${JF_BENCH_JOBS:-100000}
 PORT=${PORT:-18207}
 CONN=${CONN:-64}
 DURATION=${DURATION:-60s}
@@ -43,33 +42,18 @@ ANALYZE_RATE=${ANALYZE_RATE:-50}
 SOAK_FACTOR=${SOAK_FACTOR:-0.5}
 PHASES=${PHASES:-throughput rate soak}
 REBUILD_WINDOW=${REBUILD_WINDOW:-4m}
-TARGET=${CARGO_TARGET_DIR:-target}
-BIN=${BIN:-$TARGET/release/jobfirst-ai}
-SERVER_LOG=${SERVER_LOG:-/dev/stderr}
+. scripts/bench_server.sh
 
 need() { command -v "$1" >/dev/null || { echo "$1 not found ($2)" >&2; exit 2; }; }
 need wrk "apt-get install wrk"
 need oha "cargo install oha"
 
-if [ -z "${SKIP_BUILD:-}" ]; then
-  JF_BENCH_JOBS=$N JF_BENCH_BUILD_ONLY=1 cargo bench --bench recommend >/dev/null
-  cargo build --release --quiet
-fi
-SRC="$TARGET/bench-data/recommend-$N"
-[ -d "$SRC" ] || { echo "no bench data dir at $SRC (run without SKIP_BUILD)" >&2; exit 2; }
+bench_data
 WORK=$(mktemp -d)
 DATA="$WORK/data"
 cp -r "$SRC" "$DATA"
-
-AI_SAMPLE_DATA=false AI_TASK_WORKERS=0 RUST_LOG=${RUST_LOG:-warn} "$BIN" serve \
-  --data-dir "$DATA" --port "$PORT" --host 127.0.0.1 >>"$SERVER_LOG" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 600); do
-  if curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; then break; fi
-  sleep 0.2
-done
-curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "server did not start" >&2; exit 1; }
+trap 'kill ${PID:-} 2>/dev/null; wait ${PID:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
+serve "$DATA" "$PORT"
 rss() { awk '/VmRSS/{print $2}' /proc/$PID/status; }
 # Anonymous memory and mapped index-file pages, in MB.
 rss_split() { awk '/RssAnon/{a=$2} /RssFile/{f=$2} END{printf "anon %d MB, file %d MB", a/1024, f/1024}' /proc/$PID/status; }

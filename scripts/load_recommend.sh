@@ -16,7 +16,7 @@
 # Needs wrk (apt-get install wrk) or oha (cargo install oha). Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${JF_BENCH_JOBS:-100000}
+. scripts/bench_server.sh
 PORT=${PORT:-18206}
 CONN=${CONN:-32}
 THREADS=${THREADS:-1}
@@ -26,22 +26,9 @@ if [ -n "${RATE:-}" ]; then
   command -v oha >/dev/null || { echo "oha not found (cargo install oha)" >&2; exit 2; }
 fi
 
-if [ -z "${SKIP_BUILD:-}" ]; then
-  JF_BENCH_JOBS=$N JF_BENCH_BUILD_ONLY=1 cargo bench --bench recommend >/dev/null
-  cargo build --release --quiet
-fi
-DATA="${CARGO_TARGET_DIR:-target}/bench-data/recommend-$N"
-BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/jobfirst-ai}
-
-AI_SAMPLE_DATA=false RUST_LOG=warn "$BIN" serve \
-  --data-dir "$DATA" --port "$PORT" --host 127.0.0.1 &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-  if curl -sf "http://127.0.0.1:$PORT/health" >/dev/null; then break; fi
-  sleep 0.2
-done
-curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "server did not start" >&2; exit 1; }
+bench_data
+trap 'kill ${PID:-} 2>/dev/null; wait ${PID:-} 2>/dev/null || true' EXIT
+serve "$SRC" "$PORT"
 RSS0=$(awk '/VmRSS/{print $2}' /proc/$PID/status)
 
 URL="http://127.0.0.1:$PORT/api/v1/recommend/jobs"

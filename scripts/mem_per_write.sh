@@ -14,31 +14,18 @@
 # Needs oha (cargo install oha). Traffic goes to 127.0.0.1 only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${JF_BENCH_JOBS:-100000}
 PORT=${PORT:-18208}
 WRITES=${WRITES:-12000}
 RATE=${RATE:-300}
 WARM=${WARM:-3000}
-TARGET=${CARGO_TARGET_DIR:-target}
-BIN=${BIN:-$TARGET/release/jobfirst-ai}
+SERVER_LOG=${SERVER_LOG:-/dev/null}
+. scripts/bench_server.sh
 command -v oha >/dev/null || { echo "oha not found (cargo install oha)" >&2; exit 2; }
-if [ -z "${SKIP_BUILD:-}" ]; then
-  JF_BENCH_JOBS=$N JF_BENCH_BUILD_ONLY=1 cargo bench --bench recommend >/dev/null
-  cargo build --release --quiet
-fi
-SRC="$TARGET/bench-data/recommend-$N"
-[ -d "$SRC" ] || { echo "no bench data dir at $SRC (run without SKIP_BUILD)" >&2; exit 2; }
+bench_data
 WORK=$(mktemp -d)
 cp -r "$SRC" "$WORK/data"
-AI_SAMPLE_DATA=false AI_TASK_WORKERS=0 RUST_LOG=${RUST_LOG:-warn} "$BIN" serve \
-  --data-dir "$WORK/data" --port "$PORT" --host 127.0.0.1 >>"${SERVER_LOG:-/dev/null}" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-for _ in $(seq 1 600); do
-  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
-  sleep 0.2
-done
-curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "server did not start" >&2; exit 1; }
+trap 'kill ${PID:-} 2>/dev/null; wait ${PID:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
+serve "$WORK/data" "$PORT"
 BASE="http://127.0.0.1:$PORT"
 metric() { curl -s "$BASE/metrics" | awk -v m="$1" '$1 == m "{collection=\"jobs\"}" {print $2}'; }
 # anon kB, file kB
