@@ -299,7 +299,11 @@ impl CollectionState {
             .is_some_and(|w| w & (1u64 << (p % 64)) != 0)
     }
 
-    /// Tombstones a position (idempotent).
+    /// Tombstones a position (idempotent) and lets go of its payload: nothing reads a dead
+    /// position's payload (searches skip it, rebuilds copy live positions only), and a
+    /// re-analysis would otherwise keep its old version's map (~1 KB for a job) until the
+    /// next full rebuild. The payload index keeps its columns' entries; they are skipped
+    /// with the position.
     pub fn kill(&mut self, pos: u32) {
         let p = pos as usize;
         if self.dead.len() <= p / 64 {
@@ -309,6 +313,9 @@ impl CollectionState {
         if self.dead[p / 64] & bit == 0 {
             self.dead[p / 64] |= bit;
             self.n_dead += 1;
+        }
+        if let Some(payload) = self.payload_of.get_mut(p) {
+            *payload = Payload::none();
         }
     }
 
@@ -635,5 +642,67 @@ impl CollectionState {
         (0..self.len() as u32)
             .filter(|p| !self.is_dead(*p))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vector::filter::Filter;
+
+    fn version(c: &mut CollectionState, entity: u64, slot: u64, city: &str) -> Arc<Payload> {
+        let p = Arc::new(Payload::new().with("city", city).with("salary_max", 1.0));
+        let v = vec![0.5f32; c.dim * c.kind.vector_names().len()];
+        c.push_many([(entity, slot, p.clone(), v)]);
+        p
+    }
+
+    fn matching(c: &CollectionState, city: &str) -> Vec<u64> {
+        let f = Filter::Eq {
+            field: "city".into(),
+            value: city.into(),
+        };
+        let compiled = c.payloads.compile(&f);
+        (0..c.len() as u32)
+            .filter(|p| !c.is_dead(*p) && compiled.matches(*p))
+            .map(|p| c.entities[p as usize])
+            .collect()
+    }
+
+    #[test]
+    fn replaced_and_removed_versions_let_go_of_their_payload() {
+        let mut c = CollectionState::empty(Collection::Jobs, 4, None, 0);
+        let old = version(&mut c, 1, 1, "深圳市");
+        let other = version(&mut c, 2, 2, "深圳市");
+        assert_eq!(Arc::strong_count(&old), 2, "held by the state while live");
+        let new = version(&mut c, 1, 3, "北京市");
+        assert_eq!(
+            Arc::strong_count(&old),
+            1,
+            "a replaced version's payload is freed"
+        );
+        assert_eq!(Arc::strong_count(&new), 2);
+        assert!(c.payload_of[0].0.is_empty());
+        assert_eq!(matching(&c, "深圳市"), vec![2]);
+        assert_eq!(matching(&c, "北京市"), vec![1]);
+
+        assert!(c.remove(2));
+        assert_eq!(
+            Arc::strong_count(&other),
+            1,
+            "a deleted entity's payload is freed"
+        );
+        assert!(matching(&c, "深圳市").is_empty());
+        // The live version's payload is untouched.
+        assert_eq!(c.payload_of[c.live.get(&1).copied().unwrap() as usize], new);
+
+        // The same entity twice in one batch: only the second is indexed and kept.
+        let a = Arc::new(Payload::new().with("city", "上海市"));
+        let b = Arc::new(Payload::new().with("city", "杭州市"));
+        let v = vec![0.5f32; 4 * 4];
+        c.push_many([(3, 4, a.clone(), v.clone()), (3, 5, b.clone(), v)]);
+        assert_eq!(Arc::strong_count(&a), 1);
+        assert!(matching(&c, "上海市").is_empty());
+        assert_eq!(matching(&c, "杭州市"), vec![3]);
     }
 }

@@ -1,6 +1,7 @@
 //! The three collections, their named vectors, and the payload stored beside each entity.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +123,14 @@ impl Payload {
     pub fn with(mut self, field: &str, value: impl Into<PayloadValue>) -> Self {
         self.0.insert(field.to_string(), value.into());
         self
+    }
+
+    /// One shared empty payload: what positions without a live version hold (a clone is a
+    /// reference count, not an allocation).
+    pub fn none() -> Arc<Payload> {
+        static NONE: std::sync::LazyLock<Arc<Payload>> =
+            std::sync::LazyLock::new(|| Arc::new(Payload::default()));
+        NONE.clone()
     }
 
     pub fn get(&self, field: &str) -> Option<&PayloadValue> {
