@@ -12,7 +12,13 @@
 #               the mixed load (the target is p99 ≤ 5 ms), and each stream's errors.
 #   soak        the rate phase's mix at $SOAK_FACTOR of its rates for $SOAK (default 10m), the
 #               server's RSS sampled every 30 s; prints the series and the growth from the
-#               first sample after warm-up to the last (the target is ≤ 5%).
+#               first sample after warm-up to the last (the target is ≤ 5%). Its warm-up
+#               ($SOAK_WARM): "rebuild" (default) starts it from the bottom of the
+#               saw, its bounded caches full — a burst of re-analyses until a full rebuild
+#               is due, recommendations only until that rebuild is done, then one
+#               recommendation per user;
+#               "short" only the script's 10 s warm-up (the method of the runs before
+#               2026-12-06: redb's 64 MiB cache then fills during the soak).
 #   rebuild     a closed-loop burst of re-analyses (wrk, 4 connections, alone) until a full
 #               rebuild of the jobs index is due, then the rate phase's mix for
 #               $REBUILD_WINDOW (default 4m) while it is built, swapped in, written to its
@@ -42,6 +48,7 @@ ANALYZE_RATE=${ANALYZE_RATE:-50}
 SOAK_FACTOR=${SOAK_FACTOR:-0.5}
 PHASES=${PHASES:-throughput rate soak}
 REBUILD_WINDOW=${REBUILD_WINDOW:-4m}
+SOAK_WARM=${SOAK_WARM:-rebuild}
 . scripts/bench_server.sh
 
 need() { command -v "$1" >/dev/null || { echo "$1 not found ($2)" >&2; exit 2; }; }
@@ -131,6 +138,24 @@ mix_summary() {
   summary "${1}analyze"
 }
 
+# The burst, alone: re-analyses (wrk, 4 connections) until a full rebuild of the jobs index
+# is due (the tail past a quarter of the frozen graph, or tombstones past a fifth of the
+# positions; EngineOptions). At most 10 minutes.
+burst_until_due() {
+  ONLY=analyze wrk -t1 -c4 -d10m -s scripts/wrk_mixed.lua "$BASE" >"$WORK/burst" 2>&1 &
+  local w=$!
+  while kill -0 $w 2>/dev/null; do
+    local tp fp ts
+    tp=$(tail_points) fp=$(frozen_points) ts=$(tombstones)
+    if awk -v t="$tp" -v f="$fp" -v d="$ts" 'BEGIN{exit !(t > f/4 + 64 || d*5 > (f+t) + 64)}'; then
+      kill $w
+      break
+    fi
+    sleep 1
+  done
+  wait $w 2>/dev/null || true
+}
+
 for phase in $PHASES; do
   case $phase in
   throughput)
@@ -155,6 +180,25 @@ for phase in $PHASES; do
     r1=$(awk "BEGIN{print int($REC_RATE*$SOAK_FACTOR)}")
     r2=$(awk "BEGIN{print int($SEARCH_RATE*$SOAK_FACTOR)}")
     r3=$(awk "BEGIN{print int($ANALYZE_RATE*$SOAK_FACTOR)}")
+    if [ "$SOAK_WARM" = rebuild ]; then
+      # Start from the bottom of the saw with the bounded caches full: a burst of re-analyses
+      # until a full rebuild is due (it writes through redb's page cache far more than its
+      # 64 MiB), then recommendations only — no writes, so the soak starts with an empty tail —
+      # until that rebuild is built, swapped in, written out and compacted, then a pass of
+      # recommendations over every user (the feature cache refills what the burst changed).
+      before=$(rebuilds)
+      t0=$(date +%s)
+      burst_until_due
+      echo "soak warm-up: a burst of re-analyses made a full rebuild due in $(( $(date +%s) - t0 )) s; RSS $(rss) kB"
+      while [ "$(rebuilds)" = "$before" ] || [ "$(rebuilding)" != 0 ]; do
+        [ $(( $(date +%s) - t0 )) -lt 1200 ] || { echo "!!! the warm-up's rebuild did not finish in 20 minutes"; exit 1; }
+        ONLY=recommend wrk -t1 -c8 -d5s -s scripts/wrk_mixed.lua "$BASE" >/dev/null
+      done
+      echo "soak warm-up: the full rebuild done at $(( $(date +%s) - t0 )) s; RSS $(rss) kB"
+      oha --no-tui -n 20000 -c 8 -m POST -H 'content-type: application/json' -Z "$WORK/rec" \
+        "$BASE/api/v1/recommend/jobs" >/dev/null
+      echo "soak warm-up done in $(( $(date +%s) - t0 )) s; RSS $(rss) kB ($(rss_split)); jobs index: $(index)"
+    fi
     echo "=== soak: $SOAK at recommendations $r1/s, searches $r2/s, analyses $r3/s; RSS every 30 s"
     mix soak_ "$SOAK" "$r1" "$r2" "$r3"
     SAMPLES=()
@@ -180,21 +224,9 @@ for phase in $PHASES; do
     [ ${#AFTER_REBUILD[@]} = 0 ] || echo "soak RSS right after each full rebuild: ${AFTER_REBUILD[*]}"
     ;;
   rebuild)
-    # The burst, alone: re-analyses until a full rebuild is due (the tail past a quarter of
-    # the frozen graph, or tombstones past a fifth of the positions; EngineOptions).
     before=$(rebuilds)
-    ONLY=analyze wrk -t1 -c4 -d10m -s scripts/wrk_mixed.lua "$BASE" >"$WORK/burst" 2>&1 &
-    W=$!
     t0=$(date +%s)
-    while kill -0 $W 2>/dev/null; do
-      tp=$(tail_points) fp=$(frozen_points) ts=$(tombstones)
-      if awk -v t="$tp" -v f="$fp" -v d="$ts" 'BEGIN{exit !(t > f/4 + 64 || d*5 > (f+t) + 64)}'; then
-        kill $W
-        break
-      fi
-      sleep 1
-    done
-    wait $W 2>/dev/null || true
+    burst_until_due
     echo "=== rebuild: a burst of re-analyses made a full rebuild due in $(( $(date +%s) - t0 )) s ($(index))"
     echo "    then $REBUILD_WINDOW at recommendations $REC_RATE/s, searches $SEARCH_RATE/s, analyses $ANALYZE_RATE/s while it is built, swapped in and persisted"
     t0=$(date +%s)
