@@ -70,6 +70,8 @@ frozen_points() { jobs_metric vector_frozen_points; }
 tombstones() { jobs_metric vector_tombstones; }
 rebuilds() { jobs_metric vector_rebuilds_total; }
 rebuilding() { jobs_metric vector_rebuilding; }
+# rebuilt_since N: a full rebuild after the Nth has finished (built, swapped, persisted).
+rebuilt_since() { [ "$(rebuilds)" != "$1" ] && [ "$(rebuilding)" = 0 ]; }
 # The jobs index: graph points, tail (of which in the delta graph), tombstones, rebuilds.
 index() {
   curl -s "http://127.0.0.1:$PORT/metrics" | grep 'collection="jobs"' |
@@ -190,7 +192,7 @@ for phase in $PHASES; do
       t0=$(date +%s)
       burst_until_due
       echo "soak warm-up: a burst of re-analyses made a full rebuild due in $(( $(date +%s) - t0 )) s; RSS $(rss) kB"
-      while [ "$(rebuilds)" = "$before" ] || [ "$(rebuilding)" != 0 ]; do
+      until rebuilt_since "$before"; do
         [ $(( $(date +%s) - t0 )) -lt 1200 ] || { echo "!!! the warm-up's rebuild did not finish in 20 minutes"; exit 1; }
         ONLY=recommend wrk -t1 -c8 -d5s -s scripts/wrk_mixed.lua "$BASE" >/dev/null
       done
@@ -209,10 +211,9 @@ for phase in $PHASES; do
       echo "  t=$(( (${#SAMPLES[@]} - 1) * 30 ))s RSS $(rss) kB ($(rss_split)); $(index)"
       # The first sample after each full rebuild is done: the bottom of the saw (the writes
       # since the last rebuild are what the process holds above its base).
-      now=$(rebuilds)
-      if [ "$now" != "$seen" ] && [ "$(rebuilding)" = 0 ]; then
+      if rebuilt_since "$seen"; then
         AFTER_REBUILD+=("t=$(( (${#SAMPLES[@]} - 1) * 30 ))s $(rss) kB")
-        seen=$now
+        seen=$(rebuilds)
       fi
       sleep 30
     done
@@ -232,7 +233,7 @@ for phase in $PHASES; do
     t0=$(date +%s)
     mix rb_ "$REBUILD_WINDOW" "$REC_RATE" "$SEARCH_RATE" "$ANALYZE_RATE"
     while kill -0 $A 2>/dev/null; do
-      if [ "$(rebuilds)" != "$before" ] && [ "$(rebuilding)" = 0 ]; then
+      if rebuilt_since "$before"; then
         echo "full rebuild and persist done at t=$(( $(date +%s) - t0 )) s; RSS $(rss) kB ($(rss_split))"
         break
       fi

@@ -1290,7 +1290,6 @@ impl Engine {
             self.serve_unsearched_from_file(c, &generation);
         }
         drop(generation);
-        release_free_memory();
         let written_ms = started.elapsed().as_millis() as u64;
         // A chunk at a time under the write lock, then the lock goes to a waiting writer.
         let removed = self.inner.store.compact(c, |compact| {
@@ -1298,10 +1297,12 @@ impl Engine {
             let done = compact();
             parking_lot::MutexGuard::unlock_fair(w);
             done
-        })?;
-        // The compaction's transactions freed their pages too: the rebuild's saw reaches its
-        // bottom now, not at the next delta build's trim.
+        });
+        // One trim for the generation dropped above and the compaction's transactions, even
+        // if the compaction failed: the rebuild's saw reaches its bottom now, not at the next
+        // delta build's trim.
         release_free_memory();
+        let removed = removed?;
         tracing::debug!(
             collection = %c,
             written_ms,
