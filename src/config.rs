@@ -220,6 +220,11 @@ pub struct ServeArgs {
     /// page cache, which the kernel can reclaim).
     #[arg(long, env = "AI_STORE_CACHE_MB", default_value_t = 64)]
     pub store_cache_mb: usize,
+    /// Seconds between handing the allocator's free pages back to the system (glibc's
+    /// `malloc_trim`, which has no time-based purge of its own); 0 trims only after index
+    /// builds.
+    #[arg(long, env = "AI_MEMORY_TRIM_SECS", default_value_t = 10)]
+    pub memory_trim_secs: u64,
     /// Weights of the recommendation factors: semantic, skills, experience, basic (city and
     /// salary), culture. Only their ratios matter.
     #[arg(
@@ -350,6 +355,8 @@ pub struct Config {
     pub rebuild_nice: i32,
     /// `AI_STORE_CACHE_MB`, in bytes.
     pub store_cache_bytes: usize,
+    /// `AI_MEMORY_TRIM_SECS` (zero: no periodic trim).
+    pub memory_trim: std::time::Duration,
     pub recommend_weights: crate::recommend::Weights,
     pub recommend_candidates: usize,
     /// `AI_RECOMMEND_EF`: beam width of the candidates' graph search.
@@ -436,6 +443,7 @@ impl ServeArgs {
             indexed_vectors: "overall".into(),
             rebuild_nice: 10,
             store_cache_mb: 64,
+            memory_trim_secs: 10,
             recommend_weights: "0.35,0.30,0.20,0.10,0.05".into(),
             recommend_candidates: 200,
             recommend_ef: DEFAULT_RECOMMEND_EF,
@@ -586,6 +594,9 @@ impl ServeArgs {
         if !(1..=65_536).contains(&self.store_cache_mb) {
             return Err(invalid("AI_STORE_CACHE_MB", "must be between 1 and 65536"));
         }
+        if self.memory_trim_secs > 3600 {
+            return Err(invalid("AI_MEMORY_TRIM_SECS", "must be between 0 and 3600"));
+        }
         if !(10..=crate::vector::MAX_K).contains(&self.recommend_candidates) {
             return Err(invalid(
                 "AI_RECOMMEND_CANDIDATES",
@@ -660,6 +671,7 @@ impl ServeArgs {
             indexed_vectors,
             rebuild_nice: self.rebuild_nice,
             store_cache_bytes: self.store_cache_mb << 20,
+            memory_trim: std::time::Duration::from_secs(self.memory_trim_secs),
             recommend_weights,
             recommend_candidates: self.recommend_candidates,
             recommend_ef: self.recommend_ef,
@@ -697,6 +709,18 @@ mod tests {
             let e = a.clone().validate().unwrap_err().to_string();
             assert!(e.contains("AI_REBUILD_NICE"), "{e}");
         }
+    }
+
+    #[test]
+    fn memory_trim_is_in_seconds_and_bounded() {
+        let mut a = ServeArgs::for_tests("d".into());
+        let secs = |a: &ServeArgs| a.clone().validate().unwrap().memory_trim.as_secs();
+        assert_eq!(secs(&a), 10);
+        a.memory_trim_secs = 0;
+        assert_eq!(secs(&a), 0);
+        a.memory_trim_secs = 3601;
+        let e = a.clone().validate().unwrap_err().to_string();
+        assert!(e.contains("AI_MEMORY_TRIM_SECS"), "{e}");
     }
 
     #[test]

@@ -13,5 +13,6 @@ pub mod db;
 pub mod entity;
 pub mod http;
 pub mod import;
+pub mod memory;
 pub mod recommend;
 pub mod service;

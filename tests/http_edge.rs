@@ -495,9 +495,17 @@ async fn metrics_count_requests_and_report_the_engine() {
         "vector_searches_total{collection=\"resumes\",path=\"exact\"}",
         "# TYPE analyses_total counter",
         "llm_info{provider=\"none\"",
+        "# TYPE store_cache_bytes gauge",
+        "store_cache_reads_total{result=\"miss\"}",
+        "store_cache_evictions_total",
+        "# TYPE process_memory_trims_total counter",
+        "# TYPE process_memory_trim_seconds_total counter",
     ] {
         assert!(r.text.contains(name), "missing {name} in\n{}", r.text);
     }
+    // The process's resident memory: plausible, not zero.
+    let rss = sample(&r.text, "process_resident_memory_bytes").expect("resident memory");
+    assert!(rss > 1e6 && rss < 64e9, "{rss}");
     let health = "http_requests_total{method=\"GET\",route=\"/health\",status=\"200\"}";
     let before = sample(&r.text, health).unwrap_or(0.0);
     for _ in 0..3 {

@@ -1,6 +1,7 @@
 //! The binary with PostgreSQL configured: it listens at once and answers 503 `starting` while
 //! it prepares its store from PostgreSQL (here: PostgreSQL hangs, so preparing waits for the
-//! pool's timeout), then serves; and `migrate` applies the migrations.
+//! pool's timeout), then serves; and `migrate` applies the migrations. Also: the binary hands
+//! free memory back to the system on its timer (`AI_MEMORY_TRIM_SECS`).
 
 #[path = "support/db.rs"]
 mod db;
@@ -128,4 +129,46 @@ async fn migrate_applies_the_migrations_and_exits() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no database configured"));
     pg.drop().await;
     my.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_trims_free_memory_on_its_timer() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut cmd = process::command(dir.path(), port);
+    cmd.env("AI_SAMPLE_DATA", "false")
+        .env("AI_MEMORY_TRIM_SECS", "1");
+    let service = process::Service::start(cmd, port).await;
+    let client = reqwest::Client::new();
+    let trims = || async {
+        let text = client
+            .get(service.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("process_memory_trims_total "))
+            .expect("process_memory_trims_total in /metrics")
+            .parse::<u64>()
+            .unwrap()
+    };
+    // An empty store builds no index, so every trim here is the timer's.
+    let first = trims().await;
+    let t = Instant::now();
+    while trims().await < first + 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "fewer than 2 trims in 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Two ticks of a one-second timer take more than one second.
+    assert!(
+        t.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t.elapsed()
+    );
 }

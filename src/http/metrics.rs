@@ -374,11 +374,90 @@ pub fn render(service: &AiService, http: &HttpMetrics) -> String {
     let mut out = String::with_capacity(8 * 1024);
     http.render(&mut out);
     render_engine(&mut out, &service.engine().stats());
+    render_store_cache(&mut out, service.engine().store_cache_stats());
     render_service(&mut out, &service.metrics());
+    render_process(&mut out);
     if let Some(db) = service.databases() {
         render_databases(&mut out, &db.statuses());
     }
     out
+}
+
+fn render_store_cache(out: &mut String, s: crate::vector::StoreCacheStats) {
+    metric(
+        out,
+        "store_cache_bytes",
+        "gauge",
+        "Bytes in the store's page cache (redb; bounded by AI_STORE_CACHE_MB).",
+    );
+    let _ = writeln!(out, "store_cache_bytes {}", s.used_bytes);
+    metric(
+        out,
+        "store_cache_reads_total",
+        "counter",
+        "Page reads of the store by whether its cache held the page.",
+    );
+    let _ = writeln!(
+        out,
+        "store_cache_reads_total{{result=\"hit\"}} {}",
+        s.read_hits
+    );
+    let _ = writeln!(
+        out,
+        "store_cache_reads_total{{result=\"miss\"}} {}",
+        s.read_misses
+    );
+    metric(
+        out,
+        "store_cache_evictions_total",
+        "counter",
+        "Times the store's page cache evicted pages to stay within its bound.",
+    );
+    let _ = writeln!(out, "store_cache_evictions_total {}", s.evictions);
+}
+
+/// The process's resident memory (`/proc/self/statm`): what the soak of RELIABILITY.md
+/// watches, beside the engine's `vector_memory_bytes` and the store's `store_cache_bytes`;
+/// and the trims that hand free memory back (`crate::memory`).
+fn render_process(out: &mut String) {
+    if let Some(rss) = resident_bytes() {
+        metric(
+            out,
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+        );
+        let _ = writeln!(out, "process_resident_memory_bytes {rss}");
+    }
+    let trims = crate::memory::trim_stats();
+    metric(
+        out,
+        "process_memory_trims_total",
+        "counter",
+        "Times the allocator's free pages were handed back to the system (after index builds \
+         and every AI_MEMORY_TRIM_SECS).",
+    );
+    let _ = writeln!(out, "process_memory_trims_total {}", trims.trims);
+    metric(
+        out,
+        "process_memory_trim_seconds_total",
+        "counter",
+        "Time spent handing free pages back.",
+    );
+    let _ = writeln!(
+        out,
+        "process_memory_trim_seconds_total {:.6}",
+        trims.micros as f64 / 1e6
+    );
+}
+
+/// Resident set size from `/proc/self/statm` (Linux; `None` elsewhere or on failure).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf takes a plain integer and touches no memory of ours.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok().filter(|p| *p > 0)?)
 }
 
 fn render_databases(out: &mut String, statuses: &[(&str, crate::db::delivery::DeliveryStatus)]) {

@@ -39,7 +39,7 @@ pub use graph::GraphParams;
 pub use index_file::FORMAT_VERSION;
 pub use outbox::{Change, OutboxEntry};
 pub use schema::{Collection, Payload, PayloadValue};
-pub use store::StorageStatus;
+pub use store::{StorageStatus, StoreCacheStats};
 
 use collection::{CollectionState, Frozen, PathCounters};
 use graph::{Graph, Seed};
@@ -397,6 +397,11 @@ impl Engine {
     /// of space (checking, at most every 250 ms, whether space returned).
     pub fn storage_status(&self) -> StorageStatus {
         self.inner.store.storage_status()
+    }
+
+    /// The store's page cache (bounded by [`EngineOptions::store_cache_bytes`]).
+    pub fn store_cache_stats(&self) -> StoreCacheStats {
+        self.inner.store.cache_stats()
     }
 
     fn slot(&self, c: Collection) -> &Slot {
@@ -929,7 +934,7 @@ impl Engine {
         // left: glibc keeps such holes resident, so without this each delta build left its
         // predecessor's pages behind (the soak's RSS rose 7–11 MB per delta build of 2,049
         // points, against 3.5 MB those points hold; RELIABILITY.md, 2026-12-06).
-        release_free_memory();
+        crate::memory::release_free();
         tracing::info!(
             collection = %c,
             points = n,
@@ -1250,7 +1255,7 @@ impl Engine {
             .name(format!("drop-{c}"))
             .spawn(move || {
                 drop(old);
-                release_free_memory();
+                crate::memory::release_free();
             });
         slot.rebuilds.fetch_add(1, Ordering::Relaxed);
         slot.last_rebuild_ms
@@ -1301,7 +1306,7 @@ impl Engine {
         // One trim for the generation dropped above and the compaction's transactions, even
         // if the compaction failed: the rebuild's saw reaches its bottom now, not at the next
         // delta build's trim.
-        release_free_memory();
+        crate::memory::release_free();
         let removed = removed?;
         tracing::debug!(
             collection = %c,
@@ -1542,21 +1547,6 @@ fn load_collection(
             );
             Ok((state, false))
         }
-    }
-}
-
-/// Hands the allocator's free pages back to the system. A rebuild frees hundreds of MB in
-/// small blocks (hnsw_rs's per-point allocations, the old generation's tail and payload
-/// index); glibc keeps freed heap pages mapped, so without this the process's resident size
-/// would stay at its rebuild peak. Called after full rebuilds, their compaction, and every
-/// delta build (each frees the delta graph it replaces); 5–30 ms at 100k jobs, on the
-/// background thread.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns unused pages of the allocator's own arenas; it takes
-    // the arenas' locks and touches no memory the program holds.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -155,6 +155,15 @@ pub struct StorageStatus {
     pub last_error: Option<String>,
 }
 
+/// redb's page cache: what it holds, and how reads fared since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCacheStats {
+    pub used_bytes: u64,
+    pub read_hits: u64,
+    pub read_misses: u64,
+    pub evictions: u64,
+}
+
 /// Disk-full mode and the reserve file.
 struct Space {
     reserve: PathBuf,
@@ -493,6 +502,22 @@ impl Store {
     /// 250 ms) whether space returned.
     pub fn storage_status(&self) -> StorageStatus {
         self.space.status()
+    }
+
+    /// redb's page cache now (zeros while the database is closed).
+    pub fn cache_stats(&self) -> StoreCacheStats {
+        self.db
+            .read()
+            .as_ref()
+            .map_or_else(StoreCacheStats::default, |db| {
+                let s = db.cache_stats();
+                StoreCacheStats {
+                    used_bytes: s.used_bytes() as u64,
+                    read_hits: s.read_hits(),
+                    read_misses: s.read_misses(),
+                    evictions: s.evictions(),
+                }
+            })
     }
 
     /// Runs `f` on the database (reopening it first when the last reopen failed); returns the
