@@ -65,7 +65,7 @@ rss() { awk '/VmRSS/{print $2}' /proc/$PID/status; }
 # Anonymous memory and mapped index-file pages, in MB.
 rss_split() { awk '/RssAnon/{a=$2} /RssFile/{f=$2} END{printf "anon %d MB, file %d MB", a/1024, f/1024}' /proc/$PID/status; }
 # redb's page cache (MB; empty on a binary without that metric).
-heap() {
+store_cache() {
   curl -s "http://127.0.0.1:$PORT/metrics" | awk '
     $1 == "store_cache_bytes" {c=$2}
     END {if (c != "") printf "store cache %d MB", c/1048576}'
@@ -205,7 +205,7 @@ for phase in $PHASES; do
       echo "soak warm-up: the full rebuild done at $(( $(date +%s) - t0 )) s; RSS $(rss) kB"
       oha --no-tui -n 20000 -c 8 -m POST -H 'content-type: application/json' -Z "$WORK/rec" \
         "$BASE/api/v1/recommend/jobs" >/dev/null
-      echo "soak warm-up done in $(( $(date +%s) - t0 )) s; RSS $(rss) kB ($(rss_split); $(heap)); jobs index: $(index)"
+      echo "soak warm-up done in $(( $(date +%s) - t0 )) s; RSS $(rss) kB ($(rss_split); $(store_cache)); jobs index: $(index)"
     fi
     echo "=== soak: $SOAK at recommendations $r1/s, searches $r2/s, analyses $r3/s; RSS every 30 s"
     mix soak_ "$SOAK" "$r1" "$r2" "$r3"
@@ -214,7 +214,7 @@ for phase in $PHASES; do
     seen=$(rebuilds)
     while kill -0 $A 2>/dev/null; do
       SAMPLES+=("$(rss)")
-      echo "  t=$(( (${#SAMPLES[@]} - 1) * 30 ))s RSS $(rss) kB ($(rss_split); $(heap)); $(index)"
+      echo "  t=$(( (${#SAMPLES[@]} - 1) * 30 ))s RSS $(rss) kB ($(rss_split); $(store_cache)); $(index)"
       # The first sample after each full rebuild is done: the bottom of the saw (the writes
       # since the last rebuild are what the process holds above its base).
       if rebuilt_since "$seen"; then

@@ -513,7 +513,7 @@ async fn run_server(
         .with_context(|| format!("cannot bind {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "jobfirst-ai listening (starting)");
     // For the process's life: the allocator's free pages go back to the system every
-    // AI_MEMORY_TRIM_SECS (ARCHITECTURE.md, "Memory").
+    // AI_MEMORY_TRIM_SECS (ARCHITECTURE.md, "`src/memory.rs`").
     let _trimmer = jobfirst_ai::memory::Trimmer::start(config.memory_trim);
     let engine = Arc::new(std::sync::OnceLock::new());
     let e2 = engine.clone();

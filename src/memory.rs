@@ -8,9 +8,9 @@
 //! under the mixed load of RELIABILITY.md. Elsewhere than glibc these are no-ops.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 static TRIMS: AtomicU64 = AtomicU64::new(0);
 static TRIM_MICROS: AtomicU64 = AtomicU64::new(0);
@@ -30,31 +30,27 @@ pub fn trim_stats() -> TrimStats {
     }
 }
 
-/// Returns the allocator's free pages to the system; the time it took (zero where there is
-/// nothing to call). 1–30 ms at 100k jobs: it walks every arena, each under its lock, so it
-/// runs on background threads at the requests' priority (a niced thread holding an arena's
-/// lock would make requests wait for the CPU it gets).
-pub fn release_free() -> Duration {
+/// Returns the allocator's free pages to the system. 1–30 ms at 100k jobs: it walks every
+/// arena, each under its lock, so it runs on background threads at the requests' priority (a
+/// niced thread holding an arena's lock would make requests wait for the CPU it gets).
+pub fn release_free() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let started = Instant::now();
+        let started = std::time::Instant::now();
         // SAFETY: malloc_trim only returns unused pages of the allocator's own arenas; it
         // takes the arenas' locks and touches no memory the program holds.
         unsafe {
             libc::malloc_trim(0);
         }
-        let took = started.elapsed();
         TRIMS.fetch_add(1, Ordering::Relaxed);
-        TRIM_MICROS.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
-        took
+        TRIM_MICROS.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    Duration::ZERO
 }
 
 /// A thread that calls [`release_free`] every `interval` until dropped.
 pub struct Trimmer {
-    stop: Arc<(Mutex<bool>, Condvar)>,
+    /// Dropping it wakes the thread and ends it.
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -65,28 +61,17 @@ impl Trimmer {
         if interval.is_zero() || !cfg!(all(target_os = "linux", target_env = "gnu")) {
             return None;
         }
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let flag = Arc::clone(&stop);
+        let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("memory-trim".into())
             .spawn(move || {
-                let (lock, cv) = &*flag;
-                let mut stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
-                loop {
-                    let (guard, _) = cv
-                        .wait_timeout_while(stopped, interval, |s| !*s)
-                        .unwrap_or_else(|e| e.into_inner());
-                    stopped = guard;
-                    if *stopped {
-                        return;
-                    }
-                    let took = release_free();
-                    tracing::trace!(micros = took.as_micros() as u64, "memory trimmed");
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
+                    release_free();
                 }
             });
         match thread {
             Ok(t) => Some(Trimmer {
-                stop,
+                stop: Some(stop),
                 thread: Some(t),
             }),
             Err(e) => {
@@ -99,9 +84,7 @@ impl Trimmer {
 
 impl Drop for Trimmer {
     fn drop(&mut self) {
-        let (lock, cv) = &*self.stop;
-        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        cv.notify_all();
+        drop(self.stop.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -111,6 +94,7 @@ impl Drop for Trimmer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn a_trimmer_trims_on_its_interval_and_stops_when_dropped() {
