@@ -226,10 +226,12 @@ fn assert_error(r: &Raw, status: u16, code: &str, what: &str) {
     let keys: BTreeSet<&str> = obj.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        BTreeSet::from(["code", "error"]),
+        BTreeSet::from(["code", "error", "message", "success"]),
         "{what}: {}",
         r.text
     );
+    assert_eq!(r.body["message"], r.body["error"], "{what}: {}", r.text);
+    assert_eq!(r.body["success"], false, "{what}: {}", r.text);
     assert_eq!(r.body["code"], code, "{what}: {}", r.text);
     assert!(
         r.body["error"]
@@ -923,7 +925,7 @@ fn nothing_of_alices(r: &Raw, what: &str, a_task: &str, a_vector_head: &str) {
             .unwrap_or_default();
         assert_eq!(
             keys,
-            BTreeSet::from(["code", "error"]),
+            BTreeSet::from(["code", "error", "message", "success"]),
             "{what}: {}",
             r.text
         );

@@ -147,7 +147,8 @@ async fn resume_analysis_vectors_and_search() {
     assert_eq!(missing.status, 404);
     assert_eq!(
         missing.body,
-        json!({"error": "简历向量未找到", "code": "not_found"})
+        json!({"error": "简历向量未找到", "message": "简历向量未找到", "code": "not_found",
+               "success": false})
     );
 
     // By vector: itself first at distance ~0.

@@ -76,14 +76,14 @@ fn chat_error(e: ChatError) -> Response {
         } => (
             StatusCode::SERVICE_UNAVAILABLE,
             [(header::RETRY_AFTER, "5")],
-            Json(json!({
-                "error": UNAVAILABLE,
-                "code": "llm_unavailable",
-                "reason": reason,
-                "conversation_id": conversation_id,
-                "session_id": session_id,
-                "message_stored": true,
-            })),
+            Json({
+                let mut body = super::error::error_body("llm_unavailable", UNAVAILABLE);
+                body["reason"] = json!(reason);
+                body["conversation_id"] = json!(conversation_id);
+                body["session_id"] = json!(session_id);
+                body["message_stored"] = json!(true);
+                body
+            }),
         )
             .into_response(),
         other => ApiError::from(other).into_response(),

@@ -1,10 +1,12 @@
-//! The one HTTP error type: `{"error": "<human message>", "code": "<stable_snake_case>"}` with
-//! the status of `spec/API.md`. System failures are logged here and answered without internals.
+//! The one HTTP error type: `{"error": "<human message>", "code": "<stable_snake_case>",
+//! "message": "<the same text>", "success": false}` with the status of the HTTP contract.
+//! `message` and `success` are what the platform's Go clients read (they build their error text
+//! from `message`). System failures are logged here and answered without internals.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::ai::EmbedError;
 use crate::service::ServiceError;
@@ -37,13 +39,15 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer: `error` (our contract), `message` (the platform's clients'
+/// field, same text), `code` and `success: false` (the `/api/v1/ai/*` envelope).
+pub fn error_body(code: &str, message: &str) -> Value {
+    json!({"error": message, "message": message, "code": code, "success": false})
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": self.message, "code": self.code})),
-        )
-            .into_response()
+        (self.status, Json(error_body(self.code, &self.message))).into_response()
     }
 }
 

@@ -296,11 +296,14 @@ fn starting() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [("retry-after", "5")],
-        Json(json!({
-            "status": "starting",
-            "code": "starting",
-            "error": "服务启动中，索引构建完成前暂不可用 (starting: the index is being built)",
-        })),
+        Json({
+            let mut body = error::error_body(
+                "starting",
+                "服务启动中，索引构建完成前暂不可用 (starting: the index is being built)",
+            );
+            body["status"] = json!("starting");
+            body
+        }),
     )
         .into_response()
 }

@@ -720,14 +720,17 @@ fn response_schemas() -> Value {
             "total": {"type": "integer", "minimum": 0}}})
     };
     let mut all = json!({
-        "Error": {"type": "object", "required": ["error", "code"], "properties": {
-            "error": {"type": "string"}, "code": {"type": "string", "pattern": "^[a-z0-9_]+$"}}},
-        "Starting": {"type": "object", "required": ["status", "code", "error"], "properties": {
-            "status": {"const": "starting"}, "code": {"const": "starting"}, "error": {"type": "string"}}},
+        "Error": {"type": "object", "required": ["error", "message", "code", "success"], "properties": {
+            "error": {"type": "string"}, "message": {"type": "string"},
+            "code": {"type": "string", "pattern": "^[a-z0-9_]+$"}, "success": {"const": false}}},
+        "Starting": {"type": "object", "required": ["status", "code", "error", "message"], "properties": {
+            "status": {"const": "starting"}, "code": {"const": "starting"}, "error": {"type": "string"},
+            "message": {"type": "string"}, "success": {"const": false}}},
         "Object": {"type": "object", "additionalProperties": true},
         "Health": {"type": "object", "required": ["status", "service", "version", "timestamp", "uptime_seconds", "components"],
             "properties": {
             "status": {"enum": ["healthy", "degraded", "starting"]},
+            "degraded": {"type": "array", "items": {"enum": ["index", "storage", "llm", "postgres", "mysql"]}},
             "service": {"const": "ai-service"}, "version": {"type": "string"}, "timestamp": ts,
             "uptime_seconds": {"type": "integer", "minimum": 0},
             "components": {"type": "object", "required": ["index", "embedder", "llm"],

@@ -349,9 +349,29 @@ impl AiService {
         };
         // Truthful about the disk: `disk_full` while writes are refused (reads are served).
         let storage = self.engine.storage_status();
-        let degraded = !mismatch.is_empty() || llm_degraded || db_down || storage.status != "up";
+        // `healthy` whenever the service serves its core (engine, embedder, storage): the LLM
+        // and the databases are optional (fallbacks, the outbox), reported in `degraded`.
+        let core_down = !mismatch.is_empty() || storage.status != "up";
+        let mut degraded: Vec<&str> = Vec::new();
+        if !mismatch.is_empty() {
+            degraded.push("index");
+        }
+        if storage.status != "up" {
+            degraded.push("storage");
+        }
+        if llm_degraded {
+            degraded.push("llm");
+        }
+        if db_down {
+            for (name, c) in [("postgres", &postgres), ("mysql", &mysql)] {
+                if !matches!(c["status"].as_str(), Some("up" | "not_configured")) {
+                    degraded.push(name);
+                }
+            }
+        }
         json!({
-            "status": if degraded { "degraded" } else { "healthy" },
+            "status": if core_down { "degraded" } else { "healthy" },
+            "degraded": degraded,
             "service": "ai-service",
             "version": env!("CARGO_PKG_VERSION"),
             "timestamp": now_iso(),
