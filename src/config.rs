@@ -10,6 +10,9 @@ use clap::{Args, ValueEnum};
 /// Ollama's address when OLLAMA_HOST is not set.
 pub const DEFAULT_OLLAMA_HOST: &str = "http://localhost:11434";
 /// Default beam width of the recommendations' candidate search (`AI_RECOMMEND_EF`).
+/// Roles that act for any user unless `AI_ADMIN_ROLES` says otherwise.
+pub const DEFAULT_ADMIN_ROLES: &str = "admin,super_admin,service";
+
 pub const DEFAULT_RECOMMEND_EF: usize = 64;
 
 /// Which embedder turns texts into vectors.
@@ -164,6 +167,10 @@ pub struct ServeArgs {
     /// HS256 secret of the platform's JWTs. Unset: auth is off and the server binds 127.0.0.1.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
+    /// Token roles that act for any user (comma-separated, case-insensitive): the platform's
+    /// administrator is `super_admin`, its services `service`.
+    #[arg(long, env = "AI_ADMIN_ROLES", default_value = DEFAULT_ADMIN_ROLES)]
+    pub admin_roles: String,
     /// Largest request body in bytes.
     #[arg(long, env = "AI_MAX_BODY_BYTES", default_value_t = 2 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -342,6 +349,8 @@ pub struct Config {
     pub embedding_dim: usize,
     pub llm_provider: LlmProvider,
     pub jwt_secret: Option<Secret>,
+    /// `AI_ADMIN_ROLES`, lower-cased: roles that act for any user.
+    pub admin_roles: Vec<String>,
     pub max_body_bytes: usize,
     /// Set when the host was forced to loopback because no JWT secret is configured.
     pub loopback_forced: bool,
@@ -426,6 +435,7 @@ impl ServeArgs {
             embedding_dim: 384,
             llm_provider: Some(LlmProvider::None),
             jwt_secret: None,
+            admin_roles: DEFAULT_ADMIN_ROLES.into(),
             max_body_bytes: 2 * 1024 * 1024,
             postgres_url: None,
             postgres_host: None,
@@ -623,6 +633,18 @@ impl ServeArgs {
         if self.task_workers > crate::service::MAX_TASK_WORKERS {
             return Err(invalid("AI_TASK_WORKERS", "must be between 0 and 16"));
         }
+        let admin_roles: Vec<String> = self
+            .admin_roles
+            .split(',')
+            .map(|r| r.trim().to_lowercase())
+            .filter(|r| !r.is_empty())
+            .collect();
+        if admin_roles.iter().any(|r| r.len() > 64) {
+            return Err(invalid(
+                "AI_ADMIN_ROLES",
+                "role names are at most 64 characters",
+            ));
+        }
         if self.rebuild && postgres_url.is_none() {
             return Err(invalid(
                 "--rebuild",
@@ -663,6 +685,7 @@ impl ServeArgs {
             embedding_dim: self.embedding_dim,
             llm_provider,
             jwt_secret,
+            admin_roles,
             max_body_bytes: self.max_body_bytes,
             loopback_forced,
             postgres_url,

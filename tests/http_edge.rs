@@ -702,7 +702,7 @@ async fn secrets_and_tokens_never_reach_the_logs() {
         assert!(!text.contains(t.as_str()), "a token leaked into the logs");
     }
     // The edge's own state prints the key redacted.
-    let auth = jobfirst_ai::http::auth::Auth(Some(JwtKey::new(SECRET)));
+    let auth = jobfirst_ai::http::auth::Auth::new(Some(JwtKey::new(SECRET)), &[]);
     assert!(!format!("{auth:?}").contains(SECRET));
 }
 

@@ -178,7 +178,10 @@ pub fn router(service: AiService) -> Router {
 /// The application's routes over a service.
 pub fn router_with(service: AiService, options: HttpOptions) -> Router {
     let limit = service.config().max_body_bytes;
-    let auth = Auth(service.config().jwt_secret.as_deref().map(JwtKey::new));
+    let auth = Auth::new(
+        service.config().jwt_secret.as_deref().map(JwtKey::new),
+        &service.config().admin_roles,
+    );
     let Api { router, routes } = api();
     let state = AppState {
         openapi: Arc::new(openapi::document_for(
@@ -392,7 +395,7 @@ async fn analyze_resume(
 /// Who a resume (re-)analysis belongs to, and whether `caller` may write it: the user `named`
 /// in the request (the caller must be allowed to act for them), else the token's user, else —
 /// for admin and service tokens — the stored owner (never an ownerless resume its user could
-/// no longer read). Re-analysing replaces: only the owner may replace someone's resume.
+/// no longer read); with auth off the stored owner, else the unverified token's user. Re-analysing replaces: only the owner may replace someone's resume.
 /// Shared by `POST /api/v1/analyze/resume` and `POST /api/v1/ai/start-analysis`.
 async fn resume_writer(
     s: &AiService,
@@ -406,7 +409,12 @@ async fn resume_writer(
             Some(u)
         }
         None if !caller.is_privileged() => caller.user_id(),
-        None => resume_owner(s, resume_id).await?.flatten(),
+        // Auth off: the stored owner, else the user of the (unverified) token, if any.
+        None => match resume_owner(s, resume_id).await?.flatten() {
+            Some(owner) => Some(owner),
+            None if matches!(caller, Caller::Open { .. }) => caller.user_id(),
+            None => None,
+        },
     };
     check_resume_access(s, caller, resume_id).await?;
     Ok(user)
