@@ -28,7 +28,7 @@ use jobfirst_ai::ai::HashEmbedder;
 use jobfirst_ai::analysis::city::Cities;
 use jobfirst_ai::analysis::lexicon::Lexicon;
 use jobfirst_ai::config::ServeArgs;
-use jobfirst_ai::service::{AiService, CandidatesRequest, RecommendRequest};
+use jobfirst_ai::service::{AiService, CandidatesRequest, Matching, RecommendRequest};
 use jobfirst_ai::vector::{
     Collection, Engine, EngineOptions, EntityUpsert, IndexedVectors, Payload,
 };
@@ -667,14 +667,27 @@ fn dump(rt: &tokio::runtime::Runtime, service: &AiService, n: usize, path: &Path
         Some(json!({"salary_min": 20000})),
         Some(json!({"location": Cities::bundled().names()[3].clone(), "experience": "3-5年"})),
     ];
-    let strip = |mut v: serde_json::Value| {
-        if let Some(o) = v.as_object_mut() {
-            o.remove("generated_at");
-            o.remove("timestamp");
-            if let Some(m) = o.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-                m.remove("processing_time_ms");
+    // Times differ between runs: removed wherever they are (job-matching's jobs carry theirs).
+    fn untimed(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for k in [
+                    "generated_at",
+                    "timestamp",
+                    "processing_time_ms",
+                    "created_at",
+                    "updated_at",
+                ] {
+                    o.remove(k);
+                }
+                o.values_mut().for_each(untimed);
             }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(untimed),
+            _ => {}
         }
+    }
+    let strip = |mut v: serde_json::Value| {
+        untimed(&mut v);
         serde_json::to_string(&v).expect("json")
     };
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).expect("dump file"));
@@ -701,8 +714,8 @@ fn dump(rt: &tokio::runtime::Runtime, service: &AiService, n: usize, path: &Path
         writeln!(out, "companies {u} {line}").expect("write");
         let m: jobfirst_ai::service::JobMatchingRequest =
             serde_json::from_value(json!({"resume_id": u, "limit": 10})).expect("request");
-        let line = match rt.block_on(service.job_matching(m)) {
-            Ok(r) => strip(r),
+        let line = match rt.block_on(service.job_matching(m, Matching::Standard)) {
+            Ok(r) => strip(serde_json::to_value(r).expect("json")),
             Err(e) => format!("error {e}"),
         };
         writeln!(out, "matching {u} {line}").expect("write");

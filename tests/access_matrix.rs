@@ -716,6 +716,34 @@ fn matrix(a_task: &str) -> Vec<Row> {
         ),
         row(
             "POST",
+            "/api/v1/ai/enhanced-job-matching",
+            Owner,
+            post(
+                "/api/v1/ai/enhanced-job-matching",
+                json!({"resume_id": A_RESUME, "limit": 0, "filters": null}),
+            ),
+            OWNER,
+        ),
+        row(
+            "GET",
+            "/api/v1/ai/matching/recommendations/{resume_id}",
+            Owner,
+            get(format!("/api/v1/ai/matching/recommendations/{A_RESUME}")),
+            OWNER,
+        ),
+        row(
+            "GET",
+            "/api/v1/ai/matching/analysis/{resume_id}",
+            Owner,
+            get(format!("/api/v1/ai/matching/analysis/{A_RESUME}")),
+            OWNER,
+        )
+        .also(
+            get(format!("/api/v1/ai/matching/analysis/0{A_RESUME}")),
+            403,
+        ),
+        row(
+            "POST",
             "/api/v1/chat",
             Owner,
             post("/api/v1/chat", chat_turn.clone()),
@@ -1076,8 +1104,16 @@ async fn another_user_gets_nothing_of_a_users_data_by_any_route() {
         DENIED,
     ));
     for id in [json!(A_RESUME), json!(a_rid)] {
+        for path in [
+            "/api/v1/ai/job-matching",
+            "/api/v1/ai/enhanced-job-matching",
+        ] {
+            tries.push((post(path, json!({"resume_id": id})), DENIED));
+        }
+    }
+    for kind in ["recommendations", "analysis"] {
         tries.push((
-            post("/api/v1/ai/job-matching", json!({"resume_id": id})),
+            get(format!("/api/v1/ai/matching/{kind}/{A_RESUME}")),
             DENIED,
         ));
     }

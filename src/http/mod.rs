@@ -9,6 +9,7 @@ pub mod auth;
 mod chat;
 pub mod error;
 pub mod extract;
+mod matching;
 pub mod metrics;
 pub mod openapi;
 mod tasks;
@@ -31,8 +32,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::entity::{CompanyData, Id, JobData, ResumeData};
 use crate::service::{
-    AiService, CandidatesRequest, EntitySearch, JobMatchingRequest, RecommendRequest, ResumeSearch,
-    ServiceError,
+    AiService, CandidatesRequest, EntitySearch, RecommendRequest, ResumeSearch, ServiceError,
 };
 use crate::vector::Collection;
 use auth::{Auth, Caller, JwtKey};
@@ -146,7 +146,22 @@ fn api() -> Api {
     .add("POST", "/api/v1/recommend/jobs", recommend_jobs)
     .add("POST", "/api/v1/recommend/companies", recommend_companies)
     .add("POST", "/api/v1/recommend/candidates", recommend_candidates)
-    .add("POST", "/api/v1/ai/job-matching", job_matching)
+    .add("POST", "/api/v1/ai/job-matching", matching::job_matching)
+    .add(
+        "POST",
+        "/api/v1/ai/enhanced-job-matching",
+        matching::enhanced_job_matching,
+    )
+    .add(
+        "GET",
+        "/api/v1/ai/matching/recommendations/{resume_id}",
+        matching::recommendations,
+    )
+    .add(
+        "GET",
+        "/api/v1/ai/matching/analysis/{resume_id}",
+        matching::analysis,
+    )
     .add("POST", "/api/v1/chat", chat::chat)
     .add("GET", "/api/v1/chat/sessions", chat::sessions)
     .add(
@@ -582,21 +597,4 @@ async fn recommend_candidates(
 ) -> ApiResult<crate::service::Candidates> {
     caller.require_recruiter()?;
     Ok(Json(s.recommend_candidates(r).await?))
-}
-
-async fn job_matching(
-    State(s): State<AiService>,
-    caller: Caller,
-    ApiJson(r): ApiJson<JobMatchingRequest>,
-) -> Result<Json<Value>, ApiError> {
-    // The job service's client expects exactly this 400 for a request without a resume.
-    let Some(id) = r.resume_id else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "missing_resume_id",
-            "简历ID不能为空",
-        ));
-    };
-    check_resume_access(&s, &caller, id).await?;
-    Ok(Json(s.job_matching(r).await?))
 }

@@ -198,21 +198,42 @@ fn describe(r: &Route) -> Option<Op> {
             RECOMMEND,
         ),
         ("POST", "/api/v1/ai/job-matching") => op(
-            "Jobs for a resume in the job service's format (resume owner, admin or service); 400 missing_resume_id, 404 for an unknown resume",
+            "Jobs for a resume in the job service's Go types (resume owner or an admin role); limit 0 or absent: 10; 400 missing_resume_id, 404 for an unknown resume",
             "recommend",
             Some("JobMatchingRequest"),
             "JobMatching",
             RECOMMEND,
         ),
+        ("POST", "/api/v1/ai/enhanced-job-matching") => op(
+            "Job matching with education as a factor of its own (breakdown semantic_similarity, skills_match, experience_match, education_match, cultural_fit)",
+            "recommend",
+            Some("JobMatchingRequest"),
+            "EnhancedJobMatching",
+            RECOMMEND,
+        ),
+        ("GET", "/api/v1/ai/matching/recommendations/{resume_id}") => op(
+            "A resume's best jobs with personalised suggestions (skills to learn, resume fixes, career advice) computed from them",
+            "recommend",
+            None,
+            "MatchingRecommendations",
+            GET_OWNED,
+        ),
+        ("GET", "/api/v1/ai/matching/analysis/{resume_id}") => op(
+            "A resume against the index: strengths, weaknesses, matching trends, skill gaps, salaries and competition",
+            "recommend",
+            None,
+            "MatchingAnalysis",
+            GET_OWNED,
+        ),
         ("GET", "/api/v1/ai/features") => op(
-            "AI features this service offers, their endpoints and whether each works now",
+            "AI features this service offers (public), their points, endpoints and whether each works now",
             "ai",
             None,
             "Features",
             &[],
         ),
         ("POST", "/api/v1/ai/start-analysis") => op(
-            "Queue a resume analysis (durable, bounded: 429 queue_full); answers a taskId at once",
+            "Queue a feature's analysis (1 resume optimisation, 2 job matching, 3 interview preparation) of a text or a stored resume (durable, bounded: 429 queue_full); answers a taskId at once",
             "ai",
             Some("StartAnalysis"),
             "TaskStarted",
@@ -800,8 +821,6 @@ fn recommend_schemas() -> Value {
                 "match_reasons": reasons, "match_factors": factors}}},
             "total": {"type": "integer", "minimum": 0}, "generated_at": ts}})
     };
-    let nullable_number = json!({"type": ["number", "null"]});
-    let nullable_string = json!({"type": ["string", "null"]});
     json!({
         "JobRecommendations": recommendations("job_id"),
         "CompanyRecommendations": recommendations("company_id"),
@@ -814,30 +833,73 @@ fn recommend_schemas() -> Value {
                 "resume_id": id, "user_id": id, "recommendation_score": score,
                 "match_reasons": reasons, "match_factors": factors}}},
             "total": {"type": "integer", "minimum": 0}, "generated_at": ts}},
-        "JobMatching": {"type": "object", "required": ["success", "data", "message", "timestamp", "metadata"],
+        "JobMatching": matching_envelope(json!({"type": "array", "items": match_result(&[
+            "semantic", "skills", "experience", "basic", "cultural"])})),
+        "EnhancedJobMatching": matching_envelope(json!({"type": "array", "items": match_result(&[
+            "semantic_similarity", "skills_match", "experience_match", "education_match", "cultural_fit"])})),
+        "MatchingRecommendations": matching_envelope(json!({"type": "object",
+            "required": ["user_id", "resume_id", "recommendations", "personalized_suggestions", "generated_at"],
             "properties": {
-            "success": {"const": true},
-            "data": {"type": "array", "items": {"type": "object",
-                "required": ["job_id", "match_score", "breakdown", "confidence", "job_info", "company_info", "reason"],
+            "user_id": {"type": ["integer", "null"]}, "resume_id": id,
+            "recommendations": {"type": "array", "items": match_result(&[
+                "semantic", "skills", "experience", "basic", "cultural"])},
+            "personalized_suggestions": {"type": "object",
+                "required": ["skill_improvements", "resume_optimizations", "career_advice"], "properties": {
+                "skill_improvements": {"type": "array", "items": {"type": "string"}},
+                "resume_optimizations": {"type": "array", "items": {"type": "string"}},
+                "career_advice": {"type": "array", "items": {"type": "string"}}}},
+            "generated_at": ts}})),
+        "MatchingAnalysis": matching_envelope(json!({"type": "object",
+            "required": ["user_id", "resume_id", "analysis", "generated_at"], "properties": {
+            "user_id": {"type": ["integer", "null"]}, "resume_id": id, "generated_at": ts,
+            "analysis": {"type": "object",
+                "required": ["resume_analysis", "matching_trends", "improvement_areas", "market_insights"],
                 "properties": {
-                "job_id": id, "match_score": score,
-                "breakdown": {"type": "object",
-                    "required": ["semantic", "skills", "experience", "basic", "cultural"], "properties": {
-                    "semantic": score, "skills": score, "experience": score, "basic": score, "cultural": score}},
-                "confidence": score,
-                "job_info": {"type": "object", "properties": {
-                    "title": {"type": "string"}, "company": {"type": "string"}, "location": nullable_string,
-                    "salary_min": nullable_number, "salary_max": nullable_number,
-                    "experience_years": nullable_number, "education": nullable_string, "industry": nullable_string}},
-                "company_info": {"type": "object", "properties": {
-                    "company_id": {"type": ["integer", "null"]}, "name": {"type": "string"},
-                    "industry": nullable_string, "size": nullable_string, "location": nullable_string}},
-                "reason": {"type": "string"}}}},
-            "message": {"type": "string"}, "timestamp": ts,
-            "metadata": {"type": "object", "required": ["resume_id", "total", "algorithm"], "properties": {
-                "resume_id": id, "total": {"type": "integer", "minimum": 0}, "algorithm": {"type": "string"},
-                "weights": {"type": "object"}, "processing_time_ms": {"type": "integer", "minimum": 0}}}}},
+                "resume_analysis": {"type": "object", "required": ["strengths", "weaknesses", "completeness_score"]},
+                "matching_trends": {"type": "object", "required": ["average_match_score", "top_matching_industries", "skill_gaps"]},
+                "improvement_areas": {"type": "object", "required": ["priority_skills", "experience_gaps", "education_opportunities"]},
+                "market_insights": {"type": "object", "required": ["demand_trends", "salary_expectations", "competition_analysis"]}}}}})),
     })
+}
+
+/// The job service's `AIJobMatchingResponse` envelope around `data`.
+fn matching_envelope(data: Value) -> Value {
+    json!({"type": "object", "required": ["success", "data", "message", "timestamp", "metadata"],
+        "properties": {
+        "success": {"const": true}, "data": data, "message": {"type": "string"},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "metadata": {"type": "object"}}})
+}
+
+/// The job service's `AIMatchResult` with its `Job` and `CompanyInfo` (integers where Go has
+/// integer fields) and the breakdown's keys.
+fn match_result(breakdown: &[&str]) -> Value {
+    let int = json!({"type": "integer", "minimum": 0});
+    let text = json!({"type": "string"});
+    let score = json!({"type": "number", "minimum": 0, "maximum": 1});
+    let ts = json!({"type": "string", "format": "date-time"});
+    let company = json!({"type": "object",
+        "required": ["id", "name", "short_name", "logo_url", "industry", "location"], "properties": {
+        "id": int, "name": text, "short_name": text, "logo_url": text, "industry": text, "location": text}});
+    let factors: Map<String, Value> = breakdown
+        .iter()
+        .map(|k| (k.to_string(), score.clone()))
+        .collect();
+    json!({"type": "object",
+        "required": ["job_id", "match_score", "breakdown", "confidence", "job_info", "company_info", "reason"],
+        "properties": {
+        "job_id": int, "match_score": score,
+        "breakdown": {"type": "object", "required": breakdown, "properties": factors},
+        "confidence": score,
+        "job_info": {"type": "object", "required": ["id", "title", "description", "requirements", "company_id",
+            "industry", "location", "salary_min", "salary_max", "experience", "education", "job_type", "status",
+            "view_count", "apply_count", "created_by", "created_at", "updated_at", "company"], "properties": {
+            "id": int, "title": text, "description": text, "requirements": text, "company_id": int,
+            "industry": text, "location": text, "salary_min": int, "salary_max": int, "experience": text,
+            "education": text, "job_type": text, "status": text, "view_count": int, "apply_count": int,
+            "created_by": int, "created_at": ts, "updated_at": ts, "company": company}},
+        "company_info": company, "reason": text,
+        "matched_skills": {"type": "array", "items": text}, "missing_skills": {"type": "array", "items": text}}})
 }
 
 /// Schemas of the gateway's AI routes (`/api/v1/ai/features`, start-analysis, analysis-result).

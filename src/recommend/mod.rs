@@ -22,16 +22,35 @@ pub mod features;
 
 use serde::{Deserialize, Serialize};
 
+use crate::analysis::extract::Education;
 pub use features::{CompanyFeatures, JobFeatures, Profile, Skill};
 
-/// Weights of the factors. Only their ratios matter.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Weights of the factors. Only their ratios matter. Serialised rounded to 4 decimals (an
+/// `f32` 0.1 is not written as `0.10000000149011612`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct Weights {
     pub semantic: f32,
     pub skills: f32,
     pub experience: f32,
     pub basic: f32,
     pub culture: f32,
+}
+
+impl Serialize for Weights {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Weights", 5)?;
+        for (name, w) in [
+            ("semantic", self.semantic),
+            ("skills", self.skills),
+            ("experience", self.experience),
+            ("basic", self.basic),
+            ("culture", self.culture),
+        ] {
+            st.serialize_field(name, &round4(f64::from(w)))?;
+        }
+        st.end()
+    }
 }
 
 impl Default for Weights {
@@ -196,6 +215,16 @@ fn experience_factor(have: Option<f32>, need: Option<f32>) -> f32 {
         (_, Some(n)) if n <= 0.0 => 1.0,
         (Some(h), Some(n)) if h >= n => 1.0,
         (Some(h), Some(n)) => (h.max(0.0) / n).clamp(0.0, 1.0),
+        _ => 0.5,
+    }
+}
+
+/// How well an education level meets a job's: 1 at or above it, a third less per level short,
+/// 0.5 when either side states none (as for experience: silence is not a mismatch).
+pub fn education_factor(have: Option<Education>, need: Option<Education>) -> f32 {
+    match (have, need) {
+        (Some(h), Some(n)) if h >= n => 1.0,
+        (Some(h), Some(n)) => (1.0 - (n as i32 - h as i32) as f32 / 3.0).max(0.0),
         _ => 0.5,
     }
 }
@@ -679,7 +708,6 @@ pub fn company_reasons(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::extract::Education;
 
     fn job() -> JobFeatures {
         JobFeatures {

@@ -5,7 +5,9 @@
 
 mod analyze;
 mod chat;
+mod insights;
 mod llm;
+mod matching;
 mod recommend;
 pub mod sample;
 mod search;
@@ -30,9 +32,12 @@ pub use chat::{
     DEFAULT_SESSION_TYPE, MAX_MESSAGE_CHARS,
 };
 pub use llm::{Analyser, PathCount, ReasonCount, ServiceMetrics};
+pub use matching::{
+    match_limit, CompanyInfo, Envelope, JobInfo, JobMatchingRequest, MatchResult, Matching,
+};
 pub use recommend::{
-    Candidate, Candidates, CandidatesRequest, JobMatchingRequest, RecommendRequest, Recommendation,
-    Recommendations, RECOMMENDER_MODEL,
+    Candidate, Candidates, CandidatesRequest, RecommendRequest, Recommendation, Recommendations,
+    RECOMMENDER_MODEL,
 };
 pub use search::{EntitySearch, ResumeSearch, SearchResults};
 pub use tasks::{
@@ -249,11 +254,15 @@ impl AiService {
     }
 
     /// Commits entities (one transaction) after the model check.
-    async fn write(&self, c: Collection, batch: Vec<EntityUpsert>) -> Result<()> {
+    async fn write(&self, c: Collection, mut batch: Vec<EntityUpsert>) -> Result<()> {
         self.check_model(c)?;
         let engine = self.engine.clone();
         let model = self.embedder.model_id().to_string();
-        blocking(move || Ok(engine.upsert_batch(c, &model, batch)?)).await?;
+        blocking(move || {
+            carry_first_analysis(&engine, c, &mut batch)?;
+            Ok(engine.upsert_batch(c, &model, batch)?)
+        })
+        .await?;
         self.written();
         Ok(())
     }
@@ -278,6 +287,7 @@ impl AiService {
             "model",
             "embedding_model",
             "created_at",
+            "first_analyzed_at",
         ] {
             out.insert(
                 k.into(),
@@ -395,6 +405,29 @@ impl AiService {
             }
         })
     }
+}
+
+/// Keeps when an entity was first analysed across re-analyses: a document's `created_at` is
+/// its latest analysis, `first_analyzed_at` the first (the platform's `created_at` of a job).
+/// Reads the old document only for ids that exist (an in-memory check), so a bulk load of new
+/// entities reads nothing.
+fn carry_first_analysis(engine: &Engine, c: Collection, batch: &mut [EntityUpsert]) -> Result<()> {
+    for e in batch.iter_mut() {
+        let old = match engine.version(c, e.id) {
+            Some(_) => engine.document(c, e.id)?,
+            None => None,
+        };
+        let first = old
+            .as_ref()
+            .and_then(|o| o.get("first_analyzed_at").or_else(|| o.get("created_at")))
+            .or_else(|| e.document.get("created_at"))
+            .filter(|v| v.is_string())
+            .cloned();
+        if let (Some(first), Some(doc)) = (first, e.document.as_object_mut()) {
+            doc.insert("first_analyzed_at".into(), first);
+        }
+    }
+    Ok(())
 }
 
 fn embedding_provider_name(p: EmbeddingProvider) -> &'static str {

@@ -63,17 +63,6 @@ pub struct CandidatesRequest {
     pub filters: Option<Map<String, Value>>,
 }
 
-/// `POST /api/v1/ai/job-matching`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct JobMatchingRequest {
-    #[serde(default)]
-    pub resume_id: Option<Id>,
-    #[serde(default)]
-    pub limit: Option<usize>,
-    #[serde(default)]
-    pub filters: Option<Map<String, Value>>,
-}
-
 /// One recommended job or company.
 #[derive(Debug, Clone, Serialize)]
 pub struct Recommendation {
@@ -229,7 +218,7 @@ fn filter_wishes(filters: &Map<String, Value>) -> Wishes {
 }
 
 /// A scored candidate: id, score, its features, the match.
-type Ranked = (u64, f64, Arc<Features>, JobMatch);
+pub(super) type Ranked = (u64, f64, Arc<Features>, JobMatch);
 
 /// A user's profile: their resume's cached features (shared, not copied per request), or a
 /// profile of its own (from an inline text, or a resume merged with the platform's profile).
@@ -240,7 +229,7 @@ pub(crate) enum UserProfile {
 }
 
 impl UserProfile {
-    fn resume(f: Arc<Features>) -> Option<UserProfile> {
+    pub(super) fn resume(f: Arc<Features>) -> Option<UserProfile> {
         matches!(&*f, Features::Resume(_)).then_some(UserProfile::Resume(f))
     }
 
@@ -274,7 +263,7 @@ const COMPANY_KEYS: [&str; 5] = ["location", "city", "industry", "company_size",
 
 impl AiService {
     /// Features of an entity's live version (cached), with the version; `None` when gone.
-    fn features(&self, c: Collection, id: u64) -> Result<Option<(u64, Arc<Features>)>> {
+    pub(super) fn features(&self, c: Collection, id: u64) -> Result<Option<(u64, Arc<Features>)>> {
         let Some((version, payload)) = self.engine.payload(c, id) else {
             return Ok(None);
         };
@@ -323,7 +312,7 @@ impl AiService {
     }
 
     /// The profile of a resume's live version (shared with the feature cache, not copied).
-    fn resume_profile(&self, id: u64) -> Result<Option<UserProfile>> {
+    pub(super) fn resume_profile(&self, id: u64) -> Result<Option<UserProfile>> {
         Ok(self
             .features(Collection::Resumes, id)?
             .and_then(|(_, f)| UserProfile::resume(f)))
@@ -343,7 +332,7 @@ impl AiService {
     }
 
     /// A profile from an inline text: the resume rules' facts and its embedding.
-    async fn text_profile(&self, user: Id, text: &str) -> Result<Profile> {
+    pub(super) async fn text_profile(&self, user: Option<Id>, text: &str) -> Result<Profile> {
         super::check_len("profile_text", text, MAX_PROFILE_CHARS)?;
         if text.trim().is_empty() {
             return Err(ServiceError::invalid(
@@ -361,7 +350,7 @@ impl AiService {
         );
         let v = self.embed(vec![overall]).await?.remove(0);
         let mut p = Profile {
-            user_id: Some(user.0),
+            user_id: user.map(|u| u.0),
             overall: v,
             years: facts.years,
             education: facts.education,
@@ -415,7 +404,7 @@ impl AiService {
         };
         let mut p = match (from_resume, text) {
             (Some(p), _) => p,
-            (None, Some(t)) => UserProfile::Owned(self.text_profile(user, t).await?),
+            (None, Some(t)) => UserProfile::Owned(self.text_profile(Some(user), t).await?),
             (None, None) => return Err(profile_not_found(user)),
         };
         self.merge_platform(&mut p, user).await;
@@ -424,7 +413,7 @@ impl AiService {
 
     /// Adds the platform profile's skills, and its location when the resume states no city
     /// (copying the cached profile only when that changes it).
-    async fn merge_platform(&self, p: &mut UserProfile, user: Id) {
+    pub(super) async fn merge_platform(&self, p: &mut UserProfile, user: Id) {
         let Some(w) = self.platform_wishes(user).await else {
             return;
         };
@@ -466,7 +455,7 @@ impl AiService {
         }
     }
 
-    fn wishes(profile: &Profile, filters: &Map<String, Value>) -> Wishes {
+    pub(super) fn wishes(profile: &Profile, filters: &Map<String, Value>) -> Wishes {
         let f = filter_wishes(filters);
         Wishes {
             city: f.city.or_else(|| profile.city.clone()),
@@ -476,7 +465,7 @@ impl AiService {
 
     /// The `top` best of the `k` jobs nearest the profile that pass `filter`, scored, best
     /// first (ties: lower id).
-    fn rank_jobs(
+    pub(super) fn rank_jobs(
         &self,
         profile: &Profile,
         wishes: &Wishes,
@@ -852,75 +841,6 @@ impl AiService {
         }
     }
 
-    /// `POST /api/v1/ai/job-matching`, in the shape the platform's Go job-service client
-    /// parses: jobs for one resume with a per-factor breakdown.
-    pub async fn job_matching(&self, mut req: JobMatchingRequest) -> Result<Value> {
-        let started = Instant::now();
-        let Some(resume_id) = req.resume_id else {
-            return Err(ServiceError::invalid("missing_resume_id", "简历ID不能为空"));
-        };
-        let n = limit(req.limit)?;
-        let filters = req.filters.take().unwrap_or_default();
-        let filter = translate(Collection::Jobs, &filters)?;
-        let Some(mut profile) = self.resume_profile(resume_id.0)? else {
-            return Err(ServiceError::NotFound("简历未找到".into()));
-        };
-        if let Some(u) = profile.user_id {
-            self.merge_platform(&mut profile, Id(u)).await;
-        }
-        let wishes = Self::wishes(&profile, &filters);
-        let weights = self.config.recommend_weights;
-        let this = self;
-        let data = (|| -> Result<Vec<Value>> {
-            let ranked = this.rank_jobs(
-                &profile,
-                &wishes,
-                filter.as_ref(),
-                (n * 10).max(self.config.recommend_candidates).min(MAX_K),
-                n,
-                &weights,
-            )?;
-            let mut out = Vec::new();
-            for (id, score, f, m) in ranked.into_iter().take(n) {
-                let Features::Job(job) = &*f else { continue };
-                let company = match job.company_id {
-                    Some(c) => match this.features(Collection::Companies, c)? {
-                        Some((_, cf)) => match &*cf {
-                            Features::Company(c) => Some(c.clone()),
-                            _ => None,
-                        },
-                        None => None,
-                    },
-                    None => None,
-                };
-                out.push(matching_item(
-                    id,
-                    score,
-                    job,
-                    company.as_ref(),
-                    &profile,
-                    &wishes,
-                    &m,
-                ));
-            }
-            Ok(out)
-        })()?;
-        let total = data.len();
-        Ok(json!({
-            "success": true,
-            "data": data,
-            "message": format!("匹配完成，共{total}个职位"),
-            "timestamp": now_iso(),
-            "metadata": {
-                "resume_id": resume_id,
-                "total": total,
-                "algorithm": RECOMMENDER_MODEL,
-                "weights": weights,
-                "processing_time_ms": started.elapsed().as_millis() as u64,
-            }
-        }))
-    }
-
     /// Queues recommendations for the databases (nothing without them).
     fn save(&self, user: Id, kind: &str, recs: &[Recommendation]) {
         let Some(recorder) = &self.recs.recorder else {
@@ -955,60 +875,6 @@ impl AiService {
             }
         }
     }
-}
-
-fn matching_item(
-    id: u64,
-    score: f64,
-    job: &JobFeatures,
-    company: Option<&CompanyFeatures>,
-    profile: &Profile,
-    wishes: &Wishes,
-    m: &JobMatch,
-) -> Value {
-    let f = &m.factors;
-    let r4 = |x: f32| crate::recommend::round4(f64::from(x));
-    // How much of the score rests on facts both sides state rather than neutral defaults.
-    let known = [
-        true,
-        m.skills.total > 0 && !profile.skills.is_empty(),
-        profile.years.is_some() && job.years_min.is_some(),
-        wishes.city.is_some() || wishes.salary_min.is_some(),
-        !job.culture.is_empty(),
-    ]
-    .iter()
-    .filter(|k| **k)
-    .count();
-    json!({
-        "job_id": id,
-        "match_score": score,
-        "breakdown": {
-            "semantic": r4(f.semantic),
-            "skills": r4(f.skills),
-            "experience": r4(f.experience),
-            "basic": r4(f.basic),
-            "cultural": r4(f.culture),
-        },
-        "confidence": crate::recommend::round4(known as f64 / 5.0),
-        "job_info": {
-            "title": job.title,
-            "company": job.company,
-            "location": job.city,
-            "salary_min": job.salary_min,
-            "salary_max": job.salary_max,
-            "experience_years": job.years_min,
-            "education": job.education.map(|e| e.label()),
-            "industry": job.industry,
-        },
-        "company_info": {
-            "company_id": job.company_id,
-            "name": company.map_or(job.company.as_str(), |c| c.name.as_str()),
-            "industry": company.map(|c| c.industry.as_str()),
-            "size": company.and_then(|c| c.size.as_deref()),
-            "location": company.and_then(|c| c.city.as_deref()),
-        },
-        "reason": job_reasons(profile, wishes, job, m).join("；"),
-    })
 }
 
 #[cfg(test)]
