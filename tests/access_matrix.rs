@@ -803,7 +803,7 @@ fn matrix(a_task: &str) -> Vec<Row> {
         row(
             "GET",
             "/api/v1/ai/features",
-            AnyUser,
+            Public,
             get("/api/v1/ai/features"),
             ALL_OK,
         ),

@@ -372,3 +372,62 @@ mod tests {
         assert_eq!(confidence(1.0), LLM_MAX_CONFIDENCE);
     }
 }
+
+/// The model's interview questions for a resume and the jobs it fits.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InterviewOutput {
+    pub questions: Vec<String>,
+}
+
+impl Validate for InterviewOutput {
+    fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let mut e = Vec::new();
+        let real = self
+            .questions
+            .iter()
+            .filter(|q| q.trim().chars().count() >= 6)
+            .count();
+        if real < 3 {
+            e.push(FieldError::new(
+                "questions",
+                "fewer than 3 questions of 6 characters or more",
+            ));
+        }
+        done(e)
+    }
+}
+
+/// Interview preparation: questions an interviewer for these jobs would ask this candidate.
+pub fn interview_task(resume: &str, jobs: &[(String, String)]) -> Task {
+    let mut fields: Vec<(String, String)> = vec![("简历".into(), resume.to_string())];
+    for (i, (title, requirements)) in jobs.iter().enumerate() {
+        fields.push((
+            format!("职位{}", i + 1),
+            format!("{title}；要求：{requirements}"),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    Task {
+        system: SYSTEM.into(),
+        prompt: format!(
+            "你是面试官。根据下面的简历和候选人最匹配的职位，提出 5 到 8 个面试问题：\
+             针对简历中的具体经历与技能、职位要求而简历未体现的技能，以及行为面试问题。\n{}",
+            fenced(&refs)
+        ),
+        schema: json!({
+            "type": "object",
+            "properties": {"questions": string_list_schema()},
+            "required": ["questions"],
+        }),
+    }
+}
+
+/// The questions of a valid answer, clipped and de-duplicated (at most 10).
+pub fn interview_questions(out: InterviewOutput) -> Vec<String> {
+    let mut q = clip_list(&out.questions);
+    q.truncate(10);
+    q
+}

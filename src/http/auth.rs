@@ -28,8 +28,14 @@ use sha2::Sha256;
 use super::error::ApiError;
 use crate::entity::Id;
 
-/// Paths answered without a token (health checks, scrapers, API clients' discovery).
-pub const PUBLIC_PATHS: [&str; 3] = ["/health", "/metrics", "/openapi.json"];
+/// Paths answered without a token (health checks, scrapers, API clients' discovery, and the
+/// feature list the platform's monitoring scripts read).
+pub const PUBLIC_PATHS: [&str; 4] = [
+    "/health",
+    "/metrics",
+    "/openapi.json",
+    "/api/v1/ai/features",
+];
 
 /// Seconds of clock skew tolerated on `exp` and `nbf`.
 const LEEWAY_SECS: i64 = 30;

@@ -1,7 +1,9 @@
-//! The original gateway's AI routes, real: `GET /api/v1/ai/features` (what this service offers
-//! and whether each feature works right now), `POST /api/v1/ai/start-analysis` (queue a resume
-//! analysis, answered at once with a `taskId`) and `GET /api/v1/ai/analysis-result/{task_id}`
-//! (poll it). Bodies are the original's `{"status": "success", "data": ...}`.
+//! The original gateway's AI routes, real: `GET /api/v1/ai/features` (public: what this service
+//! offers, its points and whether each feature works right now), `POST
+//! /api/v1/ai/start-analysis` (queue a feature's analysis — `{featureId, content, type}` as the
+//! platform sends it, or a stored resume's — answered at once with a `taskId`) and `GET
+//! /api/v1/ai/analysis-result/{task_id}` (poll it). Bodies are the original's
+//! `{"status": "success", "data": ...}`.
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
@@ -16,7 +18,9 @@ use super::error::ApiError;
 use super::extract::ApiJson;
 use super::{routes, Route};
 use crate::entity::{Id, ResumeData};
-use crate::service::{AiService, NewTask, ServiceError, TaskError, TaskRecord};
+use crate::service::{
+    AiService, Feature as GatewayFeature, NewTask, ServiceError, TaskError, TaskRecord,
+};
 use crate::vector::Collection;
 
 /// How a feature depends on the LLM.
@@ -31,6 +35,9 @@ enum LlmUse {
 
 struct Feature {
     id: u32,
+    /// What the platform charges for it (the original's 10/15/20 for ids 1–3; the others are
+    /// free).
+    points: u32,
     key: &'static str,
     title: &'static str,
     description: &'static str,
@@ -55,10 +62,11 @@ const CHAT_PATHS: &[&str] = &[
 const FEATURES: &[Feature] = &[
     Feature {
         id: 1,
+        points: 10,
         key: "resume_analysis",
-        title: "简历分析",
+        title: "简历优化",
         description:
-            "分析简历的技能、经历与教育，给出评分和优化建议，并写入向量索引（同步或异步任务）",
+            "分析简历的技能、经历与教育，给出评分、优化建议、行业契合度与竞争力（同步或异步任务）",
         icon: "📝",
         paths: &[
             "/api/v1/analyze/resume",
@@ -77,28 +85,37 @@ const FEATURES: &[Feature] = &[
     },
     Feature {
         id: 2,
+        points: 15,
         key: "job_matching",
         title: "职位匹配",
-        description: "为用户或简历推荐最匹配的职位，给出分项得分与匹配理由",
+        description: "为用户或简历推荐最匹配的职位，给出分项得分、匹配理由、技能差距与市场分析",
         icon: "🎯",
-        paths: &["/api/v1/recommend/jobs", "/api/v1/ai/job-matching"],
+        paths: &[
+            "/api/v1/recommend/jobs",
+            "/api/v1/ai/job-matching",
+            "/api/v1/ai/enhanced-job-matching",
+            "/api/v1/ai/matching/*",
+            "/api/v1/ai/start-analysis",
+        ],
         capabilities: &["语义匹配", "技能匹配", "经验匹配", "城市与薪资", "文化契合"],
         llm: LlmUse::None,
         writes: false,
     },
     Feature {
         id: 3,
+        points: 20,
         key: "interview_prep",
         title: "面试准备",
-        description: "AI 模拟面试与回答建议（面试准备类对话）",
+        description: "根据简历与最匹配的职位预测面试问题（异步任务）；有大模型时可模拟面试对话",
         icon: "💼",
-        paths: CHAT_PATHS,
-        capabilities: &["模拟面试", "问题预测", "回答建议"],
-        llm: LlmUse::Required,
+        paths: &["/api/v1/ai/start-analysis", "/api/v1/chat"],
+        capabilities: &["问题预测", "技能差距提问", "模拟面试"],
+        llm: LlmUse::Optional,
         writes: false,
     },
     Feature {
         id: 4,
+        points: 0,
         key: "career_chat",
         title: "职业咨询",
         description: "职业规划、简历点评与技能分析的多轮对话，引用真实在招职位",
@@ -110,6 +127,7 @@ const FEATURES: &[Feature] = &[
     },
     Feature {
         id: 5,
+        points: 0,
         key: "company_recommendations",
         title: "企业推荐",
         description: "根据用户的简历推荐文化与职位都契合的企业",
@@ -121,6 +139,7 @@ const FEATURES: &[Feature] = &[
     },
     Feature {
         id: 6,
+        points: 0,
         key: "candidate_matching",
         title: "人才匹配",
         description: "为职位推荐最合适的候选人（招聘方、管理员与服务角色）",
@@ -132,6 +151,7 @@ const FEATURES: &[Feature] = &[
     },
     Feature {
         id: 7,
+        points: 0,
         key: "job_analysis",
         title: "职位分析",
         description: "提取职位技能与经验要求，预测薪资，并写入向量索引",
@@ -143,6 +163,7 @@ const FEATURES: &[Feature] = &[
     },
     Feature {
         id: 8,
+        points: 0,
         key: "company_analysis",
         title: "企业分析",
         description: "分析企业概况、文化、福利与发展潜力，并写入向量索引",
@@ -154,6 +175,7 @@ const FEATURES: &[Feature] = &[
     },
     Feature {
         id: 9,
+        points: 0,
         key: "semantic_search",
         title: "语义搜索",
         description: "按文本或向量搜索相似的简历、职位与企业，支持过滤条件",
@@ -222,6 +244,7 @@ fn feature_list(s: &AiService, routes: &[Route]) -> Vec<Value> {
         };
         let mut v = json!({
             "id": f.id,
+            "points": f.points,
             "key": f.key,
             "title": f.title,
             "description": f.description,
@@ -259,10 +282,14 @@ fn feature_list(s: &AiService, routes: &[Route]) -> Vec<Value> {
     out
 }
 
-/// The body of `POST /api/v1/ai/start-analysis`: the original gateway's camelCase fields or
-/// the snake_case ones of `POST /api/v1/analyze/resume`.
+/// The body of `POST /api/v1/ai/start-analysis`: the platform's `{featureId, content, type}`,
+/// the original gateway's camelCase resume fields, or the snake_case ones of
+/// `POST /api/v1/analyze/resume`.
 #[derive(Deserialize)]
 pub(super) struct StartAnalysis {
+    /// The feature (`GET /api/v1/ai/features` id 1–3); a number or a numeric string.
+    #[serde(default, alias = "featureId", deserialize_with = "feature_id")]
+    feature_id: Option<u32>,
     #[serde(default, alias = "resumeId")]
     resume_id: Option<Id>,
     /// Absent: the stored resume's content is analysed again.
@@ -274,9 +301,45 @@ pub(super) struct StartAnalysis {
     file_name: Option<String>,
     #[serde(default, alias = "userId")]
     user_id: Option<Id>,
-    /// The original's analysis type: only `resume` is offered.
+    /// The original's analysis type; names the feature when there is no `featureId`.
     #[serde(default, rename = "type")]
     kind: Option<String>,
+}
+
+/// A feature id as a number or a numeric string; `null` is absent.
+fn feature_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let v = Value::deserialize(d)?;
+    let id = match &v {
+        Value::Null => return Ok(None),
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    id.and_then(|i| u32::try_from(i).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("featureId {v} is not a feature id")))
+}
+
+/// The feature a request asks for: its `featureId`, else the feature its `type` names, else
+/// resume optimisation.
+fn requested_feature(r: &StartAnalysis) -> Result<GatewayFeature, ApiError> {
+    match (r.feature_id, r.kind.as_deref()) {
+        (Some(id), _) => GatewayFeature::from_id(id).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_feature",
+                format!("不支持的功能 {id}，可选 1 简历优化、2 职位匹配、3 面试准备 (unknown featureId)"),
+            )
+        }),
+        (None, Some(kind)) => GatewayFeature::from_type(kind).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported_analysis_type",
+                format!("不支持的分析类型 '{kind}' (use featureId 1, 2 or 3, or type resume, job_matching or interview)"),
+            )
+        }),
+        (None, None) => Ok(GatewayFeature::ResumeOptimization),
+    }
 }
 
 /// `POST /api/v1/ai/start-analysis`.
@@ -285,21 +348,64 @@ pub(super) async fn start_analysis(
     caller: Caller,
     ApiJson(r): ApiJson<StartAnalysis>,
 ) -> Result<Json<Value>, ApiError> {
-    if let Some(kind) = r.kind.as_deref() {
-        if !kind.trim().eq_ignore_ascii_case("resume") {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_analysis_type",
-                format!("不支持的分析类型 '{kind}'，仅支持 resume (only 'resume' is offered)"),
-            ));
+    let feature = requested_feature(&r)?;
+    let (resume_id, data) = match r.resume_id {
+        Some(resume_id) => (
+            Some(resume_id),
+            stored_resume_task(&s, &caller, resume_id, r).await?,
+        ),
+        // The platform's body: a text analysed for the feature, not stored.
+        None => {
+            let Some(content) = r.content.filter(|c| !c.trim().is_empty()) else {
+                return Err(ApiError::bad_request(
+                    "missing_content",
+                    "分析内容不能为空 (content is required without a resume id)",
+                ));
+            };
+            if r.user_id.is_some() {
+                caller.may_act_for(r.user_id)?;
+            }
+            let data = ResumeData {
+                content,
+                file_type: r.file_type.unwrap_or_default(),
+                file_name: r.file_name.unwrap_or_default(),
+                user_id: r.user_id.or(caller.user_id()),
+            };
+            (None, data)
         }
-    }
-    let Some(resume_id) = r.resume_id else {
-        return Err(ApiError::bad_request("missing_resume_id", "简历ID不能为空"));
     };
-    // The resume's user, as `POST /api/v1/analyze/resume` decides it.
-    let user_id = super::resume_writer(&s, &caller, resume_id, r.user_id).await?;
-    let data = match r.content {
+    let task = NewTask {
+        feature,
+        resume_id,
+        data,
+        owner: caller.user_id(),
+        privileged: caller.is_privileged(),
+    };
+    let rec = s.start_analysis(task).await.map_err(task_error)?;
+    Ok(Json(json!({
+        "status": "success",
+        "data": {
+            "taskId": rec.id,
+            "featureId": rec.feature,
+            "status": rec.state.public(),
+            "state": rec.state.name(),
+            "resumeId": rec.resume_id,
+            "createdAt": rec.created_at,
+            "message": "分析任务已开始，请稍后查询结果",
+        }
+    })))
+}
+
+/// What a task on a stored resume analyses: the request's content, else the stored one (the
+/// resume's user decided as `POST /api/v1/analyze/resume` decides it).
+async fn stored_resume_task(
+    s: &AiService,
+    caller: &Caller,
+    resume_id: Id,
+    r: StartAnalysis,
+) -> Result<ResumeData, ApiError> {
+    let user_id = super::resume_writer(s, caller, resume_id, r.user_id).await?;
+    Ok(match r.content {
         Some(content) => ResumeData {
             content,
             file_type: r.file_type.unwrap_or_default(),
@@ -307,7 +413,7 @@ pub(super) async fn start_analysis(
             user_id,
         },
         None => {
-            let Some(stored) = stored_input(&s, resume_id).await? else {
+            let Some(stored) = stored_input(s, resume_id).await? else {
                 return Err(ApiError::bad_request(
                     "missing_content",
                     "简历内容不能为空 (content is required for a resume not analysed before)",
@@ -320,25 +426,7 @@ pub(super) async fn start_analysis(
                 content: stored.content,
             }
         }
-    };
-    let task = NewTask {
-        resume_id,
-        data,
-        owner: caller.user_id(),
-        privileged: caller.is_privileged(),
-    };
-    let rec = s.start_analysis(task).await.map_err(task_error)?;
-    Ok(Json(json!({
-        "status": "success",
-        "data": {
-            "taskId": rec.id,
-            "status": rec.state.public(),
-            "state": rec.state.name(),
-            "resumeId": rec.resume_id,
-            "createdAt": rec.created_at,
-            "message": "分析任务已开始，请稍后查询结果",
-        }
-    })))
+    })
 }
 
 /// The input of the stored resume, for a request without content.
@@ -396,12 +484,15 @@ pub(super) async fn analysis_result(
     Ok(res)
 }
 
-/// The task as the gateway's clients read it. A completed task also carries the original
-/// mock's top-level fields (`id`, `title`, `score`, `suggestions`, `keywords`, `createdAt`)
-/// from the real analysis.
+/// The task as the gateway's clients read it. A completed task also carries the original's
+/// top-level result fields (`id`, `featureId`, `title`, `score`, `suggestions`, `keywords`,
+/// `industryMatch`, `competitiveness`, `createdAt`) from the real analysis and its feature's
+/// report (matches, interview questions, skill gaps).
 fn task_view(rec: TaskRecord) -> Value {
+    let feature = GatewayFeature::from_id(rec.feature);
     let mut v = json!({
         "taskId": rec.id,
+        "featureId": rec.feature,
         "status": rec.state.public(),
         "state": rec.state.name(),
         "resumeId": rec.resume_id,
@@ -413,10 +504,17 @@ fn task_view(rec: TaskRecord) -> Value {
     if let Some(result) = rec.result {
         let a = &result["analysis"];
         v["id"] = json!(rec.id);
-        v["title"] = json!("简历分析");
+        v["title"] = json!(feature.map_or("简历分析", GatewayFeature::title));
         v["score"] = a["score"].clone();
         v["suggestions"] = a["suggestions"].clone();
         v["keywords"] = a["skills"].clone();
+        if let Some(Value::Object(report)) = rec.report {
+            for (k, x) in report {
+                if v.get(&k).is_none() {
+                    v[k.as_str()] = x;
+                }
+            }
+        }
         v["result"] = result;
     }
     if let Some(f) = rec.error {

@@ -198,6 +198,8 @@ impl AiService {
                 .with("expected_salary_min", lo)
                 .with("expected_salary_max", hi);
         }
+        // Where a resume's score stands among the stored ones (the gateway's competitiveness).
+        payload = payload.with("score", f64::from(analysis.score));
         let created_at = now_iso();
         let document = json!({
             "input": data, "analysis": analysis, "source": source, "model": model,

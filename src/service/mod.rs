@@ -5,6 +5,7 @@
 
 mod analyze;
 mod chat;
+mod gateway;
 mod insights;
 mod llm;
 mod matching;
@@ -31,6 +32,7 @@ pub use chat::{
     MessageView, SessionList, SessionMessages, SessionView, CONVERSATION_TYPES, DEFAULT_SESSION,
     DEFAULT_SESSION_TYPE, MAX_MESSAGE_CHARS,
 };
+pub use gateway::Feature;
 pub use llm::{Analyser, PathCount, ReasonCount, ServiceMetrics};
 pub use matching::{
     match_limit, CompanyInfo, Envelope, JobInfo, JobMatchingRequest, MatchResult, Matching,

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{watch, Notify};
 
+use super::gateway::{Feature, FeatureInput};
 use super::{blocking, check_len, now_iso, AiService, Result, ServiceError, MAX_CONTENT_CHARS};
 use crate::entity::{Id, ResumeData};
 use crate::vector::{Engine, VectorError};
@@ -112,7 +113,12 @@ pub struct TaskRecord {
     pub id: String,
     pub seq: u64,
     pub state: TaskState,
-    pub resume_id: Id,
+    /// The gateway feature (`GET /api/v1/ai/features` id) the task runs; 1 (resume
+    /// optimisation) for tasks stored before features were recorded.
+    #[serde(default = "resume_feature")]
+    pub feature: u32,
+    /// The stored resume analysed; `None`: a text analysed without being stored.
+    pub resume_id: Option<Id>,
     /// The token's user who queued it (`None` with auth off or a token-less caller).
     pub owner: Option<Id>,
     /// Queued by a caller that acts for anyone (auth off, `admin`, `service`): the resume's
@@ -133,8 +139,15 @@ pub struct TaskRecord {
     /// The analysis response (`POST /api/v1/analyze/resume`'s body) once completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
+    /// The feature's report (`industryMatch`, `competitiveness`, matches, questions, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<TaskFailure>,
+}
+
+fn resume_feature() -> u32 {
+    Feature::ResumeOptimization.id()
 }
 
 impl TaskRecord {
@@ -148,10 +161,12 @@ impl TaskRecord {
     }
 }
 
-/// A task to queue: the resume, what to analyse, and who asks.
+/// A task to queue: the feature, the resume, what to analyse, and who asks.
 #[derive(Debug, Clone)]
 pub struct NewTask {
-    pub resume_id: Id,
+    pub feature: Feature,
+    /// The stored resume to (re-)analyse; `None`: analyse `data` without storing it.
+    pub resume_id: Option<Id>,
     /// Content, file name and type, and the resume's `user_id`.
     pub data: ResumeData,
     /// The caller's user (from the token).
@@ -420,12 +435,16 @@ fn read(engine: &Engine, seq: u64) -> std::result::Result<Option<TaskRecord>, Ve
 }
 
 /// Sets the outcome and drops the input (the resume's document keeps it).
-fn finish(r: &mut TaskRecord, outcome: std::result::Result<Value, TaskFailure>) {
+/// What a completed task produced: the analysis response and the feature's report.
+type Outcome = std::result::Result<(Value, Option<Value>), TaskFailure>;
+
+fn finish(r: &mut TaskRecord, outcome: Outcome) {
     let now = chrono::Utc::now();
     match outcome {
-        Ok(v) => {
+        Ok((v, report)) => {
             r.state = TaskState::Completed;
             r.result = Some(v);
+            r.report = report;
         }
         Err(f) => {
             r.state = TaskState::Failed;
@@ -526,7 +545,7 @@ async fn run(svc: &AiService, job: &Job) -> Ran {
     let outcome = execute(svc, &rec).await;
     match &outcome {
         Ok(_) => {
-            tracing::info!(task = %rec.id, resume_id = %rec.resume_id, "analysis task completed")
+            tracing::info!(task = %rec.id, resume_id = ?rec.resume_id, "analysis task completed")
         }
         Err(f) if is_storage_failure(f) => {
             // Nothing was written: the task is queued again as it was (a run the storage
@@ -536,7 +555,7 @@ async fn run(svc: &AiService, job: &Job) -> Ran {
             }
             return Ran::StorageRefused(None);
         }
-        Err(f) => tracing::info!(task = %rec.id, resume_id = %rec.resume_id, code = %f.code,
+        Err(f) => tracing::info!(task = %rec.id, resume_id = ?rec.resume_id, code = %f.code,
             "analysis task failed"),
     }
     finish(&mut rec, outcome);
@@ -565,35 +584,70 @@ async fn store(svc: &AiService, rec: &TaskRecord) -> Result<()> {
     blocking(move || Ok(engine.kv_put(&k, &bytes)?)).await
 }
 
-async fn execute(svc: &AiService, rec: &TaskRecord) -> std::result::Result<Value, TaskFailure> {
+async fn execute(svc: &AiService, rec: &TaskRecord) -> Outcome {
     let Some(input) = rec.input.clone() else {
         return Err(TaskFailure {
             code: "missing_input".into(),
             message: "分析任务缺少简历内容 (the task has no input)".into(),
         });
     };
-    // The resume may have been written by someone else since the task was accepted.
-    if !rec.privileged {
-        match svc.resume_owner(rec.resume_id) {
-            Ok(owner) if owner.is_some() && owner == rec.owner => {}
-            Ok(_) => {
-                return Err(TaskFailure {
-                    code: "forbidden".into(),
-                    message: "简历已属于其他用户，无权分析 (the resume belongs to another user)"
-                        .into(),
-                })
+    let feature = Feature::from_id(rec.feature).unwrap_or(Feature::ResumeOptimization);
+    let content = input.content.clone();
+    let (result, profile) =
+        match rec.resume_id {
+            Some(id) => {
+                // The resume may have been written by someone else since the task was accepted.
+                if !rec.privileged {
+                    match svc.resume_owner(id) {
+                        Ok(owner) if owner.is_some() && owner == rec.owner => {}
+                        Ok(_) => return Err(TaskFailure {
+                            code: "forbidden".into(),
+                            message:
+                                "简历已属于其他用户，无权分析 (the resume belongs to another user)"
+                                    .into(),
+                        }),
+                        Err(ServiceError::NotFound(_)) => {}
+                        Err(e) => return Err(failure(e)),
+                    }
+                }
+                let resp = svc.analyze_resume(id, input).await.map_err(failure)?;
+                let value = serde_json::to_value(resp).map_err(|e| {
+                    tracing::error!(error = %e, "analysis response not serialisable");
+                    internal()
+                })?;
+                (
+                    value,
+                    svc.resume_profile(id.0)
+                        .ok()
+                        .flatten()
+                        .map(|p| crate::recommend::Profile::clone(&p)),
+                )
             }
-            Err(ServiceError::NotFound(_)) => {}
-            Err(e) => return Err(failure(e)),
+            None => {
+                let (value, profile) = svc.preview_resume(input).await.map_err(failure)?;
+                (value, Some(profile))
+            }
+        };
+    // The analysis is done (and stored): a report that cannot be made leaves it out.
+    let report = match profile {
+        Some(profile) => {
+            let input = FeatureInput {
+                feature,
+                result: &result,
+                resume_id: rec.resume_id,
+                content: &content,
+            };
+            match svc.feature_report(input, profile).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::warn!(task = %rec.id, error = %e, "feature report not made");
+                    None
+                }
+            }
         }
-    }
-    match svc.analyze_resume(rec.resume_id, input).await {
-        Ok(resp) => serde_json::to_value(resp).map_err(|e| {
-            tracing::error!(error = %e, "analysis response not serialisable");
-            internal()
-        }),
-        Err(e) => Err(failure(e)),
-    }
+        None => None,
+    };
+    Ok((result, report))
 }
 
 fn internal() -> TaskFailure {
@@ -679,7 +733,7 @@ impl AiService {
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))??;
         tasks.shared.work.notify_one();
-        tracing::info!(task = %rec.id, resume_id = %rec.resume_id, "analysis task queued");
+        tracing::info!(task = %rec.id, resume_id = ?rec.resume_id, feature = rec.feature, "analysis task queued");
         Ok(rec)
     }
 
@@ -727,6 +781,7 @@ fn submit(
         id: format!("task_{seq}_{:08x}", rand::random::<u32>()),
         seq,
         state: TaskState::Queued,
+        feature: task.feature.id(),
         resume_id: task.resume_id,
         owner: task.owner,
         privileged: task.privileged,
@@ -738,6 +793,7 @@ fn submit(
         finished_at: None,
         finished_unix: None,
         result: None,
+        report: None,
         error: None,
     };
     engine
@@ -792,7 +848,8 @@ mod tests {
             id: "task_1_00000000".into(),
             seq: 1,
             state: TaskState::Running,
-            resume_id: Id(1),
+            feature: 1,
+            resume_id: Some(Id(1)),
             owner: None,
             privileged: true,
             user_id: None,
@@ -803,10 +860,11 @@ mod tests {
             finished_at: None,
             finished_unix: None,
             result: None,
+            report: None,
             error: None,
         };
         assert!(!r.expired(i64::MAX));
-        finish(&mut r, Ok(Value::Null));
+        finish(&mut r, Ok((Value::Null, None)));
         assert_eq!(r.state, TaskState::Completed);
         assert!(r.input.is_none());
         let t = r.finished_unix.unwrap();
@@ -831,7 +889,8 @@ mod tests {
             ..ResumeData::default()
         };
         let new = || NewTask {
-            resume_id: Id(1),
+            feature: Feature::ResumeOptimization,
+            resume_id: Some(Id(1)),
             data: data.clone(),
             owner: None,
             privileged: true,
