@@ -10,7 +10,7 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::insights::{job_of, skill_gaps, StoredAnalysis};
+use super::insights::{industries, job_of, skill_gaps, StoredAnalysis};
 use super::llm::Analyser;
 use super::matching::Matching;
 use super::recommend::Ranked;
@@ -18,7 +18,7 @@ use super::{blocking, AiService, Result};
 use crate::analysis::llm as prompts;
 use crate::entity::{Id, ResumeData, MAX_ID};
 use crate::recommend::features::resume_features;
-use crate::recommend::{round4, Profile};
+use crate::recommend::Profile;
 use crate::vector::{Collection, Filter};
 
 /// Best jobs a job-matching feature answers.
@@ -81,27 +81,9 @@ impl Feature {
 /// Job category → the mean match score of the resume's best jobs in it, for the categories
 /// with the most of them.
 fn industry_match(pool: &[Ranked]) -> Map<String, Value> {
-    let mut by: Vec<(String, usize, f64)> = Vec::new();
-    for r in pool {
-        let Some(i) = job_of(r)
-            .industry
-            .as_deref()
-            .filter(|i| !i.trim().is_empty())
-        else {
-            continue;
-        };
-        match by.iter_mut().find(|(n, _, _)| n == i) {
-            Some(e) => {
-                e.1 += 1;
-                e.2 += r.1;
-            }
-            None => by.push((i.to_string(), 1, r.1)),
-        }
-    }
-    by.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)));
-    by.into_iter()
-        .take(INDUSTRIES)
-        .map(|(i, n, sum)| (i, json!(round4(sum / n as f64))))
+    industries(pool, INDUSTRIES)
+        .into_iter()
+        .map(|f| (f.industry.to_string(), json!(f.average_match_score)))
         .collect()
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::recommend::Ranked;
 use crate::recommend::features::Features;
@@ -64,8 +64,16 @@ pub(crate) fn skill_gaps(profile: &Profile, pool: &[Ranked]) -> Vec<SkillGap> {
     out
 }
 
-/// The industries of the pool's jobs, by count, with their mean match score.
-pub(crate) fn top_industries(pool: &[Ranked], n: usize) -> Vec<Value> {
+/// An industry among the pool's jobs: how many, and their mean match score.
+#[derive(Debug, Serialize)]
+pub(crate) struct IndustryFit<'a> {
+    pub industry: &'a str,
+    pub jobs: usize,
+    pub average_match_score: f64,
+}
+
+/// The industries of the pool's jobs, most jobs first (ties: the better fit), at most `n`.
+pub(crate) fn industries(pool: &[Ranked], n: usize) -> Vec<IndustryFit<'_>> {
     let mut by: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
     for r in pool {
         if let Some(i) = job_of(r)
@@ -78,15 +86,21 @@ pub(crate) fn top_industries(pool: &[Ranked], n: usize) -> Vec<Value> {
             e.1 += r.1;
         }
     }
-    let mut v: Vec<(&str, usize, f64)> = by.into_iter().map(|(i, (c, s))| (i, c, s)).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)));
-    v.into_iter()
-        .take(n)
-        .map(|(industry, jobs, sum)| {
-            json!({"industry": industry, "jobs": jobs,
-                   "average_match_score": round4(sum / jobs as f64)})
+    let mut v: Vec<IndustryFit> = by
+        .into_iter()
+        .map(|(industry, (jobs, sum))| IndustryFit {
+            industry,
+            jobs,
+            average_match_score: round4(sum / jobs as f64),
         })
-        .collect()
+        .collect();
+    v.sort_by(|a, b| {
+        b.jobs
+            .cmp(&a.jobs)
+            .then(b.average_match_score.total_cmp(&a.average_match_score))
+    });
+    v.truncate(n);
+    v
 }
 
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
@@ -99,7 +113,17 @@ fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 
 /// Monthly salaries the pool's jobs post: the 25th percentile of their minimums, the median
 /// of their midpoints, the 75th percentile of their maximums (CNY, rounded to 100).
-pub(crate) fn salary_expectations(pool: &[Ranked]) -> Value {
+#[derive(Debug, Serialize)]
+pub(crate) struct SalaryRange {
+    pub jobs_with_salary: usize,
+    pub low: Option<i64>,
+    pub median: Option<i64>,
+    pub high: Option<i64>,
+    pub currency: &'static str,
+    pub period: &'static str,
+}
+
+pub(crate) fn salary_range(pool: &[Ranked]) -> SalaryRange {
     let (mut lows, mut mids, mut highs) = (Vec::new(), Vec::new(), Vec::new());
     for r in pool {
         let j = job_of(r);
@@ -116,23 +140,33 @@ pub(crate) fn salary_expectations(pool: &[Ranked]) -> Value {
         v.sort_by(f64::total_cmp);
     }
     let r100 = |x: Option<f64>| x.map(|x| ((x / 100.0).round() * 100.0) as i64);
-    json!({
-        "jobs_with_salary": lows.len(),
-        "low": r100(percentile(&lows, 0.25)),
-        "median": r100(percentile(&mids, 0.5)),
-        "high": r100(percentile(&highs, 0.75)),
-        "currency": "CNY",
-        "period": "month",
-    })
+    SalaryRange {
+        jobs_with_salary: lows.len(),
+        low: r100(percentile(&lows, 0.25)),
+        median: r100(percentile(&mids, 0.5)),
+        high: r100(percentile(&highs, 0.75)),
+        currency: "CNY",
+        period: "month",
+    }
 }
 
-/// The resume's skills by how many of the pool's jobs name them.
-pub(crate) fn demand_trends(profile: &Profile, pool: &[Ranked]) -> Vec<Value> {
-    let mut v: Vec<(&str, usize)> = profile
+/// One of the resume's skills and how many of the pool's jobs name it.
+#[derive(Debug, Serialize)]
+pub(crate) struct SkillDemand<'a> {
+    pub skill: &'a str,
+    pub jobs: usize,
+    /// Of the pool.
+    pub share: f64,
+}
+
+/// The resume's skills by how many of the pool's jobs name them, at most 10.
+pub(crate) fn skill_demand<'a>(profile: &'a Profile, pool: &[Ranked]) -> Vec<SkillDemand<'a>> {
+    let total = pool.len().max(1) as f64;
+    let mut v: Vec<SkillDemand> = profile
         .skills
         .iter()
         .map(|s| {
-            let n = pool
+            let jobs = pool
                 .iter()
                 .filter(|r| {
                     let j = job_of(r);
@@ -142,17 +176,16 @@ pub(crate) fn demand_trends(profile: &Profile, pool: &[Ranked]) -> Vec<Value> {
                         .any(|x| x.key == s.key)
                 })
                 .count();
-            (s.name.as_str(), n)
+            SkillDemand {
+                skill: s.name.as_str(),
+                jobs,
+                share: round4(jobs as f64 / total),
+            }
         })
         .collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    let total = pool.len().max(1) as f64;
-    v.into_iter()
-        .take(10)
-        .map(|(skill, jobs)| {
-            json!({"skill": skill, "jobs": jobs, "share": round4(jobs as f64 / total)})
-        })
-        .collect()
+    v.sort_by(|a, b| b.jobs.cmp(&a.jobs).then_with(|| a.skill.cmp(b.skill)));
+    v.truncate(10);
+    v
 }
 
 fn median_f32(mut v: Vec<f32>) -> Option<f32> {
@@ -216,51 +249,64 @@ pub(crate) fn missing_parts(profile: &Profile, a: &StoredAnalysis) -> Vec<String
     out
 }
 
-/// Jobs in the pool that ask more experience or a higher education than the profile has.
-pub(crate) fn requirement_gaps(profile: &Profile, pool: &[Ranked]) -> (Value, Value) {
+/// The pool's jobs that ask more experience than the profile has.
+#[derive(Debug, Serialize)]
+pub(crate) struct ExperienceGap {
+    pub jobs: usize,
+    pub your_years: Option<f64>,
+    /// The median of what those jobs ask.
+    pub typical_required_years: Option<f64>,
+    pub pool: usize,
+}
+
+/// The pool's jobs that ask a higher education than the profile has, by level.
+#[derive(Debug, Serialize)]
+pub(crate) struct EducationGap {
+    pub your_education: Option<&'static str>,
+    pub jobs_requiring_higher: usize,
+    pub by_level: BTreeMap<&'static str, usize>,
+}
+
+pub(crate) fn experience_gap(profile: &Profile, pool: &[Ranked]) -> ExperienceGap {
     let need_more: Vec<f32> = pool
         .iter()
         .filter_map(|r| job_of(r).years_min)
         .filter(|n| *n > 0.0 && profile.years.is_none_or(|h| h < *n))
         .collect();
-    let experience = json!({
-        "jobs": need_more.len(),
-        "your_years": profile.years.map(|y| round4(f64::from(y))),
-        "typical_required_years": median_f32(need_more).map(|y| round4(f64::from(y))),
-        "pool": pool.len(),
-    });
-    let mut higher: BTreeMap<&'static str, usize> = BTreeMap::new();
+    ExperienceGap {
+        jobs: need_more.len(),
+        your_years: profile.years.map(|y| round4(f64::from(y))),
+        typical_required_years: median_f32(need_more).map(|y| round4(f64::from(y))),
+        pool: pool.len(),
+    }
+}
+
+pub(crate) fn education_gap(profile: &Profile, pool: &[Ranked]) -> EducationGap {
+    let mut by_level: BTreeMap<&'static str, usize> = BTreeMap::new();
     for r in pool {
         if let Some(need) = job_of(r).education {
             if profile.education.is_none_or(|h| h < need) {
-                *higher.entry(need.label()).or_default() += 1;
+                *by_level.entry(need.label()).or_default() += 1;
             }
         }
     }
-    let education = json!({
-        "your_education": profile.education.map(|e| e.label()),
-        "jobs_requiring_higher": higher.values().sum::<usize>(),
-        "by_level": higher,
-    });
-    (experience, education)
+    EducationGap {
+        your_education: profile.education.map(|e| e.label()),
+        jobs_requiring_higher: by_level.values().sum(),
+        by_level,
+    }
 }
 
 /// What the resume has that its matches ask for.
 pub(crate) fn strengths(profile: &Profile, a: &StoredAnalysis, pool: &[Ranked]) -> Vec<String> {
     let mut out = Vec::new();
-    let demanded: Vec<(String, usize)> = demand_trends(profile, pool)
-        .iter()
-        .filter_map(|d| {
-            Some((
-                d["skill"].as_str()?.to_string(),
-                d["jobs"].as_u64()? as usize,
-            ))
-        })
-        .filter(|(_, n)| *n > 0)
+    let demanded: Vec<SkillDemand> = skill_demand(profile, pool)
+        .into_iter()
+        .filter(|d| d.jobs > 0)
         .take(3)
         .collect();
     if !demanded.is_empty() {
-        let names: Vec<&str> = demanded.iter().map(|(s, _)| s.as_str()).collect();
+        let names: Vec<&str> = demanded.iter().map(|d| d.skill).collect();
         out.push(format!(
             "掌握 {}：匹配职位中需求最多的技能",
             names.join("、")
@@ -297,24 +343,20 @@ pub(crate) fn strengths(profile: &Profile, a: &StoredAnalysis, pool: &[Ranked]) 
 /// Advice from the matches: where the resume fits, what the market pays, what holds it back.
 pub(crate) fn career_advice(profile: &Profile, wishes: &Wishes, pool: &[Ranked]) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(top) = top_industries(pool, 2).first() {
+    if let Some(top) = industries(pool, 1).first() {
         out.push(format!(
             "您的简历与「{}」行业的职位最契合（{} 个匹配职位），可优先投递",
-            top["industry"].as_str().unwrap_or_default(),
-            top["jobs"]
+            top.industry, top.jobs
         ));
     }
-    let salary = salary_expectations(pool);
-    if let (Some(lo), Some(hi)) = (salary["low"].as_i64(), salary["high"].as_i64()) {
+    let salary = salary_range(pool);
+    if let (Some(lo), Some(hi)) = (salary.low, salary.high) {
         out.push(format!(
             "匹配职位的月薪大多在 {lo}-{hi} 元，可据此设定期望薪资"
         ));
     }
-    let (experience, _) = requirement_gaps(profile, pool);
-    if let (Some(n), Some(y)) = (
-        experience["jobs"].as_u64().filter(|n| *n > 0),
-        experience["typical_required_years"].as_f64(),
-    ) {
+    let experience = experience_gap(profile, pool);
+    if let (n @ 1.., Some(y)) = (experience.jobs, experience.typical_required_years) {
         out.push(format!(
             "{n} 个匹配职位要求的经验多于您目前的（常见要求 {y} 年），可先投递要求相当的职位，积累项目经验"
         ));

@@ -16,8 +16,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::insights::{
-    career_advice, completeness, demand_trends, job_of, missing_parts, requirement_gaps,
-    salary_expectations, skill_gaps, strengths, top_industries, StoredAnalysis,
+    career_advice, completeness, education_gap, experience_gap, industries, job_of, missing_parts,
+    salary_range, skill_demand, skill_gaps, strengths, StoredAnalysis,
 };
 use super::recommend::{Ranked, UserProfile, RECOMMENDER_MODEL};
 use super::search::translate;
@@ -608,8 +608,6 @@ impl AiService {
         let profile: &Profile = &profile;
         let analysis = StoredAnalysis::of_document(&doc);
         let gaps = skill_gaps(profile, &pool);
-        let demand = demand_trends(profile, &pool);
-        let (experience_gaps, education_opportunities) = requirement_gaps(profile, &pool);
         let average = if pool.is_empty() {
             0.0
         } else {
@@ -636,17 +634,17 @@ impl AiService {
                     },
                     "matching_trends": {
                         "average_match_score": average,
-                        "top_matching_industries": top_industries(&pool, 3),
+                        "top_matching_industries": industries(&pool, 3),
                         "skill_gaps": gaps.iter().take(10).collect::<Vec<_>>(),
                     },
                     "improvement_areas": {
                         "priority_skills": gaps.iter().take(5).map(|g| g.skill.as_str()).collect::<Vec<_>>(),
-                        "experience_gaps": experience_gaps,
-                        "education_opportunities": education_opportunities,
+                        "experience_gaps": experience_gap(profile, &pool),
+                        "education_opportunities": education_gap(profile, &pool),
                     },
                     "market_insights": {
-                        "demand_trends": demand,
-                        "salary_expectations": salary_expectations(&pool),
+                        "demand_trends": skill_demand(profile, &pool),
+                        "salary_expectations": salary_range(&pool),
                         "competition_analysis": competition,
                     },
                 },
