@@ -356,10 +356,10 @@ impl AiService {
     ) -> Result<Option<MatchResult>> {
         let (id, _, _, m) = &s.ranked;
         let job = job_of(&s.ranked);
-        let Some(doc) = self.engine.document(Collection::Jobs, *id)? else {
+        let Some(mut doc) = self.engine.document(Collection::Jobs, *id)? else {
             return Ok(None); // deleted since it was ranked
         };
-        let data: JobData = serde_json::from_value(doc["input"].clone()).unwrap_or_default();
+        let data: JobData = serde_json::from_value(doc["input"].take()).unwrap_or_default();
         let company = self.company_info(job, &data)?;
         let updated = doc["created_at"].as_str().map(str::to_string);
         let created = doc["first_analyzed_at"]
@@ -375,7 +375,10 @@ impl AiService {
             requirements: data.requirements.clone(),
             company_id: job.company_id.unwrap_or(0),
             industry: text(data.industry.as_ref()),
-            location: data.location.trim().to_string(),
+            location: Some(data.location.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .or_else(|| job.city.clone())
+                .unwrap_or_default(),
             salary_min: salary_int(data.salary_min),
             salary_max: salary_int(data.salary_max),
             experience: Some(text(data.experience.as_ref()))
