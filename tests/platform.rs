@@ -24,6 +24,8 @@ const OTHER: u64 = 8;
 const RESUME: u64 = 501;
 const RIVAL_RESUME: u64 = 734_259_061;
 const COMPANY: u64 = 3;
+/// The job service's own token.
+const SERVICE: u64 = 9000;
 
 // ---------------------------------------------------------------------------------------------
 // Mirrors of the job-service client's Go types (`models.go`): strict where Go is strict.
@@ -188,6 +190,20 @@ const RIVAL_TEXT: &str = "李娜 期望城市：深圳\n2012.09-2016.06 浙江�
     2016.07-2025.06 云计算公司 高级后端工程师，负责容器平台，Rust、Go、Kubernetes、Docker、PostgreSQL、Redis\n\
     技能：Rust、Go、Kubernetes、Docker、PostgreSQL、Redis、Linux";
 
+/// The app with auth on, seeded by the job service and two users; the owner's token.
+async fn seeded_app() -> (TestApp, String) {
+    let app = app(true).await;
+    let owner = token(OWNER, "user");
+    seed(
+        &app,
+        Some(&token(SERVICE, "service")),
+        Some(&owner),
+        Some(&token(OTHER, "user")),
+    )
+    .await;
+    (app, owner)
+}
+
 /// A company and jobs as the job service posts them (integer salaries), and two resumes.
 async fn seed(app: &TestApp, service: Option<&str>, owner: Option<&str>, other: Option<&str>) {
     ok(app, "POST", "/api/v1/analyze/company", service, Some(json!({
@@ -273,11 +289,8 @@ fn assert_rounded(text: &str) {
 
 #[tokio::test]
 async fn job_matching_decodes_into_the_job_services_go_types() {
-    let app = app(true).await;
-    let service = token(9000, "service");
-    let owner = token(OWNER, "user");
-    let other = token(OTHER, "user");
-    seed(&app, Some(&service), Some(&owner), Some(&other)).await;
+    let (app, owner) = seeded_app().await;
+    let service = token(SERVICE, "service");
 
     // The client's body when its caller set no limit and no filters: Go's zero values.
     let body = json!({"resume_id": RESUME, "limit": 0, "filters": null});
@@ -405,16 +418,7 @@ async fn job_matching_decodes_into_the_job_services_go_types() {
 
 #[tokio::test]
 async fn enhanced_matching_weighs_education_as_its_own_factor() {
-    let app = app(true).await;
-    let service = token(9000, "service");
-    let owner = token(OWNER, "user");
-    seed(
-        &app,
-        Some(&service),
-        Some(&owner),
-        Some(&token(OTHER, "user")),
-    )
-    .await;
+    let (app, owner) = seeded_app().await;
     let body = json!({"resume_id": RESUME, "limit": 0, "filters": null});
     let a = send(
         &app,
@@ -473,16 +477,7 @@ async fn enhanced_matching_weighs_education_as_its_own_factor() {
 
 #[tokio::test]
 async fn recommendations_and_analysis_are_computed_from_the_resume_and_the_jobs() {
-    let app = app(true).await;
-    let service = token(9000, "service");
-    let owner = token(OWNER, "user");
-    seed(
-        &app,
-        Some(&service),
-        Some(&owner),
-        Some(&token(OTHER, "user")),
-    )
-    .await;
+    let (app, owner) = seeded_app().await;
 
     let r = ok(
         &app,
@@ -573,7 +568,7 @@ async fn recommendations_and_analysis_are_computed_from_the_resume_and_the_jobs(
         &app,
         "GET",
         "/api/v1/ai/matching/analysis/9999",
-        Some(&token(9000, "service")),
+        Some(&token(SERVICE, "service")),
         None,
     )
     .await;
@@ -583,15 +578,7 @@ async fn recommendations_and_analysis_are_computed_from_the_resume_and_the_jobs(
 
 #[tokio::test]
 async fn the_platforms_roles_and_its_error_messages() {
-    let app = app(true).await;
-    let service = token(9000, "service");
-    seed(
-        &app,
-        Some(&service),
-        Some(&token(OWNER, "user")),
-        Some(&token(OTHER, "user")),
-    )
-    .await;
+    let (app, _) = seeded_app().await;
     let path = "/api/v1/ai/job-matching";
     let body = json!({"resume_id": RESUME, "limit": 0, "filters": null});
     // The platform's administrator acts for anyone, as do admin and service.
@@ -733,16 +720,7 @@ async fn task_result(app: &TestApp, token: Option<&str>, task: &str) -> Value {
 
 #[tokio::test]
 async fn the_gateways_features_run_on_pasted_text() {
-    let app = app(true).await;
-    let service = token(9000, "service");
-    let owner = token(OWNER, "user");
-    seed(
-        &app,
-        Some(&service),
-        Some(&owner),
-        Some(&token(OTHER, "user")),
-    )
-    .await;
+    let (app, owner) = seeded_app().await;
     let before = app
         .service
         .engine()
