@@ -10,6 +10,29 @@ use clap::{Args, ValueEnum};
 /// Ollama's address when OLLAMA_HOST is not set.
 pub const DEFAULT_OLLAMA_HOST: &str = "http://localhost:11434";
 /// Default beam width of the recommendations' candidate search (`AI_RECOMMEND_EF`).
+/// The request limit unless the LLM needs more: under the gateway's 30 s, so its callers get
+/// our JSON answer rather than the gateway's error.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(25);
+/// The gateway's own limit (`proxyToAIService`): a longer request limit is still cut there.
+pub const GATEWAY_TIMEOUT: Duration = Duration::from_secs(30);
+/// What a fallback needs after the LLM gave up: a slot in the LLM's queue, the rules, the
+/// engine's write (fsync) and the answer.
+pub const FALLBACK_MARGIN: Duration = Duration::from_secs(2);
+
+/// The longest an analysis may take before its fallback has answered: the LLM's timeout,
+/// then (a network embedder has the same timeout, and a resume is embedded after its
+/// analysis) the embedder's, plus [`FALLBACK_MARGIN`].
+pub fn analysis_budget(llm_timeout: Duration, llm: bool, network_embedder: bool) -> Duration {
+    let mut b = FALLBACK_MARGIN;
+    if llm {
+        b += llm_timeout;
+    }
+    if network_embedder {
+        b += llm_timeout;
+    }
+    b
+}
+
 /// Roles that act for any user unless `AI_ADMIN_ROLES` says otherwise.
 pub const DEFAULT_ADMIN_ROLES: &str = "admin,super_admin,service";
 
@@ -154,6 +177,11 @@ pub struct ServeArgs {
     /// it below the gateway's 30 s. Fractions allowed (e.g. 0.5).
     #[arg(long, env = "AI_LLM_TIMEOUT_SECS", default_value_t = 20.0)]
     pub llm_timeout_secs: f64,
+    /// Seconds a request may take before it is answered 504. Default: 25, or more when the LLM
+    /// timeout (plus, with a network embedder, its own) and the fallback need more; a smaller
+    /// value than that need is refused at start. The gateway gives up after 30 s.
+    #[arg(long, env = "AI_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<f64>,
     /// LLM calls in flight at once; more wait briefly, then fall back.
     #[arg(long, env = "AI_LLM_MAX_CONCURRENT", default_value_t = 4)]
     pub llm_max_concurrent: usize,
@@ -333,6 +361,8 @@ pub struct Config {
     pub llm_model: Option<String>,
     pub openai_api_key: Option<Secret>,
     pub llm_timeout: Duration,
+    /// `AI_REQUEST_TIMEOUT_SECS`, or derived: always above [`Config::analysis_budget`].
+    pub request_timeout: Duration,
     pub llm_max_concurrent: usize,
     pub llm_breaker_failures: u32,
     pub llm_breaker_cooldown: Duration,
@@ -422,6 +452,7 @@ impl ServeArgs {
             llm_model: None,
             openai_api_key: None,
             llm_timeout_secs: 20.0,
+            request_timeout_secs: None,
             llm_max_concurrent: 4,
             llm_breaker_failures: 5,
             llm_breaker_cooldown_secs: 30.0,
@@ -514,6 +545,36 @@ impl ServeArgs {
                 "is required with LLM_PROVIDER=openai (base URL including /v1)",
             ));
         }
+        let budget = analysis_budget(
+            llm_timeout,
+            llm_provider != LlmProvider::None,
+            self.embedding_provider != EmbeddingProvider::Builtin,
+        );
+        let request_timeout = match self.request_timeout_secs {
+            None => DEFAULT_REQUEST_TIMEOUT.max(budget),
+            Some(t) => {
+                let t = secs("AI_REQUEST_TIMEOUT_SECS", t, 3600.0)?;
+                if t < budget {
+                    return Err(invalid(
+                        "AI_REQUEST_TIMEOUT_SECS",
+                        &format!(
+                            "is {:.1} s, but an analysis may wait {:.1} s for the LLM{} before \
+                             the rule-based fallback answers: set at least {:.1} s, or lower \
+                             AI_LLM_TIMEOUT_SECS",
+                            t.as_secs_f64(),
+                            llm_timeout.as_secs_f64(),
+                            if self.embedding_provider == EmbeddingProvider::Builtin {
+                                ""
+                            } else {
+                                " and as long again for the embedder"
+                            },
+                            budget.as_secs_f64()
+                        ),
+                    ));
+                }
+                t
+            }
+        };
         let ollama_host = self
             .ollama_host
             .filter(|h| !h.trim().is_empty())
@@ -672,6 +733,7 @@ impl ServeArgs {
             llm_model: self.llm_model,
             openai_api_key,
             llm_timeout,
+            request_timeout,
             llm_max_concurrent: self.llm_max_concurrent,
             llm_breaker_failures: self.llm_breaker_failures,
             llm_breaker_cooldown,
@@ -744,6 +806,44 @@ mod tests {
         a.memory_trim_secs = 3601;
         let e = a.clone().validate().unwrap_err().to_string();
         assert!(e.contains("AI_MEMORY_TRIM_SECS"), "{e}");
+    }
+
+    #[test]
+    fn the_request_limit_leaves_the_fallback_time_to_answer() {
+        let limit = |a: &ServeArgs| {
+            a.clone()
+                .validate()
+                .map(|c| c.request_timeout.as_secs_f64())
+        };
+        let mut a = ServeArgs::for_tests("d".into());
+        assert_eq!(limit(&a).unwrap(), 25.0, "no LLM: the default");
+        a.llm_provider = Some(LlmProvider::Ollama);
+        assert_eq!(limit(&a).unwrap(), 25.0, "20 s + 2 s fit in 25 s");
+        a.llm_timeout_secs = 30.0;
+        assert_eq!(limit(&a).unwrap(), 32.0, "derived from the LLM's timeout");
+        a.embedding_provider = EmbeddingProvider::Ollama;
+        assert_eq!(
+            limit(&a).unwrap(),
+            62.0,
+            "a resume is embedded after its analysis"
+        );
+        a.request_timeout_secs = Some(40.0);
+        let e = limit(&a).unwrap_err().to_string();
+        assert!(
+            e.contains("AI_REQUEST_TIMEOUT_SECS") && e.contains("62.0"),
+            "{e}"
+        );
+        a.embedding_provider = EmbeddingProvider::Builtin;
+        assert_eq!(
+            limit(&a).unwrap(),
+            40.0,
+            "an explicit limit that fits is kept"
+        );
+        a.llm_timeout_secs = 1.0;
+        a.request_timeout_secs = Some(3.0);
+        assert_eq!(limit(&a).unwrap(), 3.0);
+        a.request_timeout_secs = Some(0.0);
+        assert!(limit(&a).is_err());
     }
 
     #[test]

@@ -508,6 +508,15 @@ async fn run_server(
     } else {
         tracing::info!("JWT verification on (HS256)");
     }
+    if config.request_timeout > jobfirst_ai::config::GATEWAY_TIMEOUT {
+        tracing::warn!(
+            request_timeout_s = config.request_timeout.as_secs_f64(),
+            llm_timeout_s = config.llm_timeout.as_secs_f64(),
+            "requests may take longer than the gateway's 30 s (the LLM's timeout needs it): \
+             callers through the gateway get its timeout instead of the fallback; lower \
+             AI_LLM_TIMEOUT_SECS to keep them under it"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot bind {addr}"))?;

@@ -42,24 +42,6 @@ use metrics::HttpMetrics;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-/// Longest a request may take before it is answered 504: under the gateway's 30 s, so the
-/// client gets our JSON error rather than the gateway's.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(25);
-
-/// Options of the HTTP layer that are not service configuration.
-#[derive(Debug, Clone)]
-pub struct HttpOptions {
-    pub request_timeout: Duration,
-}
-
-impl Default for HttpOptions {
-    fn default() -> HttpOptions {
-        HttpOptions {
-            request_timeout: REQUEST_TIMEOUT,
-        }
-    }
-}
-
 /// What the handlers can reach: the service plus the edge's own state.
 #[derive(Clone)]
 pub struct AppState {
@@ -185,13 +167,11 @@ pub fn routes() -> Vec<Route> {
     api().routes
 }
 
-/// The application's routes over a service, with the default options.
+/// The application's routes over a service. Requests are answered 504 after
+/// `AI_REQUEST_TIMEOUT_SECS` (which the configuration keeps above what an analysis may wait
+/// for the LLM before its fallback answers).
 pub fn router(service: AiService) -> Router {
-    router_with(service, HttpOptions::default())
-}
-
-/// The application's routes over a service.
-pub fn router_with(service: AiService, options: HttpOptions) -> Router {
+    let request_timeout = service.config().request_timeout;
     let limit = service.config().max_body_bytes;
     let auth = Auth::new(
         service.config().jwt_secret.as_deref().map(JwtKey::new),
@@ -213,10 +193,7 @@ pub fn router_with(service: AiService, options: HttpOptions) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn_with_state(auth, auth::authenticate))
-        .layer(middleware::from_fn_with_state(
-            options.request_timeout,
-            timeout,
-        ))
+        .layer(middleware::from_fn_with_state(request_timeout, timeout))
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a handler panicked");

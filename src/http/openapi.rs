@@ -356,7 +356,7 @@ fn error_response(status: u16, path: &str) -> Value {
         422 => "well-formed but invalid input: a limit, length, range, filter or vector the operation cannot use",
         429 => "the analysis queue is full (queue_full); retry later",
         503 => "starting (every route answers 503 `starting` until the index is ready), or a dependency of this call is down (embedder_unavailable, model_mismatch, storage_unavailable, tasks_unavailable, llm_unavailable)",
-        504 => "request timed out (timeout, after 25 s)",
+        504 => "request timed out (timeout, after AI_REQUEST_TIMEOUT_SECS: 25 s by default)",
         507 => "the data dir's disk is full: nothing was written (insufficient_storage)",
         _ => "error",
     };
