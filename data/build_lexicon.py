@@ -24,6 +24,7 @@ CURATED = """
 Java;Python;Go;Golang;C++;C#;C;Rust;Kotlin;Swift;Objective-C;Scala;Ruby;PHP;Perl;Lua;R;MATLAB;
 TypeScript;JavaScript;HTML;HTML5;CSS;CSS3;Sass;Less;Shell;Bash;PowerShell;SQL;NoSQL;Dart;Elixir;
 Erlang;Haskell;Clojure;Groovy;Julia;Solidity;Assembly;Verilog;VHDL;
+SystemVerilog;UVM;ASIC;SoC;RTL;EDA;Cadence;Synopsys;Tcl;
 React;React Native;Vue;Vue.js;Angular;AngularJS;jQuery;Next.js;Nuxt.js;Redux;Webpack;Vite;Node.js;
 Express;NestJS;Flutter;Electron;Bootstrap;Tailwind CSS;Svelte;WebAssembly;WebGL;Three.js;D3.js;
 Spring;Spring Boot;Spring Cloud;Spring MVC;MyBatis;Hibernate;Django;Flask;FastAPI;Tornado;Rails;

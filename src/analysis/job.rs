@@ -235,7 +235,8 @@ pub fn analyze(job: &JobData, facts: &JobFacts, salary: SalaryPrediction) -> Job
         salary_prediction: salary,
         experience_requirements: years,
         company_culture_fit,
-        confidence_score: 0.3 + 0.06 * found as f64,
+        // Rounded: 0.3 + 0.06 × 5 is 0.6000000000000001 in binary.
+        confidence_score: ((0.3 + 0.06 * found as f64) * 100.0).round() / 100.0,
     }
 }
 
@@ -287,5 +288,36 @@ mod tests {
         assert_eq!(a.experience_requirements, "3-5年");
         assert!(a.company_culture_fit.contains("团队氛围好"));
         assert!(a.confidence_score < 0.7);
+    }
+
+    #[test]
+    fn chip_verification_skills_and_a_round_confidence() {
+        let j = JobData {
+            title: "芯片验证工程师".into(),
+            location: "上海".into(),
+            description: "负责SoC模块级与系统级验证，搭建UVM验证环境".into(),
+            requirements:
+                "3年以上经验，本科，熟练使用SystemVerilog和UVM，熟悉Synopsys或Cadence工具".into(),
+            salary_min: Some(30000.0),
+            salary_max: Some(50000.0),
+            ..JobData::default()
+        };
+        let f = facts(&j);
+        let a = analyze(&j, &f, predict_salary(&j, &[]));
+        for want in ["SystemVerilog", "UVM", "SoC", "Synopsys", "Cadence"] {
+            assert!(
+                a.extracted_skills.iter().any(|s| s == want),
+                "{want}: {:?}",
+                a.extracted_skills
+            );
+        }
+        // "Verilog" inside "SystemVerilog" is not a second skill.
+        assert!(
+            !a.extracted_skills.iter().any(|s| s == "Verilog"),
+            "{:?}",
+            a.extracted_skills
+        );
+        // Everything the rules read (skills, years, education, city, salary): 0.3 + 5 × 0.06.
+        assert_eq!(serde_json::to_string(&a.confidence_score).unwrap(), "0.6");
     }
 }

@@ -16,7 +16,7 @@ const CASE_SENSITIVE: &[&str] = &[
     "Go", "C", "R", "Less", "Express", "Spring", "Rust", "REST", "Swift", "Unity", "Dart", "Julia",
     "Maya", "Apache", "Storm", "Helm", "Jest", "Excel", "Agile", "Flash", "Shell", "ARM", "Hive",
     "Spark", "Flink", "Presto", "Kanban", "Ruby", "Perl", "Delphi", "VB", "ETL", "F5", "CDN",
-    "IDC", "DSP", "WP", "ASP",
+    "IDC", "DSP", "WP", "ASP", "SoC", "EDA", "RTL", "Cadence",
 ];
 
 /// Endings that make a term a job title rather than a skill.
