@@ -393,6 +393,54 @@ async fn health_reports_the_llm_from_a_cached_probe() {
     assert_eq!(fake.count("/api/generate"), 0);
 }
 
+/// A dead model behind a live server: `/api/tags` still lists it, every generation fails.
+/// `/health` says so from the first failed call (not `up` until the breaker opens), and `up`
+/// again once a generation answers.
+#[tokio::test]
+async fn health_reports_a_model_whose_generations_fail() {
+    let fake = FakeOllama::start().await;
+    fake.set(|b| {
+        b.reply = job_reply();
+        b.generate_status = Some(500);
+    });
+    let app = llm_app(&fake, |_| {}).await;
+    let llm = |h: &support::Reply| h.body["components"]["llm"].clone();
+    let r = analyze_job(&app, 1, job("Rust后端工程师", "负责存储服务")).await;
+    assert_fallback(&r);
+    let mut h = app.get("/health").await;
+    for _ in 0..50 {
+        if llm(&h)["reachable"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        h = app.get("/health").await;
+    }
+    let l = llm(&h);
+    assert_eq!(l["model_available"], true, "{l}");
+    assert_eq!(
+        l["circuit"], "closed",
+        "one failure does not open the breaker: {l}"
+    );
+    assert_eq!(l["status"], "failing", "{l}");
+    assert_eq!(l["last_call"]["ok"], false, "{l}");
+    assert!(
+        l["last_call"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("500")),
+        "{l}"
+    );
+    // The service itself serves: healthy, the LLM named in `degraded`.
+    assert_eq!(h.body["status"], "healthy", "{}", h.body);
+    assert_eq!(h.body["degraded"], json!(["llm"]));
+    fake.set(|b| b.generate_status = None);
+    let r = analyze_job(&app, 2, job("Rust后端工程师", "负责存储服务")).await;
+    assert_eq!(r.body["source"], "llm", "{}", r.body);
+    let h = app.get("/health").await;
+    assert_eq!(llm(&h)["status"], "up", "{}", h.body);
+    assert_eq!(llm(&h)["last_call"]["ok"], true);
+    assert_eq!(h.body["degraded"], json!([]));
+}
+
 #[tokio::test]
 async fn ollama_embedder_end_to_end_and_a_model_change_is_refused() {
     let fake = FakeOllama::start().await;

@@ -24,6 +24,9 @@ use crate::vector::Collection;
 
 /// How long a health probe result is trusted before `/health` triggers a new one.
 const PROBE_TTL: Duration = Duration::from_secs(30);
+/// How long a failed call keeps `/health` from saying `up` while the server still lists the
+/// model (a dead model behind a live API answers `/api/tags`, not generations).
+const FAILED_CALL_TTL: Duration = Duration::from_secs(300);
 /// Most cached LLM answers.
 const CACHE_CAPACITY: usize = 4096;
 
@@ -72,13 +75,23 @@ struct Probe {
     checked_at: String,
 }
 
-/// The configured LLM with its resilience wrapper and health probe.
+/// How the last call that reached the model server ended.
+#[derive(Debug, Clone)]
+struct LastCall {
+    at: Instant,
+    at_iso: String,
+    /// `None`: the server answered (whatever it said); else why the call failed.
+    error: Option<String>,
+}
+
+/// The configured LLM with its resilience wrapper, health probe and last call.
 pub(crate) struct Analyst {
     llm: ResilientLlm<Box<dyn LlmClient>>,
     provider: LlmProvider,
     options: CallOptions,
     probe: Mutex<Option<Probe>>,
     probing: AtomicBool,
+    last_call: Mutex<Option<LastCall>>,
 }
 
 impl Analyst {
@@ -93,6 +106,7 @@ impl Analyst {
             options: call_options(config),
             probe: Mutex::new(None),
             probing: AtomicBool::new(false),
+            last_call: Mutex::new(None),
         })))
     }
 
@@ -129,8 +143,9 @@ impl Analyst {
                 fresh = Some(parsed);
                 ok
             })
-            .await
-            .map_err(Fallback::Llm)?;
+            .await;
+        self.record(&answer);
+        let answer = answer.map_err(Fallback::Llm)?;
         let parsed = fresh
             .unwrap_or_else(|| parse_validated::<T>(&answer.text))
             .map_err(Fallback::Output)?;
@@ -140,6 +155,22 @@ impl Analyst {
             answer.model
         };
         Ok((parsed, model))
+    }
+
+    /// Remembers how a call ended when it reached the server: an answer (even an unusable
+    /// one) means the model generates; a timeout or an HTTP/transport error means it does not.
+    /// Calls refused here (circuit open, no free slot) say nothing about the model.
+    fn record<T>(&self, outcome: &Result<T, LlmError>) {
+        let error = match outcome {
+            Ok(_) => None,
+            Err(LlmError::CircuitOpen | LlmError::Overloaded | LlmError::Config(_)) => return,
+            Err(e) => Some(e.to_string()),
+        };
+        *self.last_call.lock() = Some(LastCall {
+            at: Instant::now(),
+            at_iso: super::now_iso(),
+            error,
+        });
     }
 
     /// Starts a probe in the background when the last one is stale and none is running.
@@ -192,18 +223,25 @@ impl Analyst {
                 outcome: Err(e), ..
             }) => (json!(false), Value::Null, Some(e.clone())),
         };
+        let last = self.last_call.lock().clone();
+        let failing = last
+            .as_ref()
+            .is_some_and(|l| l.error.is_some() && l.at.elapsed() < FAILED_CALL_TTL);
         let status = if circuit == CircuitState::Open {
             "down"
         } else if reachable == json!(false) {
             "unreachable"
         } else if model_available == json!(false) {
             "model_missing"
+        } else if failing {
+            // The server lists the model, but its last generation failed.
+            "failing"
         } else if reachable == json!(true) {
             "up"
         } else {
             "unknown"
         };
-        let degraded = matches!(status, "down" | "unreachable" | "model_missing");
+        let degraded = matches!(status, "down" | "unreachable" | "model_missing" | "failing");
         let mut v = json!({
             "status": status,
             "provider": provider_name(self.provider),
@@ -216,6 +254,9 @@ impl Analyst {
         });
         if let Some(d) = detail {
             v["detail"] = json!(d);
+        }
+        if let Some(l) = last {
+            v["last_call"] = json!({"at": l.at_iso, "ok": l.error.is_none(), "error": l.error});
         }
         (v, degraded)
     }

@@ -52,6 +52,9 @@ pub struct Behavior {
     pub delay: Duration,
     /// Answer this status with an `{"error"}` body instead.
     pub status: Option<u16>,
+    /// The same for generations only (`/api/generate`, `/api/chat`): a dead model behind a
+    /// server that still lists it in `/api/tags`.
+    pub generate_status: Option<u16>,
     /// Dimension of embeddings.
     pub embed_dim: usize,
     /// Put a value that overflows f32 into the second embedding.
@@ -77,6 +80,7 @@ impl Default for Behavior {
             stream_end: StreamEnd::Done,
             delay: Duration::ZERO,
             status: None,
+            generate_status: None,
             embed_dim: 8,
             embed_poison: false,
             embed_reverse: false,
@@ -182,7 +186,11 @@ async fn receive(
     if !behavior.delay.is_zero() {
         tokio::time::sleep(behavior.delay).await;
     }
-    if let Some(status) = behavior.status {
+    let generation = path == "/api/generate" || path == "/api/chat";
+    if let Some(status) = behavior
+        .status
+        .or(behavior.generate_status.filter(|_| generation))
+    {
         let code = StatusCode::from_u16(status).unwrap();
         return Err((
             code,
