@@ -33,6 +33,10 @@ pub fn analysis_budget(llm_timeout: Duration, llm: bool, network_embedder: bool)
     b
 }
 
+/// The LLM's context window unless `AI_LLM_CONTEXT_TOKENS` says otherwise: what current small
+/// and mid-size models serve comfortably, and Ollama's own default in its recent releases.
+pub const DEFAULT_CONTEXT_TOKENS: u32 = 4096;
+
 /// Roles that act for any user unless `AI_ADMIN_ROLES` says otherwise.
 pub const DEFAULT_ADMIN_ROLES: &str = "admin,super_admin,service";
 
@@ -130,6 +134,11 @@ pub struct ServeArgs {
     /// Most tokens an LLM answer may have (sent to Ollama as options.num_predict).
     #[arg(long, env = "AI_MAX_TOKENS", default_value_t = 1024)]
     pub max_tokens: u32,
+    /// The model's context window in tokens, prompt and answer together (sent to Ollama as
+    /// options.num_ctx); a chat's history is cut to fit it beside the system prompt, the
+    /// message and AI_MAX_TOKENS of answer.
+    #[arg(long, env = "AI_LLM_CONTEXT_TOKENS", default_value_t = DEFAULT_CONTEXT_TOKENS)]
+    pub context_tokens: u32,
     /// Sampling temperature of the LLM, 0..=2.
     #[arg(long, env = "AI_TEMPERATURE", default_value_t = 0.3)]
     pub temperature: f32,
@@ -367,6 +376,8 @@ pub struct Config {
     pub llm_breaker_failures: u32,
     pub llm_breaker_cooldown: Duration,
     pub max_tokens: u32,
+    /// `AI_LLM_CONTEXT_TOKENS`: the model's window, prompt and answer.
+    pub context_tokens: u32,
     pub temperature: f32,
     pub cache_ttl: Duration,
     pub embedding_provider: EmbeddingProvider,
@@ -457,6 +468,7 @@ impl ServeArgs {
             llm_breaker_failures: 5,
             llm_breaker_cooldown_secs: 30.0,
             max_tokens: 1024,
+            context_tokens: DEFAULT_CONTEXT_TOKENS,
             temperature: 0.3,
             cache_ttl: 3600,
             embedding_provider: EmbeddingProvider::Builtin,
@@ -502,6 +514,18 @@ impl ServeArgs {
         };
         if !(0.0..=2.0).contains(&self.temperature) || !self.temperature.is_finite() {
             return Err(invalid("AI_TEMPERATURE", "must be between 0 and 2"));
+        }
+        if self.context_tokens > 1_048_576 || self.context_tokens < self.max_tokens + 512 {
+            return Err(invalid(
+                "AI_LLM_CONTEXT_TOKENS",
+                &format!(
+                    "is {}, but an answer may take AI_MAX_TOKENS = {} of it: set at least {} \
+                     (at most 1048576) or lower AI_MAX_TOKENS",
+                    self.context_tokens,
+                    self.max_tokens,
+                    self.max_tokens + 512
+                ),
+            ));
         }
         if self.max_tokens == 0 || self.max_tokens > 32_768 {
             return Err(invalid("AI_MAX_TOKENS", "must be between 1 and 32768"));
@@ -738,6 +762,7 @@ impl ServeArgs {
             llm_breaker_failures: self.llm_breaker_failures,
             llm_breaker_cooldown,
             max_tokens: self.max_tokens,
+            context_tokens: self.context_tokens,
             temperature: self.temperature,
             cache_ttl: Duration::from_secs(self.cache_ttl),
             embedding_provider: self.embedding_provider,

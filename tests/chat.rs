@@ -270,7 +270,7 @@ async fn chat_answers_with_the_spec_fields_and_remembers_the_conversation() {
 
 #[tokio::test]
 async fn history_goes_oldest_first_and_is_trimmed_to_the_token_budget() {
-    const BUDGET: usize = 60;
+    const BUDGET: usize = 100;
     let fake = FakeOllama::start().await;
     let app = app_with(&fake, |a| a.chat_history_tokens = BUDGET).await;
     let mut all: Vec<(String, String)> = Vec::new();
@@ -328,6 +328,70 @@ async fn history_goes_oldest_first_and_is_trimmed_to_the_token_budget() {
         assert_eq!(r.status, 200);
     }
     assert_eq!(last_sent(&fake0).len(), 2);
+}
+
+/// The model's window (`AI_LLM_CONTEXT_TOKENS`, sent as `num_ctx`) bounds the prompt: the
+/// history is cut, oldest first, so that the system prompt, the history, the new message and
+/// `AI_MAX_TOKENS` of answer fit, whatever `AI_CHAT_HISTORY_TOKENS` allows.
+#[tokio::test]
+async fn the_prompt_fits_the_models_window_beside_the_answer() {
+    const CONTEXT: u32 = 1000;
+    const ANSWER: u32 = 200;
+    let fake = FakeOllama::start().await;
+    let app = app_with(&fake, |a| {
+        a.chat_history_tokens = 100_000;
+        a.context_tokens = CONTEXT;
+        a.max_tokens = ANSWER;
+    })
+    .await;
+    let mut all = Vec::new();
+    for i in 1..=8 {
+        let q = format!("第{i}个问题：{}", "后端开发需要掌握哪些技能".repeat(4));
+        let a = format!("第{i}个回答：{}", "扎实的编程基础与系统设计能力".repeat(4));
+        let answer = a.clone();
+        fake.set(move |b| b.reply = answer);
+        let r = post_as(
+            &app,
+            "/api/v1/chat",
+            None,
+            &turn(3, "window", "general", &q),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        all.push(("user".to_string(), q));
+        all.push(("assistant".to_string(), a));
+    }
+    let r = post_as(
+        &app,
+        "/api/v1/chat",
+        None,
+        &turn(3, "window", "general", "最后一个问题"),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let got = last_sent(&fake);
+    assert_eq!(got[0].0, "system", "the system prompt is never cut");
+    assert_eq!(got.last().unwrap(), &("user".into(), "最后一个问题".into()));
+    let history = &got[1..got.len() - 1];
+    assert!(
+        !history.is_empty() && history.len() < all.len(),
+        "{}",
+        history.len()
+    );
+    assert_eq!(
+        history,
+        &all[all.len() - history.len()..],
+        "the newest, in order"
+    );
+    assert_eq!(history[0].0, "user");
+    let prompt: usize = got.iter().map(|(_, c)| estimate_tokens(c)).sum();
+    assert!(prompt <= (CONTEXT - ANSWER) as usize, "{prompt} tokens");
+    let ctx = &r.body["metadata"]["context"];
+    assert_eq!(ctx["history_messages"], history.len());
+    assert_eq!(ctx["history_dropped"], all.len() - history.len());
+    let body = fake.requests("/api/chat").pop().unwrap().body;
+    assert_eq!(body["options"]["num_ctx"], CONTEXT);
+    assert_eq!(body["options"]["num_predict"], ANSWER);
 }
 
 const RESUME: &str =

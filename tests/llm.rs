@@ -35,6 +35,7 @@ fn request(prompt: &str) -> GenerateRequest {
             max_tokens: Some(256),
             temperature: Some(0.25),
             top_p: Some(0.9),
+            context_tokens: Some(4096),
         },
     }
 }
@@ -67,6 +68,7 @@ async fn dead_url() -> String {
 
 fn assert_sampling(options: &Value) {
     assert_eq!(options["num_predict"], 256);
+    assert_eq!(options["num_ctx"], 4096);
     assert!((options["temperature"].as_f64().unwrap() - 0.25).abs() < 1e-6);
     assert!((options["top_p"].as_f64().unwrap() - 0.9).abs() < 1e-6);
     assert!(options.get("max_tokens").is_none());

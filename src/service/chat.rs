@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use super::{blocking, AiService, ServiceError};
 use crate::ai::llm::{
-    CallOptions, ChatMessage, LlmClient, LlmError, LlmResponse, ResilientLlm, StreamEvent,
+    CallOptions, ChatMessage, LlmClient, LlmError, LlmResponse, ResilientLlm, Role, StreamEvent,
 };
 use crate::config::Config;
 use crate::entity::Id;
@@ -154,6 +154,15 @@ impl Chat {
         }
     }
 
+    /// Tokens the prompt may take: the model's window less the answer's room (unbounded
+    /// when neither is known).
+    fn prompt_window(&self) -> usize {
+        match (self.options.context_tokens, self.options.max_tokens) {
+            (Some(c), Some(m)) => c.saturating_sub(m) as usize,
+            _ => usize::MAX,
+        }
+    }
+
     /// The configured provider's client behind its own breaker and concurrency limit (the
     /// analyses' stay independent: a burst of chats cannot make analyses fall back), with
     /// the cache off.
@@ -169,8 +178,9 @@ impl Chat {
     }
 }
 
-/// Estimated tokens of a text: one per CJK character, one per four other characters (what
-/// common tokenizers give for Chinese and English), plus a few for the message's framing.
+/// Estimated tokens of a text, on the conservative side: three per two CJK characters (small
+/// multilingual models' tokenizers spend ~1.5 per Chinese character; larger ones ~1), one
+/// per four other characters, plus a few for the message's framing.
 pub fn estimate_tokens(text: &str) -> usize {
     let (mut cjk, mut other) = (0usize, 0usize);
     for c in text.chars() {
@@ -180,7 +190,28 @@ pub fn estimate_tokens(text: &str) -> usize {
             other += 1;
         }
     }
-    cjk + other.div_ceil(4) + 4
+    (cjk * 3).div_ceil(2) + other.div_ceil(4) + 4
+}
+
+/// Drops the oldest history messages (`messages` is system prompt, history, the new message)
+/// until the whole prompt fits `window` tokens, keeping the history user-led. Returns the
+/// history's estimated tokens kept and the messages dropped. The system prompt and the new
+/// message are never dropped.
+fn fit_window(messages: &mut Vec<ChatMessage>, window: usize) -> (usize, usize) {
+    let cost = |m: &ChatMessage| estimate_tokens(&m.content);
+    let fixed = cost(&messages[0]) + messages.last().map_or(0, cost);
+    let mut history: usize = messages[1..messages.len() - 1].iter().map(cost).sum();
+    let mut cut = 0;
+    while messages.len() > 2 && fixed + history > window {
+        history -= cost(&messages.remove(1));
+        cut += 1;
+        // A history that starts with an answer has lost its question: drop that too.
+        while messages.len() > 2 && messages[1].role == Role::Assistant {
+            history -= cost(&messages.remove(1));
+            cut += 1;
+        }
+    }
+    (history, cut)
 }
 
 fn is_cjk(c: char) -> bool {
@@ -444,12 +475,17 @@ impl AiService {
             });
         }
         messages.push(ChatMessage::user(input.message));
+        let window = self.chat.prompt_window();
+        let (kept, cut) = fit_window(&mut messages, window);
+        if cut > 0 {
+            tracing::debug!(cut, window, "chat history cut to the model's window");
+        }
         let context = json!({
             "resume_id": context.resume_id,
             "job_ids": context.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
-            "history_messages": appended.history.len(),
-            "history_tokens": appended.history.iter().map(message_cost).sum::<usize>(),
-            "history_dropped": appended.history_dropped,
+            "history_messages": messages.len() - 2,
+            "history_tokens": kept,
+            "history_dropped": appended.history_dropped + cut as u64,
         });
         Ok(Turn {
             started,
@@ -568,10 +604,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_estimates_count_cjk_per_character() {
+    fn token_estimates_count_cjk_conservatively() {
         assert_eq!(estimate_tokens(""), 4);
-        assert_eq!(estimate_tokens("你好世界"), 8);
+        assert_eq!(estimate_tokens("你好世界"), 10);
+        assert_eq!(estimate_tokens("你好世"), 9);
         assert_eq!(estimate_tokens("hello world!"), 7);
+    }
+
+    #[test]
+    fn the_history_is_cut_to_the_window_oldest_first_and_user_led() {
+        let msgs = |n: usize| {
+            let mut v = vec![ChatMessage::system("系".repeat(100))];
+            for i in 0..n {
+                v.push(if i % 2 == 0 {
+                    ChatMessage::user("问".repeat(20))
+                } else {
+                    ChatMessage::assistant("答".repeat(40))
+                });
+            }
+            v.push(ChatMessage::user("新".repeat(10)));
+            v
+        };
+        // System 154, new message 19, questions 34, answers 64 tokens.
+        let mut m = msgs(4);
+        assert_eq!(fit_window(&mut m, usize::MAX), (196, 0));
+        let mut m = msgs(4);
+        let (kept, cut) = fit_window(&mut m, 154 + 19 + 100);
+        assert_eq!((kept, cut), (98, 2), "the oldest question and its answer");
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[1].role, Role::User);
+        let mut m = msgs(4);
+        assert_eq!(
+            fit_window(&mut m, 10),
+            (0, 4),
+            "never the system prompt or the message"
+        );
+        assert_eq!(m.len(), 2);
     }
 
     #[test]

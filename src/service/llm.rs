@@ -408,5 +408,6 @@ pub(crate) fn call_options(config: &Config) -> CallOptions {
         max_tokens: Some(config.max_tokens),
         temperature: Some(config.temperature),
         top_p: None,
+        context_tokens: Some(config.context_tokens),
     }
 }

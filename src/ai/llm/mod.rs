@@ -49,6 +49,10 @@ pub struct CallOptions {
     pub temperature: Option<f32>,
     /// Nucleus sampling threshold.
     pub top_p: Option<f32>,
+    /// The model's context window in tokens, prompt and answer together (Ollama
+    /// `options.num_ctx`; its own default is smaller than a chat with history needs, and it
+    /// cuts the prompt's beginning - the system prompt - silently). Not sent to OpenAI.
+    pub context_tokens: Option<u32>,
 }
 
 /// A single-prompt completion (Ollama `/api/generate`).

@@ -213,6 +213,8 @@ struct WireOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     num_predict: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    num_ctx: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f32>,
@@ -222,6 +224,7 @@ impl From<&CallOptions> for WireOptions {
     fn from(o: &CallOptions) -> WireOptions {
         WireOptions {
             num_predict: o.max_tokens,
+            num_ctx: o.context_tokens,
             temperature: o.temperature,
             top_p: o.top_p,
         }
