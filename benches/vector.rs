@@ -1,7 +1,7 @@
 //! Criterion benches of the vector engine's hot paths.
 //!
 //! `cargo bench --bench vector` runs them on synthetic clustered unit vectors (the
-//! distribution of `../shared/bench/gen_clustered.py`, regenerated here). `JF_BENCH_N` sets the
+//! distribution of `scripts/bench/gen_clustered.py`, regenerated here). `JF_BENCH_N` sets the
 //! collection size (default 100,000; the search benches build once, ~30–60 s).
 //! Groups: `distance` (simsimd vs scalar, 384 and 768 dims), `search` (unfiltered and at four
 //! filter selectivities, through the planner), `upsert` (redb-committed writes), `reopen`

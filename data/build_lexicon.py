@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""Regenerates the derived lexicon files of data/ from ../shared/data (see data/README.md).
+"""Regenerates the derived lexicon files of data/ from the public sources (see data/README.md).
 
-Usage: python3 data/build_lexicon.py /path/to/shared/data
+Usage: python3 data/build_lexicon.py DIR   (DIR holds csco22.csv and skills_en.json)
 Outputs (deterministic, sorted): csco22_digital.csv, skills_en_curated.txt.
 """
 import csv, json, os, sys
 
-src = sys.argv[1] if len(sys.argv) > 1 else "../shared/data"
+if len(sys.argv) != 2:
+    sys.exit("usage: build_lexicon.py DIR  (DIR holds csco22.csv and skills_en.json)")
+src = sys.argv[1]
 here = os.path.dirname(os.path.abspath(__file__))
 
 # 1. Digital occupations of CSCO 2022 (names ending in "S"): code, name, market aliases.

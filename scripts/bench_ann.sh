@@ -2,10 +2,9 @@
 # Reproduces the vector-engine table of BENCHMARKS.md: generates the shared 100k x 384 set
 # (numpy + faiss in a venv), then runs `jobfirst-ai eval-ann` and hnswlib on it, interleaved,
 # ROUNDS times. Output: one JSON line per (engine, round, ef, selectivity) in $OUT.
-# Usage: scripts/bench_ann.sh [SHARED_DIR=../shared] ; takes ~10 minutes on 2 cores.
+# Usage: scripts/bench_ann.sh ; takes ~10 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SHARED=${SHARED:-../shared}
 DATA=${DATA:-/tmp/bench/d384_n100000}
 VENV=${VENV:-/tmp/bench-venv}
 ROUNDS=${ROUNDS:-2}
@@ -17,8 +16,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$VENV/bin/pip" install -q numpy faiss-cpu hnswlib
 fi
 if [ ! -f "$DATA/gt.ivecs" ]; then
-    "$VENV/bin/python" "$SHARED/bench/gen_clustered.py" --n 100000 --d 384 --out "$DATA"
-    "$VENV/bin/python" "$SHARED/bench/to_fvecs.py" "$DATA"
+    "$VENV/bin/python" scripts/bench/gen_clustered.py --n 100000 --d 384 --out "$DATA"
+    "$VENV/bin/python" scripts/bench/to_fvecs.py "$DATA"
 fi
 cargo build --release --bin jobfirst-ai
 : > "$OUT"

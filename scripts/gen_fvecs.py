@@ -3,7 +3,7 @@
 
     python3 scripts/gen_fvecs.py --n 20000 --d 128 --out /tmp/jf   # base.fvecs, query.fvecs
 
-Hierarchical Gaussian clusters like ../shared/bench/gen_clustered.py (which needs numpy and
+Hierarchical Gaussian clusters like scripts/bench/gen_clustered.py (which needs numpy and
 faiss and makes the 100k x 384 benchmark set); this one is for quick local runs.
 """
 import argparse, math, os, random, struct

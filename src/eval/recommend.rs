@@ -1,8 +1,7 @@
 //! `eval-recommend`: offline evaluation of job recommendations over a labelled set.
 //!
 //! **Dataset.** Jobs and resumes are generated deterministically from a seed out of the
-//! occupation taxonomy the service bundles (`data/internet_job_categories.yml`, a copy of
-//! `../shared/data/`): an *occupation* is a leaf of the tree (技术 → 后端开发 → Java) and its
+//! occupation taxonomy the service bundles (`data/internet_job_categories.yml`, see `data/README.md`): an *occupation* is a leaf of the tree (技术 → 后端开发 → Java) and its
 //! *siblings* are the other leaves of the same parent (后端开发 → Python, Go, ...). Each
 //! occupation used here has real market titles (CSCO 2022 aliases and the tree's own titles)
 //! and skills every one of which the service's lexicon recognises; its parent adds skills the
