@@ -268,28 +268,47 @@ async fn chat_answers_with_the_spec_fields_and_remembers_the_conversation() {
     assert_eq!(r3.body["metadata"]["conversation_type"], "general");
 }
 
+/// `turns` general-chat turns of `user` in `session`, turn `i` asking and answered with
+/// `pair(i)`; the messages in order, as (role, content).
+async fn converse(
+    app: &TestApp,
+    fake: &FakeOllama,
+    user: u64,
+    session: &str,
+    turns: usize,
+    pair: impl Fn(usize) -> (String, String),
+) -> Vec<(String, String)> {
+    let mut all = Vec::new();
+    for i in 1..=turns {
+        let (q, a) = pair(i);
+        let answer = a.clone();
+        fake.set(move |b| b.reply = answer);
+        let r = post_as(
+            app,
+            "/api/v1/chat",
+            None,
+            &turn(user, session, "general", &q),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        all.push(("user".to_string(), q));
+        all.push(("assistant".to_string(), a));
+    }
+    all
+}
+
 #[tokio::test]
 async fn history_goes_oldest_first_and_is_trimmed_to_the_token_budget() {
     const BUDGET: usize = 100;
     let fake = FakeOllama::start().await;
     let app = app_with(&fake, |a| a.chat_history_tokens = BUDGET).await;
-    let mut all: Vec<(String, String)> = Vec::new();
-    for i in 1..=6 {
-        let q = format!("第{i}个问题：请详细介绍一下后端开发岗位的要求");
-        let a = format!("第{i}个回答：需要扎实的编程基础");
-        let answer = a.clone();
-        fake.set(move |b| b.reply = answer);
-        let r = post_as(
-            &app,
-            "/api/v1/chat",
-            None,
-            &turn(2, "budget", "general", &q),
+    let all = converse(&app, &fake, 2, "budget", 6, |i| {
+        (
+            format!("第{i}个问题：请详细介绍一下后端开发岗位的要求"),
+            format!("第{i}个回答：需要扎实的编程基础"),
         )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        all.push(("user".into(), q));
-        all.push(("assistant".into(), a));
-    }
+    })
+    .await;
     let r = post_as(
         &app,
         "/api/v1/chat",
@@ -344,23 +363,13 @@ async fn the_prompt_fits_the_models_window_beside_the_answer() {
         a.max_tokens = ANSWER;
     })
     .await;
-    let mut all = Vec::new();
-    for i in 1..=8 {
-        let q = format!("第{i}个问题：{}", "后端开发需要掌握哪些技能".repeat(4));
-        let a = format!("第{i}个回答：{}", "扎实的编程基础与系统设计能力".repeat(4));
-        let answer = a.clone();
-        fake.set(move |b| b.reply = answer);
-        let r = post_as(
-            &app,
-            "/api/v1/chat",
-            None,
-            &turn(3, "window", "general", &q),
+    let all = converse(&app, &fake, 3, "window", 8, |i| {
+        (
+            format!("第{i}个问题：{}", "后端开发需要掌握哪些技能".repeat(4)),
+            format!("第{i}个回答：{}", "扎实的编程基础与系统设计能力".repeat(4)),
         )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        all.push(("user".to_string(), q));
-        all.push(("assistant".to_string(), a));
-    }
+    })
+    .await;
     let r = post_as(
         &app,
         "/api/v1/chat",
