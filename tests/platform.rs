@@ -269,6 +269,19 @@ async fn seed(app: &TestApp, service: Option<&str>, owner: Option<&str>, other: 
     .await;
 }
 
+/// A matching call that must answer 200, decoded as the job service decodes it; the body's
+/// text too.
+async fn matching(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> (AiJobMatchingResponse, String) {
+    let a = send(app, "POST", path, Some(token), Some(body)).await;
+    assert_eq!(a.status, 200, "{}", a.text);
+    (a.decode(), a.text)
+}
+
 /// No number in `text` has more than 4 decimals (scores are rounded for display).
 fn assert_rounded(text: &str) {
     for (i, _) in text.match_indices('.') {
@@ -294,25 +307,16 @@ async fn job_matching_decodes_into_the_job_services_go_types() {
 
     // The client's body when its caller set no limit and no filters: Go's zero values.
     let body = json!({"resume_id": RESUME, "limit": 0, "filters": null});
-    let a = send(
-        &app,
-        "POST",
-        "/api/v1/ai/job-matching",
-        Some(&owner),
-        Some(body),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    let r: AiJobMatchingResponse = a.decode();
+    let (r, text) = matching(&app, "/api/v1/ai/job-matching", &owner, body).await;
     assert!(r.success);
-    assert_eq!(r.data.len(), 4, "limit 0 answers up to 10: {}", a.text);
-    assert_rounded(&a.text);
+    assert_eq!(r.data.len(), 4, "limit 0 answers up to 10: {}", text);
+    assert_rounded(&text);
     let top = &r.data[0];
     assert_eq!(top.job_info.id, top.job_id);
     assert!(
         [11, 12, 13].contains(&top.job_id),
         "a backend job fits best: {}",
-        a.text
+        text
     );
     for m in &r.data {
         let keys: Vec<&str> = m.breakdown.keys().map(String::as_str).collect();
@@ -352,29 +356,25 @@ async fn job_matching_decodes_into_the_job_services_go_types() {
         "filters",
         "engine",
     ] {
-        assert!(r.metadata.contains_key(key), "metadata.{key}: {}", a.text);
+        assert!(r.metadata.contains_key(key), "metadata.{key}: {}", text);
     }
 
     // Absent limit: 10; a limit: that many; filters as the engine reads them.
-    let r: AiJobMatchingResponse = send(
+    let (r, _) = matching(
         &app,
-        "POST",
         "/api/v1/ai/job-matching",
-        Some(&owner),
-        Some(json!({"resume_id": RESUME})),
+        &owner,
+        json!({"resume_id": RESUME}),
     )
-    .await
-    .decode();
+    .await;
     assert_eq!(r.data.len(), 4);
-    let r: AiJobMatchingResponse = send(
+    let (r, _) = matching(
         &app,
-        "POST",
         "/api/v1/ai/job-matching",
-        Some(&owner),
-        Some(json!({"resume_id": RESUME, "limit": 2, "filters": {"industry": "云计算"}})),
+        &owner,
+        json!({"resume_id": RESUME, "limit": 2, "filters": {"industry": "云计算"}}),
     )
-    .await
-    .decode();
+    .await;
     assert_eq!(r.data.iter().map(|m| m.job_id).collect::<Vec<_>>(), [13]);
 
     // A re-analysis moves updated_at, not created_at (when the job was first analysed).
@@ -383,15 +383,13 @@ async fn job_matching_decodes_into_the_job_services_go_types() {
         "title": "Rust 后端工程师", "company": "深圳星河科技有限公司", "company_id": COMPANY, "location": "深圳",
         "description": "负责存储引擎研发", "requirements": "3年以上经验，本科，熟悉Rust、Kubernetes、PostgreSQL",
         "salary_min": 12000, "salary_max": 22000, "industry": "互联网"}}))).await;
-    let r: AiJobMatchingResponse = send(
+    let (r, _) = matching(
         &app,
-        "POST",
         "/api/v1/ai/job-matching",
-        Some(&owner),
-        Some(json!({"resume_id": RESUME, "limit": 0})),
+        &owner,
+        json!({"resume_id": RESUME, "limit": 0}),
     )
-    .await
-    .decode();
+    .await;
     let rust = r.data.iter().find(|m| m.job_id == 11).expect("job 11");
     assert_eq!(rust.job_info.created_at, first_seen);
     assert!(rust.job_info.updated_at > first_seen);
@@ -420,17 +418,8 @@ async fn job_matching_decodes_into_the_job_services_go_types() {
 async fn enhanced_matching_weighs_education_as_its_own_factor() {
     let (app, owner) = seeded_app().await;
     let body = json!({"resume_id": RESUME, "limit": 0, "filters": null});
-    let a = send(
-        &app,
-        "POST",
-        "/api/v1/ai/enhanced-job-matching",
-        Some(&owner),
-        Some(body),
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    let r: AiJobMatchingResponse = a.decode();
-    assert_rounded(&a.text);
+    let (r, text) = matching(&app, "/api/v1/ai/enhanced-job-matching", &owner, body).await;
+    assert_rounded(&text);
     assert_eq!(r.data.len(), 4);
     for m in &r.data {
         let keys: Vec<&str> = m.breakdown.keys().map(String::as_str).collect();
@@ -449,7 +438,7 @@ async fn enhanced_matching_weighs_education_as_its_own_factor() {
     let edu =
         |id: u64| r.data.iter().find(|m| m.job_id == id).unwrap().breakdown["education_match"];
     assert_eq!(edu(11), 1.0);
-    assert!(edu(13) < 1.0, "{}", a.text);
+    assert!(edu(13) < 1.0, "{}", text);
     for key in [
         "total",
         "user_id",
