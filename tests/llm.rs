@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use jobfirst_ai::ai::llm::{
     parse_validated, BreakerConfig, CallOptions, ChatMessage, CircuitState, FieldError,
     GenerateRequest, LlmClient, LlmError, OllamaClient, OllamaEmbedder, OpenAiClient, OutputError,
-    ResilienceConfig, ResilientLlm, StreamEvent, Validate,
+    ResilienceConfig, ResilientLlm, StreamEvent, Validate, PROBE_TOKENS,
 };
 use jobfirst_ai::ai::{EmbedError, Embedder};
 use serde::Deserialize;
@@ -51,6 +51,7 @@ fn config() -> ResilienceConfig {
         },
         cache_ttl: Duration::ZERO,
         cache_capacity: 64,
+        context_tokens: Some(2048),
     }
 }
 
@@ -282,20 +283,32 @@ async fn the_circuit_opens_fails_fast_and_recovers_after_the_cooldown() {
     );
     assert_eq!(fake.count("/api/generate"), 3, "no request while open");
 
-    // After the cool-down one probe goes through; still failing, it re-opens.
+    // After the cool-down one probe goes through — a tiny generation of its own, not the
+    // call — and, still failing, re-opens the circuit: the call itself is never sent.
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert!(client.generate(&request("x")).await.is_err());
     assert_eq!(fake.count("/api/generate"), 4);
+    let probe = &fake.requests("/api/generate")[3].body;
+    assert_eq!(probe["options"]["num_predict"], PROBE_TOKENS, "{probe}");
+    assert_eq!(
+        probe["options"]["num_ctx"], 2048,
+        "same window as the calls"
+    );
+    assert_ne!(probe["prompt"], "x");
     assert_eq!(
         client.generate(&request("x")).await.unwrap_err(),
         LlmError::CircuitOpen
     );
 
-    // The server heals: the next probe closes the circuit.
+    // The server heals: the next probe closes the circuit and the call goes right after it.
     fake.set(|b| b.status = None);
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert!(client.generate(&request("x")).await.is_ok());
     assert_eq!(client.circuit_state(), CircuitState::Closed);
+    let sent = fake.requests("/api/generate");
+    assert_eq!(sent.len(), 6, "probe, then the call");
+    assert_eq!(sent[4].body["options"]["num_predict"], PROBE_TOKENS);
+    assert_eq!(sent[5].body["prompt"], "x");
     assert!(client.generate(&request("x")).await.is_ok());
 
     let m = client.metrics();

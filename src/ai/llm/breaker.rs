@@ -1,7 +1,8 @@
 //! The circuit breaker: after `failure_threshold` consecutive outage errors it opens and every
 //! call is refused at once (a mutex and a clock read, no I/O); after `cooldown` one probe call
 //! is let through (half-open) — its success closes the circuit, its failure re-opens it for
-//! another cool-down.
+//! another cool-down. [`super::ResilientLlm`] makes that probe a tiny generation of its own
+//! before the call it admitted.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -135,6 +136,11 @@ impl Breaker {
 }
 
 impl Ticket {
+    /// Whether this call is the half-open circuit's probe.
+    pub(crate) fn is_probe(&self) -> bool {
+        self.probe
+    }
+
     /// Records the call's outcome: outage errors count as failures, anything else (including a
     /// 4xx answer — the server is alive) as success.
     pub(crate) fn settle<T>(self, result: &Result<T, LlmError>) {

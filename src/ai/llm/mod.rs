@@ -36,6 +36,7 @@ pub use repair::{
 };
 pub use resilient::{
     ErrorCounts, LlmMetricsSnapshot, ResilienceConfig, ResilientLlm, LATENCY_BUCKETS_SECONDS,
+    PROBE_TOKENS,
 };
 
 /// Per-call generation settings shared by `generate` and `chat`.

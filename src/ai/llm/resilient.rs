@@ -24,6 +24,12 @@ use super::{
 pub const LATENCY_BUCKETS_SECONDS: [f64; 10] =
     [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
+/// Tokens the half-open circuit's probe asks for: enough to show the model generates, few
+/// enough to take well under a second on a CPU model.
+pub const PROBE_TOKENS: u32 = 4;
+/// The probe's prompt.
+const PROBE_PROMPT: &str = "Reply with the word OK.";
+
 /// Error kinds counted, in the order of [`LlmError::kind`] labels.
 const ERROR_KINDS: [&str; 8] = [
     "unavailable",
@@ -52,6 +58,9 @@ pub struct ResilienceConfig {
     pub cache_ttl: Duration,
     /// Most answers kept in the cache.
     pub cache_capacity: usize,
+    /// The context window sent with the probe, as with every call (Ollama reloads a model
+    /// whose `num_ctx` changes).
+    pub context_tokens: Option<u32>,
 }
 
 impl Default for ResilienceConfig {
@@ -63,6 +72,7 @@ impl Default for ResilienceConfig {
             breaker: BreakerConfig::default(),
             cache_ttl: Duration::from_secs(3600),
             cache_capacity: 1024,
+            context_tokens: None,
         }
     }
 }
@@ -239,7 +249,37 @@ impl<C: LlmClient> ResilientLlm<C> {
     }
 
     /// Breaker, then a concurrency slot; the ticket and permit are held for the whole call.
+    /// The call a half-open circuit admits as its probe first sends a tiny generation of its
+    /// own ([`PROBE_TOKENS`] tokens): a model that is back but slow answers that in time where
+    /// a full-size call might not, so the circuit closes on the model's state, not on one
+    /// call's size. The probe's failure re-opens the circuit and is the call's error.
     async fn admit(&self) -> Result<(Ticket, OwnedSemaphorePermit), LlmError> {
+        let (ticket, permit) = self.admit_one().await?;
+        if !ticket.is_probe() {
+            return Ok((ticket, permit));
+        }
+        let probe = GenerateRequest {
+            system: None,
+            prompt: PROBE_PROMPT.into(),
+            options: CallOptions {
+                max_tokens: Some(PROBE_TOKENS),
+                temperature: Some(0.0),
+                context_tokens: self.cfg.context_tokens,
+                ..CallOptions::default()
+            },
+        };
+        let result = match tokio::time::timeout(self.cfg.timeout, self.inner.generate(&probe)).await
+        {
+            Ok(r) => r.map(|_| ()),
+            Err(_) => Err(LlmError::Timeout(self.cfg.timeout)),
+        };
+        self.settle(ticket, &result);
+        result?;
+        // Closed now (unless a late failure re-opened it): the call goes as any other.
+        Ok((self.breaker.admit()?, permit))
+    }
+
+    async fn admit_one(&self) -> Result<(Ticket, OwnedSemaphorePermit), LlmError> {
         let ticket = self.breaker.admit()?;
         let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(p) => p,
