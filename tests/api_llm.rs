@@ -1,7 +1,8 @@
 //! Analyses through an LLM, end to end: the app pointed at a fake Ollama that speaks the real
-//! wire format. A good answer is used (`source: llm`) and merged with the rules' facts; wrapped
-//! JSON is repaired; junk, a dead server and a slow one end in the rule-based fallback within
-//! the timeout; identical content is answered from the cache; prompt injection stays inside its
+//! wire format. A grounded answer is used (`source: llm`), a partly grounded one merged field
+//! by field with the rules (`llm+rules`, what was dropped and why in `dropped`); wrapped JSON is
+//! repaired; junk, a dead server and a slow one end in the rule-based fallback within the
+//! timeout; identical content is answered from the cache; prompt injection stays inside its
 //! entity; the Ollama embedder works end to end and a model change is refused clearly.
 
 mod fake_ollama;
@@ -32,7 +33,7 @@ fn company_reply() -> String {
 fn job_reply() -> String {
     json!({
         "enhanced_description": "LLM描述：负责后端服务",
-        "extracted_skills": ["Rust", "分布式系统"],
+        "extracted_skills": ["Rust"],
         "experience_requirements": "3-5年后端经验",
         "company_culture_fit": "LLM文化：重视代码质量",
         "confidence_score": 0.85,
@@ -116,6 +117,12 @@ async fn analyses_use_the_llm_answer_merged_with_the_rules_facts() {
             ("简历: ".into(), resume_reply()),
         ]
     });
+    fake.set(|b| {
+        // A skill the posting never mentions: dropped, the rest of the answer kept.
+        let mut invented: Value = serde_json::from_str(&job_reply()).unwrap();
+        invented["extracted_skills"] = json!(["Rust", "分布式系统"]);
+        b.reply_when[1].1 = invented.to_string();
+    });
     let app = llm_app(&fake, |_| {}).await;
 
     let r = app
@@ -129,21 +136,32 @@ async fn analyses_use_the_llm_answer_merged_with_the_rules_facts() {
     assert_eq!(r.body["model"], MODEL);
     let a = &r.body["analysis"];
     assert_eq!(a["culture_analysis"], "LLM文化：工程师文化");
-    assert_eq!(a["confidence_score"], 0.9);
+    // Every field grounded: the ceiling, whatever the model said of itself (0.9).
+    assert_eq!(a["confidence_score"], 0.95);
+    assert_eq!(r.body["fields"]["company_profile"], "llm", "{}", r.body);
+    assert_eq!(r.body["dropped"], json!([]));
 
     let r = analyze_job(&app, 2, job("Rust后端工程师", "负责存储服务")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["source"], "llm");
+    assert_eq!(r.body["source"], "llm+rules", "{}", r.body);
+    assert_eq!(
+        r.body["dropped"],
+        json!([{"field": "extracted_skills", "reason": "not_in_input", "value": "分布式系统"}])
+    );
+    assert_eq!(r.body["fields"]["enhanced_description"], "llm");
     assert_eq!(r.body["job_id"], 2, "the model cannot change the id");
     let a = &r.body["analysis"];
     assert_eq!(a["enhanced_description"], "LLM描述：负责后端服务");
+    let c = a["confidence_score"].as_f64().unwrap();
+    assert!(c > 0.6 && c < 0.95, "most of the answer grounded: {c}");
     let skills: Vec<&str> = a["extracted_skills"]
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s.as_str().unwrap())
         .collect();
-    assert_eq!(&skills[..2], ["Rust", "分布式系统"]);
+    assert_eq!(skills[0], "Rust");
+    assert!(!skills.contains(&"分布式系统"), "{skills:?}");
     assert_eq!(
         skills
             .iter()
@@ -168,9 +186,25 @@ async fn analyses_use_the_llm_answer_merged_with_the_rules_facts() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["source"], "llm");
-    assert_eq!(r.body["analysis"]["score"], 88);
-    assert_eq!(r.body["analysis"]["summary"], "LLM概述：资深存储工程师");
+    // "系统设计" and "浙江大学 本科" are not in the resume: dropped, the rest kept.
+    assert_eq!(r.body["source"], "llm+rules", "{}", r.body);
+    let dropped: Vec<(&str, &str)> = r.body["dropped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["field"].as_str().unwrap(), d["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        dropped,
+        [("skills", "系统设计"), ("education", "浙江大学 本科")]
+    );
+    let a = &r.body["analysis"];
+    assert_eq!(a["summary"], "LLM概述：资深存储工程师");
+    assert_eq!(a["experience"], json!(["2021-2024 字节跳动 存储工程师"]));
+    // The score is computed from the resume's facts; the model's 88 is noted, not taken.
+    assert_eq!(a["score_detail"]["model"], 88);
+    assert_eq!(a["score"], a["score_detail"]["facts"]);
+    assert!(a["score"].as_u64().unwrap() < 88, "{a}");
 
     // What went over the wire: a JSON schema as `format`, num_predict = AI_MAX_TOKENS.
     let reqs = fake.requests("/api/generate");
@@ -191,7 +225,7 @@ async fn analyses_use_the_llm_answer_merged_with_the_rules_facts() {
 
     // The stored document says which path produced it; the payload keeps the rules' city.
     let g = app.get("/api/v1/jobs/2").await;
-    assert_eq!(g.body["source"], "llm");
+    assert_eq!(g.body["source"], "llm+rules");
     assert_eq!(g.body["model"], MODEL);
     let s = app
         .post(
@@ -231,7 +265,7 @@ async fn wrapped_json_is_repaired_and_junk_falls_back() {
     for (i, junk) in [
         "I am sorry, I cannot help with that.",
         r#"{"enhanced_description": "cut off by the token lim"#,
-        r#"{"enhanced_description": "", "extracted_skills": [], "experience_requirements": "x", "company_culture_fit": "y", "confidence_score": 7}"#,
+        r#"{"enhanced_description": "", "extracted_skills": [], "experience_requirements": "x", "company_culture_fit": "1234", "confidence_score": 7}"#,
     ]
     .into_iter()
     .enumerate()
@@ -244,7 +278,21 @@ async fn wrapped_json_is_repaired_and_junk_falls_back() {
     }
     assert_eq!(reason_count(&app, "output_no_json"), 1);
     assert_eq!(reason_count(&app, "output_malformed"), 1);
-    assert_eq!(reason_count(&app, "output_invalid"), 1);
+    // Valid JSON, nothing of it grounded: every field dropped with its reason.
+    assert_eq!(reason_count(&app, "output_ungrounded"), 1);
+    let m = app.service.metrics();
+    let dropped = |field: &str, reason: &str| {
+        m.fields_dropped
+            .iter()
+            .any(|d| d.entity == "jobs" && d.field == field && d.reason == reason)
+    };
+    assert!(
+        dropped("enhanced_description", "empty"),
+        "{:?}",
+        m.fields_dropped
+    );
+    assert!(dropped("experience_requirements", "language"));
+    assert!(dropped("company_culture_fit", "not_text"));
     // Junk never opens the circuit: the server answers.
     assert_eq!(app.service.metrics().llm.unwrap().errors.total(), 0);
 }

@@ -218,7 +218,7 @@ async fn a_junk_llm_answer_is_not_cached() {
     assert_eq!(r.body["source"], "fallback");
     let reply = json!({
         "enhanced_description": "LLM描述：负责数据平台",
-        "extracted_skills": ["Spark", "Flink"],
+        "extracted_skills": ["Rust"],
         "experience_requirements": "3-5年",
         "company_culture_fit": "LLM文化",
         "confidence_score": 0.85

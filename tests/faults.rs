@@ -296,7 +296,7 @@ async fn mysql_unreachable_slow_and_flapping() {
 fn job_reply() -> String {
     json!({
         "enhanced_description": "LLM描述：负责存储服务",
-        "extracted_skills": ["Rust", "分布式系统"],
+        "extracted_skills": ["Rust"],
         "experience_requirements": "3-5年后端经验",
         "company_culture_fit": "LLM文化：重视代码质量",
         "confidence_score": 0.85

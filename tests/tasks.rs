@@ -633,7 +633,7 @@ async fn with_an_llm_tasks_analyse_through_it_and_features_say_so() {
     let fake = FakeOllama::start().await;
     fake.set(|b| {
         b.reply = json!({
-            "skills": ["Rust", "系统设计"],
+            "skills": ["Rust", "Kubernetes"],
             "experience": ["2021-2024 字节跳动 存储工程师"],
             "education": ["浙江大学 本科"],
             "summary": "LLM概述：资深存储工程师",
@@ -656,7 +656,11 @@ async fn with_an_llm_tasks_analyse_through_it_and_features_say_so() {
         d["result"]["analysis"]["summary"],
         "LLM概述：资深存储工程师"
     );
-    assert_eq!(d["score"], 88);
+    // The score is the service's, from the resume's facts: the model's 88 is only noted.
+    let a = &d["result"]["analysis"];
+    assert_eq!(a["score_detail"]["model"], 88, "{d}");
+    assert_eq!(d["score"], a["score"]);
+    assert_eq!(a["score"], a["score_detail"]["facts"]);
     assert!(fake.count("/api/generate") >= 1);
 
     // Once the LLM is known to be up, LLM features are available and analyses use it.

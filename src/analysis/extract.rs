@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// An education level, ordered from lowest to highest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Education {
     HighSchool,
     College,
@@ -76,6 +76,17 @@ pub fn education_requirement(text: &str) -> Option<Education> {
         return None;
     }
     mentions(text).first().map(|(_, e)| *e)
+}
+
+/// Every education level a text mentions, each once, in order of first mention.
+pub fn education_levels(text: &str) -> Vec<Education> {
+    let mut out = Vec::new();
+    for (_, e) in mentions(text) {
+        if !out.contains(&e) {
+            out.push(e);
+        }
+    }
+    out
 }
 
 /// The highest education level a resume mentions.

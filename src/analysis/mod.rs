@@ -5,6 +5,7 @@
 pub mod city;
 pub mod company;
 pub mod extract;
+pub mod grounding;
 pub mod job;
 pub mod lexicon;
 pub mod llm;

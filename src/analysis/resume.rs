@@ -13,8 +13,23 @@ pub struct ResumeAnalysis {
     pub experience: Vec<String>,
     pub education: Vec<String>,
     pub summary: String,
+    /// `score_detail.facts` plus `score_detail.adjustment`.
     pub score: u8,
+    /// How the score was reached.
+    pub score_detail: ScoreDetail,
     pub suggestions: Vec<String>,
+}
+
+/// A resume's score explained: the points its facts earn (skills, years, education, contact,
+/// quantified results, length, projects — see [`analyze`]) and the model's bounded say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ScoreDetail {
+    /// Points from what the resume contains, computed by the service.
+    pub facts: u8,
+    /// The model's own score, when it gave a usable one.
+    pub model: Option<u8>,
+    /// Points the model's opinion took off (0 to -5; the model can never add points).
+    pub adjustment: i8,
 }
 
 /// Facts kept as filterable payload.
@@ -289,6 +304,11 @@ pub fn analyze(content: &str, now: f32) -> (ResumeAnalysis, ResumeFacts) {
             education,
             summary,
             score: score.min(100) as u8,
+            score_detail: ScoreDetail {
+                facts: score.min(100) as u8,
+                model: None,
+                adjustment: 0,
+            },
             suggestions,
         },
         ResumeFacts {

@@ -9,6 +9,7 @@
 //! - **Upsert jobs**: `job_ai_analysis` (`analysis_type` `comprehensive`, expires after 7 days)
 //!   and `job_embeddings`.
 //! - **Upsert resumes**: `resume_ai_analysis` (`analysis_result` = the analysis as is, `source`
+//!   — `llm` for a whole or partly grounded LLM answer, else `fallback` —
 //!   in its own column), `resume_vectors`, and, only when the payload carries a `user_id`, the
 //!   user's `user_ai_profiles` row (`comprehensive`, `profile_data` = the analysis plus `source`
 //!   and `resume_id`, no confidence: resume analyses have none). Without a `user_id` the
@@ -567,8 +568,10 @@ pub fn build<'a>(entries: &'a [OutboxEntry], llm_provider: &str) -> Rows<'a> {
 
                 let analysis = &document["analysis"];
                 if analysis.is_object() {
+                    // The platform's tables know `llm` and `fallback`; a partly grounded
+                    // answer (`llm+rules`) was written by the LLM model.
                     let source = match document["source"].as_str() {
-                        Some("llm") => "llm",
+                        Some("llm" | "llm+rules") => "llm",
                         _ => "fallback",
                     };
                     let analysis_model = add_model(ModelInfo::analysis(

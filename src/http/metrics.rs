@@ -364,6 +364,22 @@ fn render_service(out: &mut String, m: &ServiceMetrics) {
             r.count
         );
     }
+    metric(
+        out,
+        "llm_fields_dropped_total",
+        "counter",
+        "Fields of LLM answers that did not ground in the input, by entity, field and reason.",
+    );
+    for d in &m.fields_dropped {
+        let _ = writeln!(
+            out,
+            "llm_fields_dropped_total{{entity=\"{}\",field=\"{}\",reason=\"{}\"}} {}",
+            escape(d.entity),
+            escape(d.field),
+            escape(d.reason),
+            d.count
+        );
+    }
     if let Some(llm) = &m.llm {
         render_llm(out, llm);
     }

@@ -711,13 +711,20 @@ fn response_schemas() -> Value {
     let ts = json!({"type": "string", "format": "date-time"});
     let strings = json!({"type": "array", "items": {"type": "string"}});
     let id = json!({"type": "integer", "minimum": 1});
-    let source = json!({"enum": ["llm", "fallback"]});
+    let source = json!({"enum": ["llm", "llm+rules", "fallback"],
+        "description": "llm: every field the model wrote grounded in the input; llm+rules: some did, the rules filled the rest; fallback: the rules answered"});
+    let fields = json!({"type": "object", "description": "Where each field of the analysis came from",
+        "additionalProperties": {"enum": ["llm", "rules", "llm+rules"]}});
+    let dropped = json!({"type": "array", "maxItems": 32, "description": "Fields and list items of the model's answer that did not ground in the input",
+        "items": {"type": "object", "required": ["field", "reason", "value"], "properties": {
+            "field": {"type": "string"}, "reason": {"type": "string"}, "value": {"type": "string"}}}});
     let analysed = |id_key: &str, vectors_key: &str, analysis: &str, names: &[&str]| {
         json!({"type": "object",
-            "required": [id_key, "status", "analysis", vectors_key, "source", "model", "embedding_model", "created_at"],
+            "required": [id_key, "status", "analysis", vectors_key, "source", "fields", "dropped", "model", "embedding_model", "created_at"],
             "properties": {
                 id_key: id, "status": {"const": "completed"}, "analysis": schema_ref(analysis),
-                vectors_key: named_vectors(names), "source": source, "model": {"type": "string"},
+                vectors_key: named_vectors(names), "source": source, "fields": fields,
+                "dropped": dropped, "model": {"type": "string"},
                 "embedding_model": {"type": "string"}, "created_at": ts}})
     };
     let entity = |id_key: &str, data_key: &str| {
@@ -761,9 +768,14 @@ fn response_schemas() -> Value {
         "JobAnalysis": analysed("job_id", "embeddings", "JobAnalysisBody", &["title", "description", "requirements", "overall"]),
         "CompanyAnalysis": analysed("company_id", "embeddings", "CompanyAnalysisBody", &["description", "culture", "benefits", "overall"]),
         "ResumeAnalysisBody": {"type": "object",
-            "required": ["skills", "experience", "education", "summary", "score", "suggestions"], "properties": {
+            "required": ["skills", "experience", "education", "summary", "score", "score_detail", "suggestions"], "properties": {
             "skills": strings, "experience": strings, "education": strings, "summary": {"type": "string"},
-            "score": {"type": "integer", "minimum": 0, "maximum": 100}, "suggestions": strings}},
+            "score": {"type": "integer", "minimum": 0, "maximum": 100},
+            "score_detail": {"type": "object", "required": ["facts", "model", "adjustment"], "properties": {
+                "facts": {"type": "integer", "minimum": 0, "maximum": 100},
+                "model": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+                "adjustment": {"type": "integer", "minimum": -5, "maximum": 0}}},
+            "suggestions": strings}},
         "JobAnalysisBody": {"type": "object", "required": ["enhanced_description", "extracted_skills",
             "salary_prediction", "experience_requirements", "company_culture_fit", "confidence_score"], "properties": {
             "enhanced_description": {"type": "string"}, "extracted_skills": strings,

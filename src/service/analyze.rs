@@ -16,6 +16,7 @@ use super::{
 };
 use crate::ai::llm::{LlmError, Validate};
 use crate::analysis::company::{self, CompanyAnalysis};
+use crate::analysis::grounding::Provenance;
 use crate::analysis::job::{self, JobAnalysis, SalaryNeighbour};
 use crate::analysis::llm as prompts;
 use crate::analysis::resume::{self, ResumeAnalysis};
@@ -33,7 +34,11 @@ pub struct ResumeResponse {
     pub status: &'static str,
     pub analysis: ResumeAnalysis,
     pub vectors: NamedVectors,
+    /// `llm` (every field the model wrote grounded), `llm+rules` (some did) or `fallback`.
     pub source: &'static str,
+    /// `fields`: where each field came from; `dropped`: what grounding dropped and why.
+    #[serde(flatten)]
+    pub provenance: Provenance,
     pub model: String,
     pub embedding_model: String,
     pub created_at: String,
@@ -45,7 +50,11 @@ pub struct JobResponse {
     pub status: &'static str,
     pub analysis: JobAnalysis,
     pub embeddings: NamedVectors,
+    /// `llm` (every field the model wrote grounded), `llm+rules` (some did) or `fallback`.
     pub source: &'static str,
+    /// `fields`: where each field came from; `dropped`: what grounding dropped and why.
+    #[serde(flatten)]
+    pub provenance: Provenance,
     pub model: String,
     pub embedding_model: String,
     pub created_at: String,
@@ -57,10 +66,22 @@ pub struct CompanyResponse {
     pub status: &'static str,
     pub analysis: CompanyAnalysis,
     pub embeddings: NamedVectors,
+    /// `llm` (every field the model wrote grounded), `llm+rules` (some did) or `fallback`.
     pub source: &'static str,
+    /// `fields`: where each field came from; `dropped`: what grounding dropped and why.
+    #[serde(flatten)]
+    pub provenance: Provenance,
     pub model: String,
     pub embedding_model: String,
     pub created_at: String,
+}
+
+/// An analysis with where its fields came from.
+struct Grounded<A> {
+    analysis: A,
+    provenance: Provenance,
+    source: &'static str,
+    model: String,
 }
 
 /// `{"<name>_vector": [...]}` for every named vector of a collection, in its order.
@@ -166,10 +187,21 @@ impl AiService {
                 prompts::resume_task(&data.content, &data.file_name)
             })
             .await;
-        let (analysis, source, model) = match answer {
-            Some((out, model)) => (prompts::merge_resume(out, rules), "llm", model),
-            None => (rules, "fallback", FALLBACK_MODEL.to_string()),
-        };
+        let grounded = self.ground(
+            Collection::Resumes,
+            answer.map(|(out, model)| {
+                let m = prompts::merge_resume(&out, &data.content, &facts, rules.clone());
+                (m.analysis, m.provenance, model)
+            }),
+            rules,
+            &prompts::RESUME_ANALYSIS_FIELDS,
+        );
+        let Grounded {
+            analysis,
+            provenance,
+            source,
+            model,
+        } = grounded;
         let texts = vec![
             data.content.clone(),
             analysis.skills.join(" "),
@@ -203,6 +235,7 @@ impl AiService {
         let created_at = now_iso();
         let document = json!({
             "input": data, "analysis": analysis, "source": source, "model": model,
+            "fields": provenance.fields, "dropped": provenance.dropped,
             "embedding_model": self.embedder.model_id(), "created_at": created_at,
         });
         let resp = ResumeResponse {
@@ -211,6 +244,7 @@ impl AiService {
             analysis,
             vectors: named(Collection::Resumes, &vectors),
             source,
+            provenance,
             model,
             embedding_model: self.embedder.model_id().to_string(),
             created_at,
@@ -286,10 +320,20 @@ impl AiService {
         );
         let (vectors, neighbours) = embedded?;
         let rules = job::analyze(&data, &facts, job::predict_salary(&data, &neighbours));
-        let (analysis, source, model) = match answer {
-            Some((out, model)) => (prompts::merge_job(out, rules), "llm", model),
-            None => (rules, "fallback", FALLBACK_MODEL.to_string()),
-        };
+        let Grounded {
+            analysis,
+            provenance,
+            source,
+            model,
+        } = self.ground(
+            Collection::Jobs,
+            answer.map(|(out, model)| {
+                let m = prompts::merge_job(&out, &data, &facts, rules.clone());
+                (m.analysis, m.provenance, model)
+            }),
+            rules,
+            &prompts::JOB_ANALYSIS_FIELDS,
+        );
         let mut payload = Payload::new();
         payload = with_opt(payload, "city", facts.city.as_deref());
         payload = with_opt(payload, "industry", data.industry.as_deref());
@@ -314,6 +358,7 @@ impl AiService {
         let created_at = now_iso();
         let document = json!({
             "input": data, "analysis": analysis, "source": source, "model": model,
+            "fields": provenance.fields, "dropped": provenance.dropped,
             "embedding_model": self.embedder.model_id(), "created_at": created_at,
         });
         let resp = JobResponse {
@@ -322,6 +367,7 @@ impl AiService {
             analysis,
             embeddings: named(Collection::Jobs, &vectors),
             source,
+            provenance,
             model,
             embedding_model: self.embedder.model_id().to_string(),
             created_at,
@@ -417,14 +463,21 @@ impl AiService {
                 prompts::company_task(&data)
             })
             .await;
-        let (analysis, source, model) = match answer {
-            Some((out, model)) => (prompts::merge_company(out), "llm", model),
-            None => (
-                company::analyze(&data),
-                "fallback",
-                FALLBACK_MODEL.to_string(),
-            ),
-        };
+        let rules = company::analyze(&data);
+        let Grounded {
+            analysis,
+            provenance,
+            source,
+            model,
+        } = self.ground(
+            Collection::Companies,
+            answer.map(|(out, model)| {
+                let m = prompts::merge_company(&out, &data, rules.clone());
+                (m.analysis, m.provenance, model)
+            }),
+            rules,
+            &prompts::COMPANY_ANALYSIS_FIELDS,
+        );
         let texts = vec![
             format!("{} {} {}", data.name, data.industry, data.description),
             analysis.culture_analysis.clone(),
@@ -446,6 +499,7 @@ impl AiService {
         let created_at = now_iso();
         let document = json!({
             "input": data, "analysis": analysis, "source": source, "model": model,
+            "fields": provenance.fields, "dropped": provenance.dropped,
             "embedding_model": self.embedder.model_id(), "created_at": created_at,
         });
         let resp = CompanyResponse {
@@ -454,6 +508,7 @@ impl AiService {
             analysis,
             embeddings: named(Collection::Companies, &vectors),
             source,
+            provenance,
             model,
             embedding_model: self.embedder.model_id().to_string(),
             created_at,
@@ -464,8 +519,52 @@ impl AiService {
         ))
     }
 
+    /// The grounded merge of an LLM answer, or the rules' analysis when there is none or when
+    /// none of it grounded (then its dropped fields are still reported). Counts the path.
+    fn ground<A>(
+        &self,
+        c: Collection,
+        merged: Option<(A, Provenance, String)>,
+        rules: A,
+        fields: &[&'static str],
+    ) -> Grounded<A> {
+        let Some((analysis, provenance, model)) = merged else {
+            return Grounded {
+                analysis: rules,
+                provenance: Provenance::rules(fields),
+                source: "fallback",
+                model: FALLBACK_MODEL.to_string(),
+            };
+        };
+        self.paths.dropped(c, &provenance.dropped);
+        let source = provenance.source();
+        if source == "fallback" {
+            tracing::warn!(
+                collection = c.name(),
+                dropped = provenance.dropped.len(),
+                "no field of the LLM answer grounded in the input; the rule-based analysers answer"
+            );
+            self.paths.fallback(c, &Fallback::Ungrounded);
+            let mut rules_only = Provenance::rules(fields);
+            rules_only.dropped = provenance.dropped;
+            return Grounded {
+                analysis: rules,
+                provenance: rules_only,
+                source,
+                model: FALLBACK_MODEL.to_string(),
+            };
+        }
+        self.paths.llm(c);
+        Grounded {
+            analysis,
+            provenance,
+            source,
+            model,
+        }
+    }
+
     /// The LLM's validated answer for one entity, or `None` when the rules must answer (no LLM,
-    /// rules requested, call failed, output unusable). Counts the path taken; never fails.
+    /// rules requested, call failed, output unusable). Counts the fallbacks; never fails.
     async fn ask<T: DeserializeOwned + Validate>(
         &self,
         c: Collection,
@@ -478,14 +577,13 @@ impl AiService {
             (Some(llm), _) => llm.run::<T>(task()).await,
         };
         match outcome {
-            Ok(answer) => {
-                self.paths.llm(c);
-                Some(answer)
-            }
+            // Counted by `ground`, which knows whether anything of it survives.
+            Ok(answer) => Some(answer),
             Err(why) => {
                 match &why {
                     Fallback::Disabled
                     | Fallback::RulesRequested
+                    | Fallback::Ungrounded
                     | Fallback::Llm(LlmError::CircuitOpen) => {}
                     Fallback::Llm(e) => {
                         tracing::warn!(collection = c.name(), error = %e,

@@ -51,6 +51,8 @@ pub(crate) enum Fallback {
     Llm(LlmError),
     /// The model answered something unusable.
     Output(OutputError),
+    /// The model answered, but no field of its answer grounded in the input.
+    Ungrounded,
 }
 
 impl Fallback {
@@ -63,6 +65,7 @@ impl Fallback {
             Fallback::Output(OutputError::Malformed(_)) => "output_malformed",
             Fallback::Output(OutputError::Mismatch(_)) => "output_mismatch",
             Fallback::Output(_) => "output_invalid",
+            Fallback::Ungrounded => "output_ungrounded",
         }
     }
 }
@@ -124,14 +127,7 @@ impl Analyst {
         &self,
         task: Task,
     ) -> Result<(T, String), Fallback> {
-        let req = GenerateRequest {
-            system: Some(task.system),
-            prompt: task.prompt,
-            options: CallOptions {
-                schema: Some(task.schema),
-                ..self.options.clone()
-            },
-        };
+        let req = analysis_request(task, &self.options);
         // Parsed inside the cache's check, so only answers that parse and validate are cached
         // (a junk answer is asked again next time, not served as junk for the TTL).
         let mut fresh = None;
@@ -279,6 +275,8 @@ pub(crate) struct PathCounters {
     /// `[entity][source]`, entity in [`ENTITIES`] order, source in [`SOURCES`] order.
     paths: [[AtomicU64; 2]; 3],
     reasons: Mutex<BTreeMap<&'static str, u64>>,
+    /// Fields of LLM answers dropped by grounding: `(entity, field, reason)`.
+    dropped: Mutex<BTreeMap<(&'static str, &'static str, &'static str), u64>>,
 }
 
 fn entity_index(c: Collection) -> usize {
@@ -297,6 +295,30 @@ impl PathCounters {
     pub(crate) fn fallback(&self, c: Collection, why: &Fallback) {
         self.paths[entity_index(c)][1].fetch_add(1, Ordering::Relaxed);
         *self.reasons.lock().entry(why.reason()).or_insert(0) += 1;
+    }
+
+    /// Counts the fields grounding dropped from one answer.
+    pub(crate) fn dropped(&self, c: Collection, dropped: &[crate::analysis::grounding::Dropped]) {
+        if dropped.is_empty() {
+            return;
+        }
+        let mut map = self.dropped.lock();
+        for d in dropped {
+            *map.entry((c.name(), d.field, d.reason)).or_insert(0) += 1;
+        }
+    }
+
+    pub(crate) fn dropped_snapshot(&self) -> Vec<DroppedCount> {
+        self.dropped
+            .lock()
+            .iter()
+            .map(|((entity, field, reason), count)| DroppedCount {
+                entity,
+                field,
+                reason,
+                count: *count,
+            })
+            .collect()
     }
 
     pub(crate) fn snapshot(&self) -> (Vec<PathCount>, Vec<ReasonCount>) {
@@ -328,16 +350,27 @@ impl PathCounters {
 pub struct PathCount {
     /// `companies`, `jobs` or `resumes`.
     pub entity: &'static str,
-    /// `llm` or `fallback`.
+    /// `llm` (whole or partly grounded: `llm+rules`) or `fallback`.
     pub source: &'static str,
     pub count: u64,
 }
 
 /// Fallback analyses by reason: `llm_disabled`, `rules_requested`, an LLM error kind
 /// (`unavailable`, `timeout`, `circuit_open`, `overloaded`, `http`, `bad_response`, ...) or an
-/// output problem (`output_no_json`, `output_malformed`, `output_mismatch`, `output_invalid`).
+/// output problem (`output_no_json`, `output_malformed`, `output_mismatch`, `output_invalid`,
+/// `output_ungrounded`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReasonCount {
+    pub reason: &'static str,
+    pub count: u64,
+}
+
+/// Fields of LLM answers that grounding dropped, by entity, field and reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DroppedCount {
+    pub entity: &'static str,
+    pub field: &'static str,
+    /// A [`crate::analysis::grounding::Dropped`] reason.
     pub reason: &'static str,
     pub count: u64,
 }
@@ -356,6 +389,8 @@ pub struct ServiceMetrics {
     pub analyses: Vec<PathCount>,
     /// Fallback analyses by reason (only reasons seen so far).
     pub fallback_reasons: Vec<ReasonCount>,
+    /// Fields of LLM answers dropped by grounding (only those seen so far).
+    pub fields_dropped: Vec<DroppedCount>,
 }
 
 /// The configured provider's client behind the resilience layer (timeout, concurrency limit,
@@ -396,9 +431,28 @@ pub(crate) fn resilient_llm(
         },
         cache_ttl,
         cache_capacity: CACHE_CAPACITY,
+        context_tokens: Some(config.context_tokens),
         ..ResilienceConfig::default()
     };
     Ok(Some(ResilientLlm::new(inner, resilience)))
+}
+
+/// The request of an analysis task: its prompts, its schema as the answer's format, and room
+/// for the answer the schema allows ([`Task::answer_tokens`]), never more than AI_MAX_TOKENS.
+pub(crate) fn analysis_request(task: Task, options: &CallOptions) -> GenerateRequest {
+    let max_tokens = match options.max_tokens {
+        Some(m) => m.min(task.answer_tokens()),
+        None => task.answer_tokens(),
+    };
+    GenerateRequest {
+        system: Some(task.system),
+        prompt: task.prompt,
+        options: CallOptions {
+            schema: Some(task.schema),
+            max_tokens: Some(max_tokens),
+            ..options.clone()
+        },
+    }
 }
 
 /// The generation options every call sends (max tokens, temperature).

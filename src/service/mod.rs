@@ -7,7 +7,7 @@ mod analyze;
 mod chat;
 mod gateway;
 mod insights;
-mod llm;
+pub(crate) mod llm;
 mod matching;
 mod recommend;
 pub mod sample;
@@ -203,7 +203,9 @@ impl AiService {
     ///   seconds with cumulative `latency_buckets` over
     ///   [`crate::ai::llm::LATENCY_BUCKETS_SECONDS`], `circuit`); `None` without an LLM.
     /// * `analyses`: analyses per (`entity`, `source` = `llm` | `fallback`).
+    ///   An answer partly grounded (`llm+rules`) counts as `llm`.
     /// * `fallback_reasons`: why the fallback answered, by reason.
+    /// * `fields_dropped`: fields of LLM answers grounding dropped, by entity, field, reason.
     pub fn metrics(&self) -> ServiceMetrics {
         let (analyses, fallback_reasons) = self.paths.snapshot();
         ServiceMetrics {
@@ -212,6 +214,7 @@ impl AiService {
             llm: self.llm.as_ref().map(|l| l.metrics()),
             analyses,
             fallback_reasons,
+            fields_dropped: self.paths.dropped_snapshot(),
         }
     }
 
