@@ -131,12 +131,17 @@ pub struct ServeArgs {
     /// Ollama model used for analyses and chat.
     #[arg(long, env = "OLLAMA_MODEL", default_value = "gemma3:4b")]
     pub ollama_model: String,
-    /// Most tokens an LLM answer may have (sent to Ollama as options.num_predict).
+    /// Most tokens an LLM analysis may have (sent to Ollama as options.num_predict); each
+    /// analysis asks for what its schema allows, at most this.
     #[arg(long, env = "AI_MAX_TOKENS", default_value_t = 1024)]
     pub max_tokens: u32,
+    /// Most tokens of a chat answer. Sized for CPU models: at ~30 tokens/s, 512 tokens take
+    /// ~17 s, within the chat's timeout.
+    #[arg(long, env = "AI_CHAT_MAX_TOKENS", default_value_t = 512)]
+    pub chat_max_tokens: u32,
     /// The model's context window in tokens, prompt and answer together (sent to Ollama as
     /// options.num_ctx); a chat's history is cut to fit it beside the system prompt, the
-    /// message and AI_MAX_TOKENS of answer.
+    /// message and AI_CHAT_MAX_TOKENS of answer.
     #[arg(long, env = "AI_LLM_CONTEXT_TOKENS", default_value_t = DEFAULT_CONTEXT_TOKENS)]
     pub context_tokens: u32,
     /// Sampling temperature of the LLM, 0..=2.
@@ -186,6 +191,10 @@ pub struct ServeArgs {
     /// it below the gateway's 30 s. Fractions allowed (e.g. 0.5).
     #[arg(long, env = "AI_LLM_TIMEOUT_SECS", default_value_t = 20.0)]
     pub llm_timeout_secs: f64,
+    /// Seconds a non-streamed chat answer may take (a stream: until it starts, and between
+    /// two pieces) before the chat answers 503 `llm_unavailable`. Default: AI_LLM_TIMEOUT_SECS.
+    #[arg(long, env = "AI_CHAT_TIMEOUT_SECS")]
+    pub chat_timeout_secs: Option<f64>,
     /// Seconds a request may take before it is answered 504. Default: 25, or more when the LLM
     /// timeout (plus, with a network embedder, its own) and the fallback need more; a smaller
     /// value than that need is refused at start. The gateway gives up after 30 s.
@@ -370,6 +379,10 @@ pub struct Config {
     pub llm_model: Option<String>,
     pub openai_api_key: Option<Secret>,
     pub llm_timeout: Duration,
+    /// `AI_CHAT_TIMEOUT_SECS`, else the LLM timeout.
+    pub chat_timeout: Duration,
+    /// `AI_CHAT_MAX_TOKENS`.
+    pub chat_max_tokens: u32,
     /// `AI_REQUEST_TIMEOUT_SECS`, or derived: always above [`Config::analysis_budget`].
     pub request_timeout: Duration,
     pub llm_max_concurrent: usize,
@@ -468,6 +481,8 @@ impl ServeArgs {
             llm_breaker_failures: 5,
             llm_breaker_cooldown_secs: 30.0,
             max_tokens: 1024,
+            chat_max_tokens: 512,
+            chat_timeout_secs: None,
             context_tokens: DEFAULT_CONTEXT_TOKENS,
             temperature: 0.3,
             cache_ttl: 3600,
@@ -527,6 +542,19 @@ impl ServeArgs {
                 ),
             ));
         }
+        if self.chat_max_tokens == 0
+            || self.chat_max_tokens > 32_768
+            || self.context_tokens < self.chat_max_tokens + 512
+        {
+            return Err(invalid(
+                "AI_CHAT_MAX_TOKENS",
+                &format!(
+                    "is {}: it must be between 1 and 32768 and leave 512 of the model's window \
+                     (AI_LLM_CONTEXT_TOKENS = {}) to the prompt",
+                    self.chat_max_tokens, self.context_tokens
+                ),
+            ));
+        }
         if self.max_tokens == 0 || self.max_tokens > 32_768 {
             return Err(invalid("AI_MAX_TOKENS", "must be between 1 and 32768"));
         }
@@ -547,6 +575,10 @@ impl ServeArgs {
             }
         };
         let llm_timeout = secs("AI_LLM_TIMEOUT_SECS", self.llm_timeout_secs, 600.0)?;
+        let chat_timeout = match self.chat_timeout_secs {
+            Some(t) => secs("AI_CHAT_TIMEOUT_SECS", t, 600.0)?,
+            None => llm_timeout,
+        };
         let llm_breaker_cooldown = secs(
             "AI_LLM_BREAKER_COOLDOWN_SECS",
             self.llm_breaker_cooldown_secs,
@@ -569,11 +601,18 @@ impl ServeArgs {
                 "is required with LLM_PROVIDER=openai (base URL including /v1)",
             ));
         }
-        let budget = analysis_budget(
+        let llm_on = llm_provider != LlmProvider::None;
+        let analysis = analysis_budget(
             llm_timeout,
-            llm_provider != LlmProvider::None,
+            llm_on,
             self.embedding_provider != EmbeddingProvider::Builtin,
         );
+        // A chat turn answers 503 only once the model's time is up.
+        let budget = if llm_on {
+            analysis.max(chat_timeout + FALLBACK_MARGIN)
+        } else {
+            analysis
+        };
         let request_timeout = match self.request_timeout_secs {
             None => DEFAULT_REQUEST_TIMEOUT.max(budget),
             Some(t) => {
@@ -583,8 +622,8 @@ impl ServeArgs {
                         "AI_REQUEST_TIMEOUT_SECS",
                         &format!(
                             "is {:.1} s, but an analysis may wait {:.1} s for the LLM{} before \
-                             the rule-based fallback answers: set at least {:.1} s, or lower \
-                             AI_LLM_TIMEOUT_SECS",
+                             the rule-based fallback answers (a chat {:.1} s): set at least \
+                             {:.1} s, or lower AI_LLM_TIMEOUT_SECS / AI_CHAT_TIMEOUT_SECS",
                             t.as_secs_f64(),
                             llm_timeout.as_secs_f64(),
                             if self.embedding_provider == EmbeddingProvider::Builtin {
@@ -592,6 +631,7 @@ impl ServeArgs {
                             } else {
                                 " and as long again for the embedder"
                             },
+                            chat_timeout.as_secs_f64(),
                             budget.as_secs_f64()
                         ),
                     ));
@@ -757,6 +797,8 @@ impl ServeArgs {
             llm_model: self.llm_model,
             openai_api_key,
             llm_timeout,
+            chat_timeout,
+            chat_max_tokens: self.chat_max_tokens,
             request_timeout,
             llm_max_concurrent: self.llm_max_concurrent,
             llm_breaker_failures: self.llm_breaker_failures,
@@ -869,6 +911,16 @@ mod tests {
         assert_eq!(limit(&a).unwrap(), 3.0);
         a.request_timeout_secs = Some(0.0);
         assert!(limit(&a).is_err());
+        // A chat allowed longer than an analysis: the request limit follows it.
+        a.request_timeout_secs = None;
+        a.chat_timeout_secs = Some(40.0);
+        assert_eq!(limit(&a).unwrap(), 42.0);
+        a.request_timeout_secs = Some(30.0);
+        let e = limit(&a).unwrap_err().to_string();
+        assert!(
+            e.contains("AI_CHAT_TIMEOUT_SECS") && e.contains("42.0"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -351,7 +351,7 @@ async fn history_goes_oldest_first_and_is_trimmed_to_the_token_budget() {
 
 /// The model's window (`AI_LLM_CONTEXT_TOKENS`, sent as `num_ctx`) bounds the prompt: the
 /// history is cut, oldest first, so that the system prompt, the history, the new message and
-/// `AI_MAX_TOKENS` of answer fit, whatever `AI_CHAT_HISTORY_TOKENS` allows.
+/// `AI_CHAT_MAX_TOKENS` of answer fit, whatever `AI_CHAT_HISTORY_TOKENS` allows.
 #[tokio::test]
 async fn the_prompt_fits_the_models_window_beside_the_answer() {
     const CONTEXT: u32 = 1000;
@@ -361,6 +361,7 @@ async fn the_prompt_fits_the_models_window_beside_the_answer() {
         a.chat_history_tokens = 100_000;
         a.context_tokens = CONTEXT;
         a.max_tokens = ANSWER;
+        a.chat_max_tokens = ANSWER;
     })
     .await;
     let all = converse(&app, &fake, 3, "window", 8, |i| {

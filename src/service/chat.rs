@@ -165,14 +165,20 @@ impl Chat {
 
     /// The configured provider's client behind its own breaker and concurrency limit (the
     /// analyses' stay independent: a burst of chats cannot make analyses fall back), with
-    /// the cache off.
+    /// the cache off, the chat's timeout and answer size (AI_CHAT_TIMEOUT_SECS,
+    /// AI_CHAT_MAX_TOKENS).
     pub(crate) fn from_config(config: &Config) -> Result<Chat, LlmError> {
-        let Some(llm) = super::llm::resilient_llm(config, std::time::Duration::ZERO)? else {
+        let Some(llm) =
+            super::llm::resilient_llm(config, config.chat_timeout, std::time::Duration::ZERO)?
+        else {
             return Ok(Chat::disabled(config));
         };
         Ok(Chat {
             llm: Some(llm),
-            options: super::llm::call_options(config),
+            options: CallOptions {
+                max_tokens: Some(config.chat_max_tokens),
+                ..super::llm::call_options(config)
+            },
             history_tokens: config.chat_history_tokens,
         })
     }

@@ -100,7 +100,7 @@ pub(crate) struct Analyst {
 impl Analyst {
     /// The analyst of the configured provider; `None` for `LLM_PROVIDER=none`.
     pub(crate) fn from_config(config: &Config) -> Result<Option<Arc<Analyst>>, LlmError> {
-        let Some(llm) = resilient_llm(config, config.cache_ttl)? else {
+        let Some(llm) = resilient_llm(config, config.llm_timeout, config.cache_ttl)? else {
             return Ok(None);
         };
         Ok(Some(Arc::new(Analyst {
@@ -398,9 +398,9 @@ pub struct ServiceMetrics {
 /// Each caller gets its own breaker and limit.
 pub(crate) fn resilient_llm(
     config: &Config,
-    cache_ttl: std::time::Duration,
+    timeout: Duration,
+    cache_ttl: Duration,
 ) -> Result<Option<ResilientLlm<Box<dyn LlmClient>>>, LlmError> {
-    let timeout = config.llm_timeout;
     let inner: Box<dyn LlmClient> = match config.llm_provider {
         LlmProvider::None => return Ok(None),
         LlmProvider::Ollama => Box::new(OllamaClient::with_timeout(
