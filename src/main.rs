@@ -125,6 +125,22 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
+    /// What the configured LLM is worth to the analyses: a bundled set of companies, jobs and
+    /// resumes, some with injected instructions, each with the facts its analysis must hold,
+    /// sent through the service's prompts, schema, grounding and merge (no cache, no breaker).
+    /// Prints one JSON object per case and the report as a last line, a summary on stderr.
+    /// The LLM is configured as for `serve` (OLLAMA_HOST, or LLM_PROVIDER=openai and LLM_URL).
+    /// Exit code 2 without an LLM or with an unreadable cases file.
+    EvalLlm {
+        /// Cases (a JSON array in the bundled set's format); the bundled set by default.
+        #[arg(long, value_name = "FILE.json")]
+        cases: Option<PathBuf>,
+        /// Runs of every case.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[derive(clap::Args)]
@@ -239,6 +255,70 @@ fn main() -> ExitCode {
             };
             eval_recommend_main(&cfg)
         }
+        Command::EvalLlm {
+            cases,
+            repeat,
+            serve,
+        } => eval_llm_main(cases, repeat, serve),
+    }
+}
+
+fn eval_llm_main(cases: Option<PathBuf>, repeat: usize, serve: ServeArgs) -> ExitCode {
+    use jobfirst_ai::eval::llm as eval_llm;
+    let config = match serve.validate() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("eval-llm: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cases = match cases {
+        None => eval_llm::bundled_cases(),
+        Some(path) => std::fs::read_to_string(&path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| format!("{}: {e}", path.display())))
+            .map_err(eval_llm::LlmEvalError::Invalid),
+    };
+    let cases = match cases {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("eval-llm: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("eval-llm: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(eval_llm::run(&config, &cases, repeat, print_line));
+    match result {
+        Ok(report) => {
+            print_line(&report);
+            eprint!("{}", eval_llm::summary(&report));
+            ExitCode::SUCCESS
+        }
+        Err(e @ (eval_llm::LlmEvalError::Invalid(_) | eval_llm::LlmEvalError::NoLlm)) => {
+            eprintln!("eval-llm: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("eval-llm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a row as one JSON line on stdout.
+fn print_line<T: serde::Serialize>(row: &T) {
+    match serde_json::to_string(row) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("cannot print a row: {e}"),
     }
 }
 
