@@ -21,10 +21,10 @@ const MAX_TOKENS: u32 = 777;
 fn company_reply() -> String {
     json!({
         "company_profile": "LLM概况：深圳的互联网大厂",
-        "culture_analysis": "LLM文化：工程师文化",
+        "culture_analysis": "LLM文化：扁平化管理的工程师文化",
         "benefits_analysis": "LLM福利：五险一金",
-        "growth_potential": "LLM发展：稳定增长",
-        "industry_position": "LLM地位：头部企业",
+        "growth_potential": "LLM发展：互联网业务稳定增长",
+        "industry_position": "LLM地位：互联网头部企业",
         "confidence_score": 0.9
     })
     .to_string()
@@ -35,7 +35,7 @@ fn job_reply() -> String {
         "enhanced_description": "LLM描述：负责后端服务",
         "extracted_skills": ["Rust"],
         "experience_requirements": "3-5年后端经验",
-        "company_culture_fit": "LLM文化：重视代码质量",
+        "company_culture_fit": "LLM文化：重视Rust代码质量",
         "confidence_score": 0.85,
         // Fields the model must not be able to set: ignored.
         "salary_prediction": {"min": 999999, "max": 999999},
@@ -135,7 +135,7 @@ async fn analyses_use_the_llm_answer_merged_with_the_rules_facts() {
     assert_eq!(r.body["source"], "llm");
     assert_eq!(r.body["model"], MODEL);
     let a = &r.body["analysis"];
-    assert_eq!(a["culture_analysis"], "LLM文化：工程师文化");
+    assert_eq!(a["culture_analysis"], "LLM文化：扁平化管理的工程师文化");
     // Every field grounded: the ceiling, whatever the model said of itself (0.9).
     assert_eq!(a["confidence_score"], 0.95);
     assert_eq!(r.body["fields"]["company_profile"], "llm", "{}", r.body);
@@ -291,7 +291,7 @@ async fn wrapped_json_is_repaired_and_junk_falls_back() {
         "{:?}",
         m.fields_dropped
     );
-    assert!(dropped("experience_requirements", "language"));
+    assert!(dropped("experience_requirements", "too_short"));
     assert!(dropped("company_culture_fit", "not_text"));
     // Junk never opens the circuit: the server answers.
     assert_eq!(app.service.metrics().llm.unwrap().errors.total(), 0);

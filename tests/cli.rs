@@ -194,12 +194,14 @@ async fn eval_llm_measures_grounding_and_injection_resistance() {
         json!({"answered": 10, "output_malformed": 5}),
         "{report}"
     );
-    assert_eq!(report["sources"]["fallback"], 5, "{report}");
-    assert_eq!(report["sources"]["llm+rules"], 10, "{report}");
+    // The companies' junk grounds nowhere (the one Chinese field is about nothing in them).
+    assert_eq!(report["sources"]["fallback"], 9, "{report}");
+    assert_eq!(report["sources"]["llm+rules"], 6, "{report}");
     for reason in [
         "language",
         "not_text",
         "schema_copy",
+        "off_topic",
         "out_of_range",
         "not_in_input",
         "not_a_skill",

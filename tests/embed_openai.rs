@@ -220,7 +220,7 @@ async fn a_junk_llm_answer_is_not_cached() {
         "enhanced_description": "LLM描述：负责数据平台",
         "extracted_skills": ["Rust"],
         "experience_requirements": "3-5年",
-        "company_culture_fit": "LLM文化",
+        "company_culture_fit": "LLM文化：重视Rust",
         "confidence_score": 0.85
     })
     .to_string();

@@ -298,7 +298,7 @@ fn job_reply() -> String {
         "enhanced_description": "LLM描述：负责存储服务",
         "extracted_skills": ["Rust"],
         "experience_requirements": "3-5年后端经验",
-        "company_culture_fit": "LLM文化：重视代码质量",
+        "company_culture_fit": "LLM文化：重视Rust代码质量",
         "confidence_score": 0.85
     })
     .to_string()

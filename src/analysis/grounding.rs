@@ -5,8 +5,9 @@
 //!   the text (ASCII terms on word boundaries) or name a lexicon skill the text mentions;
 //! - an **extracted line** (a resume's experience or education) must be mostly made of the
 //!   text's own words, with every multi-digit number taken from it;
-//! - a **free-text field** must be text (not a number, not JSON, not the schema's words), in the
-//!   input's language, and name no number, education level or city the input does not.
+//! - a **free-text field** must be text (not a number, not JSON, not the schema's words) of three
+//!   letters or digits or more, in the input's language, share a word with the input, and name no
+//!   number, education level or city the input does not (advice only needs to be text).
 //!
 //! A field that fails is dropped with a reason ([`Dropped`]) and the rules' value takes its
 //! place; [`Provenance`] records which field came from where and how much of the answer
@@ -29,6 +30,9 @@ const MAX_SKILL_WORDS: usize = 5;
 const MIN_LINE_SUPPORT: f64 = 0.6;
 /// Share of CJK among the letters of a text field when the input is Chinese.
 const MIN_CJK_SHARE: f64 = 0.2;
+/// Fewest letters and digits (a CJK character counts as one) of a free-text field: "3-5年"
+/// says something, "x" does not.
+const MIN_TEXT_CHARS: usize = 3;
 /// Longest dropped value quoted back (characters).
 const MAX_QUOTED_CHARS: usize = 80;
 /// Most dropped fields and items reported for one answer (a list of 10,000 junk items is
@@ -77,9 +81,9 @@ pub enum FieldSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Dropped {
     pub field: &'static str,
-    /// `missing`, `empty`, `not_text`, `schema_copy`, `language`, `duplicate`,
-    /// `number_not_in_input`, `education_not_in_input`, `city_not_in_input`, `not_a_skill`,
-    /// `not_in_input`, `out_of_range`.
+    /// `missing`, `empty`, `not_text`, `too_short`, `schema_copy`, `language`, `duplicate`,
+    /// `number_not_in_input`, `education_not_in_input`, `city_not_in_input`, `off_topic`,
+    /// `not_a_skill`, `not_in_input`, `out_of_range`.
     pub reason: &'static str,
     /// The dropped value, clipped (empty when the field was missing).
     pub value: String,
@@ -370,11 +374,12 @@ fn shape_problem(text: &str, schema_words: &[&str]) -> Option<&'static str> {
     None
 }
 
-/// Rules for one free-text field.
+/// Rules for one free-text field: text (not a number, JSON, a placeholder or the schema's
+/// words), three letters or digits or more, in the input's language.
 #[derive(Debug, Clone, Copy)]
 pub struct TextRules {
-    /// Numbers, education levels and cities must come from the input (facts); off for advice,
-    /// which talks about what is missing.
+    /// Numbers, education levels and cities must come from the input and the text must share a
+    /// word with it (facts); off for advice, which talks about what is missing.
     pub facts: bool,
     /// Longest text kept (characters).
     pub max_chars: usize,
@@ -395,6 +400,9 @@ pub fn text(
     if let Some(p) = shape_problem(t, schema_words) {
         return Err(p);
     }
+    if t.chars().filter(|c| c.is_alphanumeric()).count() < MIN_TEXT_CHARS {
+        return Err("too_short");
+    }
     if ev.chinese && cjk_share(t) < MIN_CJK_SHARE {
         return Err("language");
     }
@@ -407,6 +415,14 @@ pub fn text(
         }
         if !ev.city_grounded(t) {
             return Err("city_not_in_input");
+        }
+        // About this input: at least one word or CJK bigram of it (a real description, even
+        // a paraphrase, names something the input names; junk does not).
+        let on_topic = tokens(t)
+            .iter()
+            .any(|k| !k.chars().all(|c| c.is_ascii_digit()) && ev.lower.contains(k.as_str()));
+        if !on_topic {
+            return Err("off_topic");
         }
     }
     Ok(t.chars().take(rules.max_chars).collect())
@@ -652,6 +668,22 @@ mod tests {
             Err("city_not_in_input")
         );
         assert!(text(&e, &json!("希望在深圳工作"), r, &[]).is_ok());
+        // Junk a small model wrote for this resume: Chinese, no numbers, about nothing in it.
+        assert_eq!(
+            text(&e, &json!("1. 说话，说话！"), r, &[]),
+            Err("off_topic")
+        );
+        assert_eq!(text(&e, &json!(", 1. 说话！"), r, &[]), Err("off_topic"));
+        assert_eq!(text(&e, &json!("x"), r, &[]), Err("too_short"));
+        let job = Evidence::new(
+            "Rust后端工程师\n负责存储服务\n熟悉Rust，3-5年经验",
+            &[3.0, 5.0],
+        );
+        assert!(text(&job, &json!("3-5年"), r, &[]).is_ok());
+        assert_eq!(
+            text(&job, &json!("重视Rust代码质量"), r, &[]),
+            Ok("重视Rust代码质量".into())
+        );
         assert_eq!(text(&e, &Value::Null, r, &[]), Err("missing"));
         let advice = TextRules {
             facts: false,
