@@ -297,6 +297,52 @@ async fn wrapped_json_is_repaired_and_junk_falls_back() {
     assert_eq!(app.service.metrics().llm.unwrap().errors.total(), 0);
 }
 
+/// Junk, cut-off and out-of-range answers: every field that grounds survives, the rest is the
+/// rules', and each drop is reported.
+#[tokio::test]
+async fn every_grounded_field_of_a_damaged_answer_survives() {
+    let fake = FakeOllama::start().await;
+    let app = llm_app(&fake, |_| {}).await;
+    // Cut off by the token limit inside the third field.
+    fake.set(|b| {
+        b.reply = r#"{"enhanced_description": "负责存储服务的开发", "extracted_skills": ["Rust"], "experience_requirements": "3-5年后端"#.into()
+    });
+    let r = analyze_job(&app, 1, job("Rust后端工程师", "负责存储服务")).await;
+    assert_eq!(r.body["source"], "llm+rules", "{}", r.body);
+    let a = &r.body["analysis"];
+    assert_eq!(a["enhanced_description"], "负责存储服务的开发");
+    assert_eq!(a["extracted_skills"][0], "Rust");
+    assert_eq!(r.body["fields"]["experience_requirements"], "rules");
+    assert_eq!(r.body["fields"]["company_culture_fit"], "rules");
+    assert_eq!(a["experience_requirements"], "3-5年", "the rules' reading");
+    // Out of range and junk beside good fields: only the bad ones go.
+    fake.set(|b| {
+        b.reply =
+            json!({"enhanced_description": "1234567890", "extracted_skills": ["Rust", "avatar.png"],
+            "experience_requirements": "3-5年后端经验", "company_culture_fit": "重视Rust代码质量",
+            "confidence_score": 12})
+            .to_string()
+    });
+    // (Another posting: the same one would be answered from the cache.)
+    let r = analyze_job(&app, 2, job("Rust后端工程师", "负责存储服务的开发")).await;
+    assert_eq!(r.body["source"], "llm+rules", "{}", r.body);
+    let a = &r.body["analysis"];
+    assert_eq!(
+        a["company_culture_fit"], "重视Rust代码质量",
+        "{}",
+        r.body["dropped"]
+    );
+    assert_eq!(a["experience_requirements"], "3-5年后端经验");
+    assert_eq!(a["extracted_skills"][0], "Rust");
+    assert_eq!(
+        r.body["dropped"],
+        json!([{"field": "enhanced_description", "reason": "not_text", "value": "1234567890"},
+               {"field": "extracted_skills", "reason": "not_a_skill", "value": "avatar.png"}])
+    );
+    let c = a["confidence_score"].as_f64().unwrap();
+    assert!(c < 0.95 && c > 0.6, "{c}");
+}
+
 #[tokio::test]
 async fn a_dead_llm_costs_little_and_opens_the_circuit() {
     // A port nobody listens on: connection refused.

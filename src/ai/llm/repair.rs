@@ -120,11 +120,74 @@ pub fn parse_json_output<T: DeserializeOwned>(text: &str) -> Result<T, OutputErr
     Err(verdict)
 }
 
-/// [`parse_json_output`], then [`Validate::validate`].
+/// [`parse_json_output`], then [`Validate::validate`]. An answer cut off by the token limit
+/// keeps its complete members ([`salvage_truncated`]): what the model finished is as good as
+/// it would have been in a whole answer, and each field is judged on its own later.
 pub fn parse_validated<T: DeserializeOwned + Validate>(text: &str) -> Result<T, OutputError> {
-    let value: T = parse_json_output(text)?;
+    let value: T = match parse_json_output(text) {
+        Ok(v) => v,
+        Err(OutputError::Malformed(why)) => salvage_truncated(text)
+            .into_iter()
+            .find_map(|c| serde_json::from_str::<T>(&c).ok())
+            .ok_or(OutputError::Malformed(why))?,
+        Err(e) => return Err(e),
+    };
     value.validate().map_err(OutputError::Invalid)?;
     Ok(value)
+}
+
+/// Most cut points tried on a truncated answer.
+const MAX_SALVAGE: usize = 8;
+
+/// Closings of a JSON object cut off before its end (`{"a": "x", "b": ["y", "z` …), best
+/// first: the whole text closed when it stops after a complete value, then the text up to each
+/// of its last commas outside strings (after a complete member or list item), with the
+/// brackets still open closed in order. Empty when the object is not cut off or nothing before
+/// the cut is complete.
+pub fn salvage_truncated(text: &str) -> Vec<String> {
+    let Some(start) = text.find('{') else {
+        return Vec::new();
+    };
+    let s = &text[start..];
+    let mut open: Vec<char> = Vec::new();
+    let (mut in_str, mut esc) = (false, false);
+    let mut cuts: Vec<(usize, Vec<char>)> = Vec::new();
+    for (i, c) in s.char_indices() {
+        if in_str {
+            match (esc, c) {
+                (true, _) => esc = false,
+                (false, '\\') => esc = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_str = true,
+            '{' => open.push('}'),
+            '[' => open.push(']'),
+            // Not JSON, or the object is complete: nothing was cut off.
+            '}' | ']' if open.pop() != Some(c) || open.is_empty() => return Vec::new(),
+            ',' => cuts.push((i, open.clone())),
+            _ => {}
+        }
+    }
+    let close = |prefix: &str, open: &[char]| {
+        let mut out = prefix.trim_end().to_string();
+        out.extend(open.iter().rev());
+        out
+    };
+    let mut out = Vec::new();
+    let tail = s.trim_end();
+    // Stopped right after a string, list or object (not inside a string, nor after a number
+    // that may itself be cut, a key or a separator).
+    if !in_str && !open.is_empty() && tail.ends_with(['"', ']', '}']) {
+        out.push(close(s, &open));
+    }
+    for (cut, open) in cuts.into_iter().rev().take(MAX_SALVAGE) {
+        out.push(close(&s[..cut], &open));
+    }
+    out
 }
 
 /// The first JSON-looking span of `text` (whole text, fenced block, or balanced object), for
@@ -211,6 +274,31 @@ fn balanced_object(s: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_truncated_answer_keeps_its_complete_members() {
+        let v: Vec<serde_json::Value> =
+            salvage_truncated(r#"{"a": "x", "skills": ["Rust", "Go", "Kub"#)
+                .iter()
+                .filter_map(|c| serde_json::from_str(c).ok())
+                .collect();
+        assert_eq!(
+            v[0],
+            serde_json::json!({"a": "x", "skills": ["Rust", "Go"]})
+        );
+        let v: serde_json::Value =
+            serde_json::from_str(&salvage_truncated(r#"{"a": "x, y", "b": "z""#)[0]).unwrap();
+        assert_eq!(v, serde_json::json!({"a": "x, y", "b": "z"}));
+        // A number may itself be cut: the member before it is the last one kept.
+        let c = salvage_truncated(r#"{"a": "x", "score": 12"#);
+        assert_eq!(c, [r#"{"a": "x"}"#]);
+        assert!(salvage_truncated(r#"{"a": "cut off by the lim"#).is_empty());
+        assert!(
+            salvage_truncated(r#"{"a": 1}"#).is_empty(),
+            "complete: not cut"
+        );
+        assert!(salvage_truncated("no json, at all").is_empty());
+    }
+
     use super::*;
     use serde::Deserialize;
 
