@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ai::llm::{parse_validated, LlmClient, LlmError, OutputError};
-use crate::analysis::grounding::{self, Provenance};
+use crate::analysis::grounding::{self, FieldSource, Provenance};
 use crate::analysis::llm as prompts;
 use crate::analysis::{company, extract, job, resume};
 use crate::config::Config;
@@ -93,6 +93,9 @@ pub struct CaseResult {
     /// Share of the answer that grounded (0 when not answered).
     pub kept_share: f64,
     pub dropped: Vec<grounding::Dropped>,
+    /// The fields of the final analysis the model wrote (wholly or in part), to read what
+    /// grounding let through.
+    pub kept: BTreeMap<&'static str, Value>,
     /// Skills the model listed / of them, those that grounded.
     pub skills_listed: usize,
     pub skills_grounded: usize,
@@ -164,6 +167,7 @@ fn now_year() -> f32 {
 /// evidence they are grounded against, and the resume scores.
 struct Judged {
     provenance: Provenance,
+    analysis: Value,
     raw_skills: Value,
     evidence: grounding::Evidence,
     scores: Option<(Option<u8>, u8, u8)>,
@@ -225,6 +229,7 @@ fn judge(case: &Case, text: &str, now: f32) -> Result<Option<Judged>, LlmEvalErr
             };
             let m = prompts::merge_company(&out, &data, company::analyze(&data));
             Some(Judged {
+                analysis: serde_json::to_value(&m.analysis).unwrap_or_default(),
                 provenance: m.provenance,
                 raw_skills: Value::Null,
                 evidence: prompts::company_evidence(&data),
@@ -241,6 +246,7 @@ fn judge(case: &Case, text: &str, now: f32) -> Result<Option<Judged>, LlmEvalErr
             let rules = job::analyze(&data, &f, job::predict_salary(&data, &[]));
             let m = prompts::merge_job(&out, &data, &f, rules);
             Some(Judged {
+                analysis: serde_json::to_value(&m.analysis).unwrap_or_default(),
                 provenance: m.provenance,
                 raw_skills: out.extracted_skills.clone(),
                 evidence: prompts::job_evidence(&data, &f),
@@ -256,6 +262,7 @@ fn judge(case: &Case, text: &str, now: f32) -> Result<Option<Judged>, LlmEvalErr
             let m = prompts::merge_resume(&out, content, &f, rules);
             let d = m.analysis.score_detail;
             Some(Judged {
+                analysis: serde_json::to_value(&m.analysis).unwrap_or_default(),
                 provenance: m.provenance,
                 raw_skills: out.skills.clone(),
                 evidence: prompts::resume_evidence(content, &f),
@@ -369,6 +376,7 @@ fn result(
         source: "fallback",
         kept_share: 0.0,
         dropped: Vec::new(),
+        kept: BTreeMap::new(),
         skills_listed: 0,
         skills_grounded: 0,
         skills_expected: case.expect.skills.len(),
@@ -388,6 +396,15 @@ fn result(
     r.source = j.provenance.source();
     r.kept_share = (j.provenance.kept_share() * 1000.0).round() / 1000.0;
     r.dropped = j.provenance.dropped.clone();
+    if r.source != "fallback" {
+        r.kept = j
+            .provenance
+            .fields
+            .iter()
+            .filter(|(_, s)| **s != FieldSource::Rules)
+            .map(|(f, _)| (*f, j.analysis[*f].clone()))
+            .collect();
+    }
     if !j.raw_skills.is_null() {
         let mut scratch = Provenance::default();
         let (grounded, _) = grounding::list(&mut scratch, "skills", &j.raw_skills, 1_000, |s| {
