@@ -286,15 +286,8 @@ fn eval_llm_main(cases: Option<PathBuf>, repeat: usize, serve: ServeArgs) -> Exi
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("eval-llm: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime("eval-llm") else {
+        return ExitCode::FAILURE;
     };
     let result = runtime.block_on(eval_llm::run(&config, &cases, repeat, print_line));
     match result {
@@ -314,6 +307,21 @@ fn eval_llm_main(cases: Option<PathBuf>, repeat: usize, serve: ServeArgs) -> Exi
     }
 }
 
+/// The multi-threaded runtime of a command; `None` (reported on stderr as `who`) when it
+/// cannot start.
+fn runtime(who: &str) -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("{who}: cannot start the async runtime: {e}");
+            None
+        }
+    }
+}
+
 /// Prints a row as one JSON line on stdout.
 fn print_line<T: serde::Serialize>(row: &T) {
     match serde_json::to_string(row) {
@@ -323,15 +331,8 @@ fn print_line<T: serde::Serialize>(row: &T) {
 }
 
 fn eval_recommend_main(cfg: &RecommendEvalConfig) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("eval-recommend: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime("eval-recommend") else {
+        return ExitCode::FAILURE;
     };
     let result = runtime.block_on(eval_recommend::run(
         cfg,
@@ -465,15 +466,8 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("jobfirst-ai: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime("jobfirst-ai") else {
+        return ExitCode::FAILURE;
     };
     match runtime.block_on(run_server(config, host)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -520,15 +514,8 @@ fn import(args: ImportArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("jobfirst-ai import: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let Some(runtime) = runtime("jobfirst-ai import") else {
+        return ExitCode::FAILURE;
     };
     runtime.block_on(async move {
         let service = match jobfirst_ai::service::AiService::open(config).await {
