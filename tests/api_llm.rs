@@ -293,6 +293,12 @@ async fn wrapped_json_is_repaired_and_junk_falls_back() {
     );
     assert!(dropped("experience_requirements", "too_short"));
     assert!(dropped("company_culture_fit", "not_text"));
+    // An answer of which nothing grounded is not cached: the same posting asks again.
+    let asked = fake.count("/api/generate");
+    fake.set(|b| b.reply = job_reply());
+    let r = analyze_job(&app, 20, job("职位2", "负责存储服务")).await;
+    assert_eq!(fake.count("/api/generate"), asked + 1);
+    assert_ne!(r.body["source"], "fallback", "{}", r.body);
     // Junk never opens the circuit: the server answers.
     assert_eq!(app.service.metrics().llm.unwrap().errors.total(), 0);
 }

@@ -183,9 +183,15 @@ impl AiService {
         }
         let (rules, facts) = resume::analyze(&data.content, now_year());
         let answer = self
-            .ask::<prompts::ResumeOutput>(Collection::Resumes, via, || {
-                prompts::resume_task(&data.content, &data.file_name)
-            })
+            .ask(
+                Collection::Resumes,
+                via,
+                || prompts::resume_task(&data.content, &data.file_name),
+                |out| {
+                    let m = prompts::merge_resume(out, &data.content, &facts, rules.clone());
+                    m.provenance.kept_share() > 0.0
+                },
+            )
             .await;
         let grounded = self.ground(
             Collection::Resumes,
@@ -307,7 +313,17 @@ impl AiService {
         ];
         // The job's vectors do not depend on its analysis: embed while the model thinks.
         let (answer, embedded) = tokio::join!(
-            self.ask::<prompts::JobOutput>(Collection::Jobs, via, || prompts::job_task(&data)),
+            self.ask(
+                Collection::Jobs,
+                via,
+                || prompts::job_task(&data),
+                |out| {
+                    // Grounding does not depend on the salary: the posted one stands in.
+                    let rules = job::analyze(&data, &facts, job::predict_salary(&data, &[]));
+                    let m = prompts::merge_job(out, &data, &facts, rules);
+                    m.provenance.kept_share() > 0.0
+                }
+            ),
             async {
                 let vectors = self.embed(texts).await?;
                 let neighbours = if data.salary_min.is_none() && data.salary_max.is_none() {
@@ -458,12 +474,18 @@ impl AiService {
         ] {
             check_len(name, text, MAX_FIELD_CHARS)?;
         }
-        let answer = self
-            .ask::<prompts::CompanyOutput>(Collection::Companies, via, || {
-                prompts::company_task(&data)
-            })
-            .await;
         let rules = company::analyze(&data);
+        let answer = self
+            .ask(
+                Collection::Companies,
+                via,
+                || prompts::company_task(&data),
+                |out| {
+                    let m = prompts::merge_company(out, &data, rules.clone());
+                    m.provenance.kept_share() > 0.0
+                },
+            )
+            .await;
         let Grounded {
             analysis,
             provenance,
@@ -565,16 +587,18 @@ impl AiService {
 
     /// The LLM's validated answer for one entity, or `None` when the rules must answer (no LLM,
     /// rules requested, call failed, output unusable). Counts the fallbacks; never fails.
+    /// `grounds` says whether anything of an answer grounds (only such answers are cached).
     async fn ask<T: DeserializeOwned + Validate>(
         &self,
         c: Collection,
         via: Analyser,
         task: impl FnOnce() -> prompts::Task,
+        grounds: impl Fn(&T) -> bool,
     ) -> Option<(T, String)> {
         let outcome = match (&self.llm, via) {
             (_, Analyser::Rules) => Err(Fallback::RulesRequested),
             (None, _) => Err(Fallback::Disabled),
-            (Some(llm), _) => llm.run::<T>(task()).await,
+            (Some(llm), _) => llm.run::<T>(task(), grounds).await,
         };
         match outcome {
             // Counted by `ground`, which knows whether anything of it survives.

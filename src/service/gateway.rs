@@ -262,7 +262,7 @@ impl AiService {
                 })
                 .collect();
             let task = prompts::interview_task(content, &jobs);
-            match llm.run::<prompts::InterviewOutput>(task).await {
+            match llm.run::<prompts::InterviewOutput>(task, |_| true).await {
                 Ok((out, _model)) => return (prompts::interview_questions(out), "llm"),
                 Err(e) => tracing::info!(reason = ?e, "interview questions from the rules"),
             }

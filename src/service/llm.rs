@@ -122,20 +122,22 @@ impl Analyst {
     }
 
     /// Asks the model; the answer is parsed (wrapping repaired) and validated. Returns the
-    /// answer and the model that produced it.
+    /// answer and the model that produced it. `grounds` says whether anything of a parsed
+    /// answer would be kept.
     pub(crate) async fn run<T: DeserializeOwned + Validate>(
         &self,
         task: Task,
+        grounds: impl Fn(&T) -> bool,
     ) -> Result<(T, String), Fallback> {
         let req = analysis_request(task, &self.options);
-        // Parsed inside the cache's check, so only answers that parse and validate are cached
-        // (a junk answer is asked again next time, not served as junk for the TTL).
+        // Judged inside the cache's check, so only answers that parse, validate and ground are
+        // cached (junk is asked again next time, not served as junk for the TTL).
         let mut fresh = None;
         let answer = self
             .llm
             .generate_validated(&req, |a| {
                 let parsed = parse_validated::<T>(&a.text);
-                let ok = parsed.is_ok();
+                let ok = parsed.as_ref().is_ok_and(&grounds);
                 fresh = Some(parsed);
                 ok
             })
