@@ -108,7 +108,9 @@ enum Token {
     Break,
 }
 
-fn is_cjk(c: char) -> bool {
+/// Whether `c` is a CJK ideograph, kana or hangul syllable (a character that is a word piece
+/// of its own, not part of a space-separated word).
+pub(crate) fn is_cjk(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF
         | 0x20000..=0x2A6DF)

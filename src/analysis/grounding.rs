@@ -21,6 +21,7 @@ use serde_json::Value;
 use super::city::Cities;
 use super::extract;
 use super::lexicon::Lexicon;
+use crate::ai::builtin::is_cjk;
 
 /// Longest skill kept (characters).
 const MAX_SKILL_CHARS: usize = 40;
@@ -179,10 +180,6 @@ pub struct Evidence {
     skills: HashSet<String>,
     /// Education levels the input mentions.
     education: HashSet<extract::Education>,
-}
-
-fn is_cjk(c: char) -> bool {
-    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '\u{f900}'..='\u{faff}')
 }
 
 fn squash(s: &str) -> String {

@@ -20,6 +20,7 @@ use crate::analysis::{company, extract, job, resume};
 use crate::config::Config;
 use crate::entity::{CompanyData, JobData};
 use crate::service::llm::{analysis_request, call_options, resilient_llm};
+use crate::service::now_year;
 
 const BUNDLED: &str = include_str!("../../data/eval/llm_cases.json");
 
@@ -155,12 +156,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     (sorted[i] * 10.0).round() / 10.0
-}
-
-fn now_year() -> f32 {
-    use chrono::Datelike;
-    let d = chrono::Utc::now();
-    d.year() as f32 + d.ordinal0() as f32 / 366.0
 }
 
 /// The analysis of one answered case: its provenance, the model's raw skills and the

@@ -125,7 +125,7 @@ pub fn now_iso() -> String {
 }
 
 /// The current date as a fractional year (for "2019.03-至今").
-fn now_year() -> f32 {
+pub(crate) fn now_year() -> f32 {
     use chrono::Datelike;
     let d = chrono::Utc::now();
     d.year() as f32 + d.ordinal0() as f32 / 366.0
