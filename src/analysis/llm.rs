@@ -154,6 +154,13 @@ pub struct Merged<A> {
     pub provenance: Provenance,
 }
 
+impl<A> Merged<A> {
+    /// Whether anything of the model's answer was kept.
+    pub fn grounds(&self) -> bool {
+        self.provenance.kept_share() > 0.0
+    }
+}
+
 /// One free-text field: the model's when it grounds, else the rules' (recorded either way).
 fn text_field(
     prov: &mut Provenance,

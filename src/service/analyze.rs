@@ -187,27 +187,23 @@ impl AiService {
                 Collection::Resumes,
                 via,
                 || prompts::resume_task(&data.content, &data.file_name),
-                |out| {
-                    let m = prompts::merge_resume(out, &data.content, &facts, rules.clone());
-                    m.provenance.kept_share() > 0.0
-                },
+                |out| prompts::merge_resume(out, &data.content, &facts, rules.clone()).grounds(),
             )
             .await;
-        let grounded = self.ground(
-            Collection::Resumes,
-            answer.map(|(out, model)| {
-                let m = prompts::merge_resume(&out, &data.content, &facts, rules.clone());
-                (m.analysis, m.provenance, model)
-            }),
-            rules,
-            &prompts::RESUME_ANALYSIS_FIELDS,
-        );
         let Grounded {
             analysis,
             provenance,
             source,
             model,
-        } = grounded;
+        } = self.ground(
+            Collection::Resumes,
+            answer.map(|(out, model)| {
+                let merged = prompts::merge_resume(&out, &data.content, &facts, rules.clone());
+                (merged, model)
+            }),
+            rules,
+            &prompts::RESUME_ANALYSIS_FIELDS,
+        );
         let texts = vec![
             data.content.clone(),
             analysis.skills.join(" "),
@@ -320,8 +316,7 @@ impl AiService {
                 |out| {
                     // Grounding does not depend on the salary: the posted one stands in.
                     let rules = job::analyze(&data, &facts, job::predict_salary(&data, &[]));
-                    let m = prompts::merge_job(out, &data, &facts, rules);
-                    m.provenance.kept_share() > 0.0
+                    prompts::merge_job(out, &data, &facts, rules).grounds()
                 }
             ),
             async {
@@ -344,8 +339,10 @@ impl AiService {
         } = self.ground(
             Collection::Jobs,
             answer.map(|(out, model)| {
-                let m = prompts::merge_job(&out, &data, &facts, rules.clone());
-                (m.analysis, m.provenance, model)
+                (
+                    prompts::merge_job(&out, &data, &facts, rules.clone()),
+                    model,
+                )
             }),
             rules,
             &prompts::JOB_ANALYSIS_FIELDS,
@@ -480,10 +477,7 @@ impl AiService {
                 Collection::Companies,
                 via,
                 || prompts::company_task(&data),
-                |out| {
-                    let m = prompts::merge_company(out, &data, rules.clone());
-                    m.provenance.kept_share() > 0.0
-                },
+                |out| prompts::merge_company(out, &data, rules.clone()).grounds(),
             )
             .await;
         let Grounded {
@@ -493,10 +487,7 @@ impl AiService {
             model,
         } = self.ground(
             Collection::Companies,
-            answer.map(|(out, model)| {
-                let m = prompts::merge_company(&out, &data, rules.clone());
-                (m.analysis, m.provenance, model)
-            }),
+            answer.map(|(out, model)| (prompts::merge_company(&out, &data, rules.clone()), model)),
             rules,
             &prompts::COMPANY_ANALYSIS_FIELDS,
         );
@@ -546,11 +537,18 @@ impl AiService {
     fn ground<A>(
         &self,
         c: Collection,
-        merged: Option<(A, Provenance, String)>,
+        merged: Option<(prompts::Merged<A>, String)>,
         rules: A,
         fields: &[&'static str],
     ) -> Grounded<A> {
-        let Some((analysis, provenance, model)) = merged else {
+        let Some((
+            prompts::Merged {
+                analysis,
+                provenance,
+            },
+            model,
+        )) = merged
+        else {
             return Grounded {
                 analysis: rules,
                 provenance: Provenance::rules(fields),
