@@ -13,6 +13,7 @@ pub mod db;
 pub mod entity;
 pub mod http;
 pub mod import;
+pub mod lexical;
 pub mod memory;
 pub mod recommend;
 pub mod service;
