@@ -45,6 +45,8 @@ use collection::{CollectionState, Frozen, PathCounters};
 use graph::{Graph, Seed};
 use store::{NewRecord, Store};
 
+use crate::lexical::{self, DocTerms, Field, LexHit, LexicalIndex};
+
 /// Largest vector dimension accepted.
 pub const MAX_DIMENSION: usize = 4096;
 /// Largest k a search may ask for.
@@ -163,6 +165,20 @@ pub struct EngineOptions {
     /// redb's page cache. Pages it does not hold are read through the OS page cache, which
     /// the kernel can reclaim; redb's own is the process's for good once filled.
     pub store_cache_bytes: usize,
+    /// Which fields of the stored documents the lexical index reads, per collection (none:
+    /// no lexical index).
+    pub lexical: Option<LexicalSchema>,
+}
+
+/// The document fields the lexical index reads, per collection (in [`Collection::index`]
+/// order). An empty list: that collection has no lexical index.
+#[derive(Debug, Clone, Copy)]
+pub struct LexicalSchema(pub [&'static [Field]; 3]);
+
+impl LexicalSchema {
+    pub fn fields(&self, c: Collection) -> &'static [Field] {
+        self.0[c.index()]
+    }
 }
 
 impl Default for EngineOptions {
@@ -180,6 +196,7 @@ impl Default for EngineOptions {
             outbox: false,
             reserve_bytes: DEFAULT_RESERVE_BYTES,
             store_cache_bytes: DEFAULT_STORE_CACHE_BYTES,
+            lexical: None,
         }
     }
 }
@@ -278,6 +295,9 @@ struct Slot {
     /// Graph builds started ahead of the next rebuild ([`Engine::seed_graphs`]), per named
     /// vector: over positions `0..len` while the collection is all tail without tombstones.
     seeds: Mutex<Option<Vec<Option<Seed>>>>,
+    /// BM25F index of the documents' text, keyed by entity: built from redb at open, updated
+    /// by every write after its commit (like the in-memory vectors).
+    lexical: RwLock<LexicalIndex>,
 }
 
 struct Inner {
@@ -337,6 +357,7 @@ impl Engine {
         for c in Collection::ALL {
             let (mut state, from_file) = load_collection(dir, &store, c, &options)?;
             state.spill_unsearched(&dir.join("index"), &options.indexed.unsearched(c));
+            let lexical = load_lexical(&store, &state, lexical_fields(&options, c))?;
             loaded.push(from_file);
             slots.push(Slot {
                 state: RwLock::new(state),
@@ -348,6 +369,7 @@ impl Engine {
                 delta_inserts: AtomicU64::new(0),
                 loaded_from_file: AtomicBool::new(from_file),
                 seeds: Mutex::new(None),
+                lexical: RwLock::new(lexical),
             });
         }
         let collections: [Slot; 3] = match slots.try_into() {
@@ -448,6 +470,15 @@ impl Engine {
             )));
         }
         let names = c.vector_names();
+        let fields = lexical_fields(&self.inner.options, c);
+        let texts: Vec<DocTerms> = if fields.is_empty() {
+            Vec::new()
+        } else {
+            batch
+                .iter()
+                .map(|e| lexical::analyse(fields, &e.document))
+                .collect()
+        };
         let _w = self.inner.write_lock.lock();
         let known_dim = self.slot(c).state.read().dim;
         // Validate and normalise everything before touching the store.
@@ -490,6 +521,12 @@ impl Engine {
             })
             .collect();
         let (written, epoch) = self.inner.store.upsert(c, dim, model, &records, log)?;
+        if !fields.is_empty() {
+            let mut lx = self.slot(c).lexical.write();
+            for (e, d) in batch.iter().zip(&texts) {
+                lx.insert(e.id, d);
+            }
+        }
         {
             let mut st = self.slot(c).state.write();
             if st.dim == 0 {
@@ -526,6 +563,8 @@ impl Engine {
             let mut st = self.slot(c).state.write();
             st.remove(id);
             st.epoch = epoch;
+            drop(st);
+            self.slot(c).lexical.write().remove(id);
         }
         drop(_w);
         self.maybe_rebuild(c);
@@ -752,6 +791,79 @@ impl Engine {
             hits: by_distance_then_id(hits),
             path,
         })
+    }
+
+    /// The `k` best documents of `c` for a text query by BM25F (see [`crate::lexical`]), best
+    /// first, among the live entities matching `filter`. A filter with few matches is
+    /// answered by looking up each match's terms; otherwise matches are checked only for
+    /// documents that would enter the top `k`.
+    pub fn search_text(
+        &self,
+        c: Collection,
+        query: &lexical::Query,
+        k: usize,
+        filter: Option<&Filter>,
+    ) -> Result<Vec<LexHit>> {
+        if let Some(f) = filter {
+            f.validate()?;
+        }
+        let slot = self.slot(c);
+        let st = slot.state.read();
+        let lx = slot.lexical.read();
+        let Some(f) = filter else {
+            return Ok(lx.search(query, k, |_| true));
+        };
+        let compiled = st.payloads.compile(f);
+        // Lookups per match against a pass over the terms' postings.
+        let lookups = compiled.candidate_count().unwrap_or(usize::MAX);
+        if lookups.saturating_mul(query.terms.len().max(1)) < lx.postings_of(query) {
+            let mut cands = Vec::new();
+            compiled.candidates(&mut cands);
+            cands.sort_unstable();
+            cands.dedup();
+            let ids: Vec<u64> = cands
+                .into_iter()
+                .filter(|p| !st.is_dead(*p) && compiled.matches(*p))
+                .map(|p| st.entities[p as usize])
+                .collect();
+            return Ok(lx.search_among(query, k, &ids));
+        }
+        Ok(lx.search(query, k, |id| {
+            st.live.get(&id).is_some_and(|&pos| compiled.matches(pos))
+        }))
+    }
+
+    /// BM25F scores of the given entities for `query` (`None`: not indexed or not live), for
+    /// results another arm found.
+    pub fn text_scores(
+        &self,
+        c: Collection,
+        query: &lexical::Query,
+        ids: &[u64],
+    ) -> Vec<Option<LexHit>> {
+        let lx = self.slot(c).lexical.read();
+        ids.iter().map(|id| lx.score_of(query, *id)).collect()
+    }
+
+    /// The text of the stored fields of an entity's document (`(field, text)` in field
+    /// order), from memory; `None` when it has none.
+    pub fn stored_text(&self, c: Collection, id: u64) -> Option<Vec<(&'static str, String)>> {
+        let lx = self.slot(c).lexical.read();
+        let texts = lx.stored(id)?;
+        Some(
+            lx.fields()
+                .iter()
+                .filter(|f| f.stored)
+                .zip(texts)
+                .map(|(f, t)| (f.name, t.to_string()))
+                .collect(),
+        )
+    }
+
+    /// Live documents, distinct terms and bytes of a collection's lexical index.
+    pub fn lexical_stats(&self, c: Collection) -> (usize, usize, usize) {
+        let lx = self.slot(c).lexical.read();
+        (lx.len(), lx.term_count(), lx.memory_bytes())
     }
 
     /// Exact nearest neighbours (a full scan), for recall tests and evaluation.
@@ -1405,6 +1517,52 @@ fn index_path(dir: &Path, c: Collection) -> PathBuf {
 
 /// Loads a collection: from its index file plus the redb tail when the file is valid,
 /// otherwise from redb alone (building graphs when the collection is large enough).
+fn lexical_fields(options: &EngineOptions, c: Collection) -> &'static [Field] {
+    options.lexical.map_or(&[], |s| s.fields(c))
+}
+
+/// The lexical index of a collection's live documents, read from redb.
+fn load_lexical(
+    store: &Store,
+    state: &CollectionState,
+    fields: &'static [Field],
+) -> Result<LexicalIndex> {
+    if fields.is_empty() || state.live_count() == 0 {
+        return Ok(LexicalIndex::new(fields));
+    }
+    let c = state.kind;
+    // Live slot → entity.
+    let owner: HashMap<u64, u64> = state
+        .live
+        .iter()
+        .map(|(id, pos)| (state.slots[*pos as usize], *id))
+        .collect();
+    const CHUNK: usize = 4096;
+    let mut docs: Vec<(u64, DocTerms)> = Vec::with_capacity(owner.len());
+    let mut raw: Vec<(u64, Vec<u8>)> = Vec::with_capacity(CHUNK);
+    let analyse = |raw: &mut Vec<(u64, Vec<u8>)>, docs: &mut Vec<(u64, DocTerms)>| {
+        let done: Vec<(u64, DocTerms)> = raw
+            .par_iter()
+            .map(|(id, bytes)| {
+                let doc = serde_json::from_slice(bytes).unwrap_or(serde_json::Value::Null);
+                (*id, lexical::analyse(fields, &doc))
+            })
+            .collect();
+        docs.extend(done);
+        raw.clear();
+    };
+    store.for_each_document(c, |slot, bytes| {
+        if let Some(&id) = owner.get(&slot) {
+            raw.push((id, bytes.to_vec()));
+            if raw.len() == CHUNK {
+                analyse(&mut raw, &mut docs);
+            }
+        }
+    })?;
+    analyse(&mut raw, &mut docs);
+    Ok(LexicalIndex::build(fields, docs))
+}
+
 fn load_collection(
     dir: &Path,
     store: &Store,

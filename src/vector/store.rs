@@ -901,6 +901,18 @@ impl Store {
         })
     }
 
+    /// Calls `each(slot, bytes)` for every stored document of `c` (the JSON as written), in
+    /// slot order, in one read transaction.
+    pub fn for_each_document(&self, c: Collection, mut each: impl FnMut(u64, &[u8])) -> Result<()> {
+        let txn = self.begin_read()?;
+        let t = txn.open_table(DOCUMENTS[c.index()])?;
+        for row in t.iter()? {
+            let (k, v) = row?;
+            each(k.value(), v.value());
+        }
+        Ok(())
+    }
+
     /// Removes the records of slots no entity points at any more (after a rebuild), one
     /// transaction per chunk of `COMPACT_CHUNK` dead slots, each run through `each` (which
     /// calls it, holding whatever the caller must hold for it). Returns the slots removed. redb
