@@ -1,6 +1,7 @@
 //! Service configuration: one value, parsed from flags and environment variables (the names of
 //! the original service plus ours) by clap, validated once at start and passed in the app state.
 
+use crate::service::hybrid::Fusion;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -139,6 +140,10 @@ pub struct ServeArgs {
     /// ~17 s, within the chat's timeout.
     #[arg(long, env = "AI_CHAT_MAX_TOKENS", default_value_t = 512)]
     pub chat_max_tokens: u32,
+    /// How text searches fuse the lexical and vector rankings: rrf (reciprocal rank fusion)
+    /// or weighted (each arm's scores over its best, summed).
+    #[arg(long, env = "AI_SEARCH_FUSION", default_value = "rrf", value_parser = parse_fusion)]
+    pub search_fusion: Fusion,
     /// The model's context window in tokens, prompt and answer together (sent to Ollama as
     /// options.num_ctx); a chat's history is cut to fit it beside the system prompt, the
     /// message and AI_CHAT_MAX_TOKENS of answer.
@@ -383,6 +388,8 @@ pub struct Config {
     pub chat_timeout: Duration,
     /// `AI_CHAT_MAX_TOKENS`.
     pub chat_max_tokens: u32,
+    /// `AI_SEARCH_FUSION`.
+    pub search_fusion: Fusion,
     /// `AI_REQUEST_TIMEOUT_SECS`, or derived: always above [`Config::analysis_budget`].
     pub request_timeout: Duration,
     pub llm_max_concurrent: usize,
@@ -482,6 +489,7 @@ impl ServeArgs {
             llm_breaker_cooldown_secs: 30.0,
             max_tokens: 1024,
             chat_max_tokens: 512,
+            search_fusion: Fusion::default(),
             chat_timeout_secs: None,
             context_tokens: DEFAULT_CONTEXT_TOKENS,
             temperature: 0.3,
@@ -799,6 +807,7 @@ impl ServeArgs {
             llm_timeout,
             chat_timeout,
             chat_max_tokens: self.chat_max_tokens,
+            search_fusion: self.search_fusion,
             request_timeout,
             llm_max_concurrent: self.llm_max_concurrent,
             llm_breaker_failures: self.llm_breaker_failures,
@@ -1054,4 +1063,8 @@ mod tests {
         a.llm_provider = Some(LlmProvider::None);
         assert_eq!(a.validate().unwrap().llm_provider, LlmProvider::None);
     }
+}
+
+fn parse_fusion(s: &str) -> Result<Fusion, String> {
+    s.parse()
 }

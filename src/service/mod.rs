@@ -6,6 +6,7 @@
 mod analyze;
 mod chat;
 mod gateway;
+pub mod hybrid;
 mod insights;
 pub(crate) mod llm;
 mod matching;
@@ -231,7 +232,7 @@ impl AiService {
         self.embedder.dimension()
     }
 
-    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
+    pub(crate) async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>> {
         let v = self.embedder.embed(&texts).await?;
         if v.len() != texts.len() || v.iter().any(|x| x.len() != self.embedder.dimension()) {
             return Err(EmbedError::BadAnswer {
@@ -490,6 +491,7 @@ impl AiService {
             indexed: config.indexed_vectors,
             rebuild_nice: config.rebuild_nice,
             store_cache_bytes: config.store_cache_bytes,
+            lexical: Some(hybrid::LEXICAL),
             ..crate::vector::EngineOptions::default()
         };
         let prepared = crate::db::prepare(&config, &options, fresh)

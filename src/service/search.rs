@@ -10,7 +10,10 @@ use crate::analysis::city::Cities;
 use crate::analysis::company::size_label;
 use crate::analysis::extract::Education;
 use crate::entity::Id;
+use crate::lexical::Query;
 use crate::vector::{Collection, Filter, PayloadValue, SearchRequest};
+
+use super::hybrid::{hybrid, query_vectors, FusedHit, HybridRequest, SearchMode};
 
 /// Most results a search may ask for.
 pub const MAX_LIMIT: usize = 100;
@@ -32,6 +35,9 @@ pub struct ResumeSearch {
     pub vector_type: Option<String>,
     #[serde(default)]
     pub filters: Option<Map<String, Value>>,
+    /// Arms answering a text `query` (default hybrid).
+    #[serde(default)]
+    pub mode: Option<SearchMode>,
 }
 
 /// `POST /api/v1/search/{jobs,companies}`.
@@ -42,6 +48,9 @@ pub struct EntitySearch {
     pub limit: Option<usize>,
     #[serde(default)]
     pub filters: Option<Map<String, Value>>,
+    /// Arms answering the query: hybrid (default), lexical or vector.
+    #[serde(default)]
+    pub mode: Option<SearchMode>,
 }
 
 /// `{"results": [{"<id key>": id, "distance": d}], "total": n}`.
@@ -204,62 +213,135 @@ pub fn translate(c: Collection, filters: &Map<String, Value>) -> Result<Option<F
     })
 }
 
-impl AiService {
-    async fn search_collection(
-        &self,
-        c: Collection,
-        vector: &'static str,
-        query: Vec<f32>,
-        k: usize,
-        filter: Option<Filter>,
-    ) -> Result<SearchResults> {
-        let engine = self.engine.clone();
-        let hits = blocking(move || {
-            Ok(engine
-                .search(&SearchRequest {
-                    collection: c,
-                    vector,
-                    query: &query,
-                    k,
-                    filter: filter.as_ref(),
-                    ef: None,
-                })?
-                .hits)
-        })
-        .await?;
-        let (id_key, _) = super::keys(c);
-        let results: Vec<Map<String, Value>> = hits
-            .into_iter()
-            .map(|h| {
-                let mut m = Map::new();
-                m.insert(id_key.into(), Value::from(h.id));
-                m.insert("distance".into(), Value::from(h.distance));
-                m
-            })
-            .collect();
-        Ok(SearchResults {
-            total: results.len(),
-            results,
-        })
+/// A fused result as answered: `<id key>`, `distance` (cosine distance of the `overall`
+/// vector, as before hybrid search), `score` (fused), `scores` per arm, `matched` (the parts
+/// of the query the entity holds) and, for jobs and companies, the fields a list shows.
+fn result(
+    engine: &crate::vector::Engine,
+    c: Collection,
+    text: &str,
+    query: &Query,
+    vectors: &[&str],
+    hit: &FusedHit,
+) -> Map<String, Value> {
+    let (id_key, _) = super::keys(c);
+    let mut m = Map::new();
+    m.insert(id_key.into(), Value::from(hit.id));
+    if let Some(Some(sim)) = hit.similarity.first() {
+        m.insert("distance".into(), Value::from(round(1.0 - sim)));
     }
-
-    async fn embed_query(&self, c: Collection, q: &str) -> Result<Vec<f32>> {
-        super::check_len("query", q, MAX_QUERY_CHARS)?;
-        if q.trim().is_empty() {
-            return Err(ServiceError::invalid("empty_query", "query is empty"));
+    m.insert("score".into(), Value::from(hit.score));
+    let mut scores = Map::new();
+    scores.insert(
+        "lexical".into(),
+        hit.lexical.map_or(Value::Null, |s| Value::from(round(s))),
+    );
+    for (name, sim) in vectors.iter().zip(&hit.similarity) {
+        let key = if *name == "overall" { "vector" } else { name };
+        scores.insert(
+            key.into(),
+            sim.map_or(Value::Null, |s| Value::from(round(s))),
+        );
+    }
+    m.insert("scores".into(), Value::Object(scores));
+    m.insert(
+        "matched".into(),
+        Value::from(query.matched_parts(text, hit.matched)),
+    );
+    if c != Collection::Resumes {
+        if let Some(stored) = engine.stored_text(c, hit.id) {
+            for (name, text) in stored {
+                m.insert(name.into(), Value::from(text));
+            }
         }
+        if let Some((_, payload)) = engine.payload(c, hit.id) {
+            let keys: &[&str] = match c {
+                Collection::Jobs => &["city", "salary_min", "salary_max", "company_id"],
+                _ => &["industry", "city", "company_size"],
+            };
+            for k in keys {
+                if let Some(v) = payload.get(k) {
+                    m.insert(
+                        (*k).into(),
+                        match v {
+                            PayloadValue::Number(n) => Value::from(*n),
+                            PayloadValue::Keyword(s) => Value::from(s.as_str()),
+                        },
+                    );
+                }
+            }
+        }
+    }
+    m
+}
+
+/// Four decimals: enough to rank by, short to read.
+fn round(x: f32) -> f64 {
+    (f64::from(x) * 10_000.0).round() / 10_000.0
+}
+
+impl AiService {
+    async fn embed_query(&self, c: Collection, q: &str) -> Result<Vec<f32>> {
+        check_query(q)?;
         self.check_model(c)?;
         Ok(self.embed(vec![q.to_string()]).await?.remove(0))
     }
 
-    /// `POST /api/v1/vectors/search` over resumes.
+    /// A text search answered by [`hybrid`], as `{results, total}`.
+    async fn search_text(
+        &self,
+        c: Collection,
+        text: &str,
+        vectors: &'static [&'static str],
+        k: usize,
+        filter: Option<Filter>,
+        mode: SearchMode,
+    ) -> Result<SearchResults> {
+        check_query(text)?;
+        let vector = match mode {
+            SearchMode::Lexical => None,
+            _ => Some(self.embed_query(c, text).await?),
+        };
+        let engine = self.engine.clone();
+        let fusion = self.config.search_fusion;
+        let text = text.to_string();
+        blocking(move || {
+            let query = Query::parse(&text);
+            let hits = hybrid(
+                &engine,
+                &HybridRequest {
+                    collection: c,
+                    query: &query,
+                    vector: vector.as_deref(),
+                    vectors,
+                    k,
+                    filter: filter.as_ref(),
+                    mode,
+                    fusion,
+                },
+            )?;
+            let results: Vec<Map<String, Value>> = hits
+                .iter()
+                .map(|h| result(&engine, c, &text, &query, vectors, h))
+                .collect();
+            Ok(SearchResults {
+                total: results.len(),
+                results,
+            })
+        })
+        .await
+    }
+
+    /// `POST /api/v1/vectors/search` over resumes: a `query_vector` against the named vector
+    /// asked for; a text `query` hybrid (the resume's text and that named vector).
     pub async fn search_resumes(&self, req: ResumeSearch) -> Result<SearchResults> {
         let k = limit(req.limit)?;
-        let vector: &'static str = match req.vector_type.as_deref().unwrap_or("content") {
-            "content" => "content",
-            "skills" => "skills",
-            "experience" => "experience",
-            "overall" => "overall",
+        let vector: &'static [&'static str] = match req.vector_type.as_deref().unwrap_or("content")
+        {
+            "content" => &["content"],
+            "skills" => &["skills"],
+            "experience" => &["experience"],
+            "overall" => &["overall"],
             other => {
                 return Err(ServiceError::invalid(
                     "invalid_vector_type",
@@ -271,30 +353,67 @@ impl AiService {
             Some(f) => translate(Collection::Resumes, f)?,
             None => None,
         };
-        let query = match (req.query_vector, req.query) {
-            (Some(v), _) => v,
-            (None, Some(q)) => self.embed_query(Collection::Resumes, &q).await?,
-            (None, None) => {
-                return Err(ServiceError::invalid(
-                    "missing_query",
-                    "give query_vector or query",
-                ))
+        let mode = req.mode.unwrap_or_default();
+        match (req.query_vector, req.query) {
+            (Some(query), _) => {
+                let engine = self.engine.clone();
+                let hits = blocking(move || {
+                    Ok(engine
+                        .search(&SearchRequest {
+                            collection: Collection::Resumes,
+                            vector: vector[0],
+                            query: &query,
+                            k,
+                            filter: filter.as_ref(),
+                            ef: None,
+                        })?
+                        .hits)
+                })
+                .await?;
+                let results: Vec<Map<String, Value>> = hits
+                    .into_iter()
+                    .map(|h| {
+                        let mut m = Map::new();
+                        m.insert("resume_id".into(), Value::from(h.id));
+                        m.insert("distance".into(), Value::from(h.distance));
+                        m
+                    })
+                    .collect();
+                Ok(SearchResults {
+                    total: results.len(),
+                    results,
+                })
             }
-        };
-        self.search_collection(Collection::Resumes, vector, query, k, filter)
-            .await
+            (None, Some(q)) => {
+                self.search_text(Collection::Resumes, &q, vector, k, filter, mode)
+                    .await
+            }
+            (None, None) => Err(ServiceError::invalid(
+                "missing_query",
+                "give query_vector or query",
+            )),
+        }
     }
 
-    /// `POST /api/v1/search/jobs` and `/search/companies`: text on the overall vector.
+    /// `POST /api/v1/search/jobs` and `/search/companies`: hybrid text search.
     pub async fn search_entities(&self, c: Collection, req: EntitySearch) -> Result<SearchResults> {
         let k = limit(req.limit)?;
         let filter = match &req.filters {
             Some(f) => translate(c, f)?,
             None => None,
         };
-        let query = self.embed_query(c, &req.query).await?;
-        self.search_collection(c, "overall", query, k, filter).await
+        let mode = req.mode.unwrap_or_default();
+        self.search_text(c, &req.query, query_vectors(c), k, filter, mode)
+            .await
     }
+}
+
+fn check_query(q: &str) -> Result<()> {
+    super::check_len("query", q, MAX_QUERY_CHARS)?;
+    if q.trim().is_empty() {
+        return Err(ServiceError::invalid("empty_query", "query is empty"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -60,14 +60,20 @@ impl AiService {
             query: question.chars().take(2_000).collect(),
             limit: Some(JOBS_PER_SOURCE),
             filters: None,
+            mode: None,
         };
         match self.search_entities(Collection::Jobs, search).await {
             Ok(r) => {
                 for hit in r.results {
                     let id = hit.get("job_id").and_then(Value::as_u64);
                     let d = hit.get("distance").and_then(Value::as_f64);
+                    // A job holding words of the question, or close to it in meaning.
+                    let words = hit
+                        .get("scores")
+                        .and_then(|s| s.get("lexical"))
+                        .is_some_and(|l| !l.is_null());
                     if let (Some(id), Some(d)) = (id, d) {
-                        if d <= f64::from(MAX_QUESTION_JOB_DISTANCE)
+                        if (words || d <= f64::from(MAX_QUESTION_JOB_DISTANCE))
                             && !ids.iter().any(|(x, _)| *x == id)
                         {
                             ids.push((id, "question"));

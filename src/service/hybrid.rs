@@ -1,0 +1,252 @@
+//! Hybrid retrieval: a text query answered by the lexical index (BM25F) and the vector arms
+//! (the `overall` vector, and a job's `title`), each asked for its best few under the same
+//! filter, their rankings fused. Reciprocal rank fusion (Cormack et al. 2009) needs no
+//! calibration between BM25 scores and cosine similarities; the weighted sum normalises each
+//! arm's scores to its best candidate and adds them, every candidate scored by every arm.
+
+use serde::{Deserialize, Serialize};
+
+use crate::lexical::{Field, Query};
+use crate::vector::{Collection, Engine, Filter, LexicalSchema, Result, SearchRequest, MAX_K};
+
+/// Which arms answer a text search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Lexical and vector arms, fused.
+    #[default]
+    Hybrid,
+    /// BM25F only: only entities holding a query term.
+    Lexical,
+    /// The vector arms only (`overall`, and `title` for jobs), fused.
+    Vector,
+}
+
+/// How arms' rankings are fused (`AI_SEARCH_FUSION`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fusion {
+    /// Σ 1 / (k + rank) over the arms.
+    Rrf { k: f32 },
+    /// Σ score / the arm's best score over the arms.
+    Weighted,
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Fusion::Rrf { k: 60.0 }
+    }
+}
+
+impl std::str::FromStr for Fusion {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.trim() {
+            "rrf" => Ok(Fusion::default()),
+            "weighted" => Ok(Fusion::Weighted),
+            other => Err(format!("unknown fusion '{other}' (rrf or weighted)")),
+        }
+    }
+}
+
+/// Candidates each arm contributes at least (more when more results are asked for).
+const DEPTH: usize = 40;
+
+const fn field(name: &'static str, pointer: &'static str, weight: f32, stored: bool) -> Field {
+    Field {
+        name,
+        pointer,
+        weight,
+        stored,
+    }
+}
+
+/// The fields of a stored job document the lexical index reads (what a job seeker types is
+/// mostly a title; the skills the analysis found come next).
+pub const JOB_FIELDS: &[Field] = &[
+    field("title", "/input/title", 3.0, true),
+    field("skills", "/analysis/extracted_skills", 1.5, false),
+    field("requirements", "/input/requirements", 1.0, false),
+    field("description", "/input/description", 1.0, false),
+    field("company", "/input/company", 1.0, true),
+];
+pub const COMPANY_FIELDS: &[Field] = &[
+    field("name", "/input/name", 3.0, true),
+    field("industry", "/input/industry", 1.5, false),
+    field("description", "/input/description", 1.0, false),
+];
+pub const RESUME_FIELDS: &[Field] = &[
+    field("skills", "/analysis/skills", 2.0, false),
+    field("experience", "/analysis/experience", 1.0, false),
+    field("content", "/input/content", 1.0, false),
+];
+/// The engine's lexical schema (in [`Collection::ALL`] order).
+pub const LEXICAL: LexicalSchema = LexicalSchema([COMPANY_FIELDS, JOB_FIELDS, RESUME_FIELDS]);
+
+/// A search by text, as the arms see it.
+#[derive(Debug, Clone)]
+pub struct HybridRequest<'a> {
+    pub collection: Collection,
+    pub query: &'a Query,
+    /// The query's embedding (none: lexical only).
+    pub vector: Option<&'a [f32]>,
+    /// The named vectors searched (`overall` first).
+    pub vectors: &'a [&'static str],
+    pub k: usize,
+    pub filter: Option<&'a Filter>,
+    pub mode: SearchMode,
+    pub fusion: Fusion,
+}
+
+/// A fused result with what each arm made of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedHit {
+    pub id: u64,
+    pub score: f32,
+    /// BM25F score (`None`: holds no query term).
+    pub lexical: Option<f32>,
+    /// Cosine similarity per searched named vector (as in the request), when known.
+    pub similarity: Vec<Option<f32>>,
+    /// Which of the query's terms the entity holds (bit i: term i).
+    pub matched: u64,
+}
+
+/// The vectors a text query goes against in `c`.
+pub fn query_vectors(c: Collection) -> &'static [&'static str] {
+    match c {
+        Collection::Jobs => &["overall", "title"],
+        _ => &["overall"],
+    }
+}
+
+/// Answers a text search: the arms the mode asks for, fused, best first (ties by id).
+pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>> {
+    let c = req.collection;
+    let depth = req.k.max(DEPTH).min(MAX_K);
+    let mut arms: Vec<Vec<(u64, f32)>> = Vec::new();
+    let lexical = req.mode != SearchMode::Vector;
+    if lexical {
+        let hits = engine.search_text(c, req.query, depth, req.filter)?;
+        arms.push(hits.iter().map(|h| (h.id, h.score)).collect());
+    }
+    let vector = match req.vector {
+        Some(v) if req.mode != SearchMode::Lexical => Some(v),
+        _ => None,
+    };
+    if let Some(v) = vector {
+        for name in req.vectors {
+            let hits = engine
+                .search(&SearchRequest {
+                    collection: c,
+                    vector: name,
+                    query: v,
+                    k: depth,
+                    filter: req.filter,
+                    ef: None,
+                })?
+                .hits;
+            arms.push(hits.iter().map(|h| (h.id, 1.0 - h.distance)).collect());
+        }
+    }
+    // Every candidate, with its fused score.
+    let mut fused: Vec<(u64, f32)> = Vec::new();
+    let mut seen = crate::vector::idmap::IdMap::<usize>::default();
+    match req.fusion {
+        Fusion::Rrf { k } => {
+            for arm in &arms {
+                for (rank, (id, _)) in arm.iter().enumerate() {
+                    let add = 1.0 / (k + rank as f32 + 1.0);
+                    match seen.get(id) {
+                        Some(&i) => fused[i].1 += add,
+                        None => {
+                            seen.insert(*id, fused.len());
+                            fused.push((*id, add));
+                        }
+                    }
+                }
+            }
+        }
+        Fusion::Weighted => {
+            for arm in &arms {
+                for (id, _) in arm {
+                    if !seen.contains_key(id) {
+                        seen.insert(*id, fused.len());
+                        fused.push((*id, 0.0));
+                    }
+                }
+            }
+            let ids: Vec<u64> = fused.iter().map(|(id, _)| *id).collect();
+            let scores = arm_scores(engine, req, &ids, lexical, vector)?;
+            let lex_best = scores
+                .iter()
+                .filter_map(|s| s.0)
+                .fold(0f32, f32::max)
+                .max(f32::MIN_POSITIVE);
+            for ((_, f), (lex, sims)) in fused.iter_mut().zip(&scores) {
+                *f = lex.map_or(0.0, |s| s / lex_best)
+                    + sims.iter().map(|s| s.unwrap_or(0.0).max(0.0)).sum::<f32>();
+            }
+        }
+    }
+    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    fused.truncate(req.k);
+    let ids: Vec<u64> = fused.iter().map(|(id, _)| *id).collect();
+    let text = engine.text_scores(c, req.query, &ids);
+    let sims = similarities(engine, req, &ids)?;
+    Ok(fused
+        .into_iter()
+        .zip(text)
+        .zip(sims)
+        .map(|(((id, score), lex), similarity)| FusedHit {
+            id,
+            score,
+            lexical: lex.filter(|h| h.score > 0.0).map(|h| h.score),
+            similarity,
+            matched: lex.map_or(0, |h| h.matched),
+        })
+        .collect())
+}
+
+type ArmScores = (Option<f32>, Vec<Option<f32>>);
+
+/// Every arm's score of each of `ids`.
+fn arm_scores(
+    engine: &Engine,
+    req: &HybridRequest<'_>,
+    ids: &[u64],
+    lexical: bool,
+    vector: Option<&[f32]>,
+) -> Result<Vec<ArmScores>> {
+    let text = if lexical {
+        engine.text_scores(req.collection, req.query, ids)
+    } else {
+        vec![None; ids.len()]
+    };
+    let sims = match vector {
+        Some(_) => similarities(engine, req, ids)?,
+        None => vec![Vec::new(); ids.len()],
+    };
+    Ok(text
+        .into_iter()
+        .map(|t| t.filter(|h| h.score > 0.0).map(|h| h.score))
+        .zip(sims)
+        .collect())
+}
+
+/// Cosine similarity of each of `ids` to the query on each searched named vector.
+fn similarities(
+    engine: &Engine,
+    req: &HybridRequest<'_>,
+    ids: &[u64],
+) -> Result<Vec<Vec<Option<f32>>>> {
+    let mut out = vec![Vec::with_capacity(req.vectors.len()); ids.len()];
+    let Some(v) = req.vector else {
+        return Ok(out);
+    };
+    for name in req.vectors {
+        let d = engine.distances(req.collection, name, v, ids)?;
+        for (o, d) in out.iter_mut().zip(d) {
+            o.push(d.map(|d| 1.0 - d));
+        }
+    }
+    Ok(out)
+}
