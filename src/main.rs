@@ -131,6 +131,20 @@ enum Command {
     /// Prints one JSON object per case and the report as a last line, a summary on stderr.
     /// The LLM is configured as for `serve` (OLLAMA_HOST, or LLM_PROVIDER=openai and LLM_URL).
     /// Exit code 2 without an LLM or with an unreadable cases file.
+    /// How often a text search finds the occupation a job-board title means: the 2022
+    /// occupation classification imported as jobs (rules, no LLM), its market aliases and the
+    /// internet job categories as queries, each answered by vector (overall only, then with
+    /// the title), lexical and hybrid search. Prints one JSON object per mode and query set
+    /// (top-1, top-5, MRR, nDCG@10, latency) and a table on stderr. The embedder is configured
+    /// as for `serve` (built-in by default; EMBEDDING_PROVIDER=openai for a semantic model).
+    EvalSearch {
+        /// Working data dir, empty or absent, kept afterwards (default: a temporary one,
+        /// removed at the end; the serve options' data dir is not used).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
     EvalLlm {
         /// Cases (a JSON array in the bundled set's format); the bundled set by default.
         #[arg(long, value_name = "FILE.json")]
@@ -255,6 +269,7 @@ fn main() -> ExitCode {
             };
             eval_recommend_main(&cfg)
         }
+        Command::EvalSearch { work_dir, serve } => eval_search_main(work_dir, serve),
         Command::EvalLlm {
             cases,
             repeat,
@@ -302,6 +317,29 @@ fn eval_llm_main(cases: Option<PathBuf>, repeat: usize, serve: ServeArgs) -> Exi
         }
         Err(e) => {
             eprintln!("eval-llm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn eval_search_main(work_dir: Option<PathBuf>, serve: ServeArgs) -> ExitCode {
+    use jobfirst_ai::eval::search as eval_search;
+    let Some(runtime) = runtime("eval-search") else {
+        return ExitCode::FAILURE;
+    };
+    let cfg = eval_search::SearchEvalConfig { data_dir: work_dir };
+    match runtime.block_on(eval_search::run(&cfg, serve, print_line)) {
+        Ok(report) => {
+            print_line(&report);
+            eprint!("{}", eval_search::summary(&report));
+            ExitCode::SUCCESS
+        }
+        Err(e @ eval_search::SearchEvalError::Invalid(_)) => {
+            eprintln!("eval-search: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("eval-search: {e}");
             ExitCode::FAILURE
         }
     }

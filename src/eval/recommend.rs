@@ -34,6 +34,8 @@ use crate::config::ServeArgs;
 use crate::entity::{Id, JobData, ResumeData};
 use crate::recommend::Weights;
 use crate::service::{AiService, Analyser, RecommendRequest, ServiceError, StartError};
+
+use super::TempDir;
 use crate::vector::Collection;
 
 /// Jobs asked for per query (the cut-off of every metric).
@@ -1043,32 +1045,6 @@ pub enum RecommendEvalError {
     Service(#[from] ServiceError),
 }
 
-/// A temporary data dir removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn create() -> Result<TempDir, RecommendEvalError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let path = std::env::temp_dir().join(format!(
-            "jobfirst-ai-eval-recommend-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&path).map_err(|source| RecommendEvalError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn check_empty(dir: &Path) -> Result<(), RecommendEvalError> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => {
@@ -1242,8 +1218,11 @@ pub async fn run(
             d.clone()
         }
         None => {
-            let t = TempDir::create()?;
-            let d = t.0.clone();
+            let t = TempDir::create("eval-recommend").map_err(|source| RecommendEvalError::Io {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+            let d = t.path().to_path_buf();
             _temp = t;
             d
         }
