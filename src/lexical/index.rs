@@ -25,7 +25,7 @@ const K1: f32 = 1.2;
 const B: f32 = 0.75;
 /// Most distinct terms a query is scored on (the rest are ignored).
 pub const MAX_QUERY_TERMS: usize = 64;
-/// Weight of a word's part (`node` of `node.js`) against a whole token.
+/// Weight of a part (`node` of `node.js`, 教 of 教师) against a whole token.
 const PART_WEIGHT: f32 = 0.5;
 
 /// A field of an entity's document that the index reads.

@@ -1,5 +1,5 @@
-//! Tokens for Chinese and technical text: CJK character bigrams (a lone CJK character stands
-//! for itself), Latin words lower-cased with the `+ # .` of technology names kept whole
+//! Tokens for Chinese and technical text: CJK character bigrams and, as parts, the characters
+//! themselves (a lone CJK character stands for itself), Latin words lower-cased with the `+ # .` of technology names kept whole
 //! (`c++`, `c#`, `node.js`, `vue3`, `k8s`), full-width ASCII folded to ASCII. A word also gives
 //! its parts, so `node.js` is found by `node` and `vue3` by `vue`. Pure numbers are dropped:
 //! they are years, counts and salaries, which filters serve better than words.
@@ -94,6 +94,15 @@ fn cjk_run(run: &[char], offset: usize, out: &mut Vec<Token>) {
             part: false,
         });
     }
+    // Each character too, as a part: 数学教师 shares 教 and 学 with 教学人员 and no bigram.
+    for (i, c) in run.iter().enumerate() {
+        out.push(Token {
+            term: c.to_string(),
+            start: offset + i,
+            end: offset + i + 1,
+            part: true,
+        });
+    }
 }
 
 fn word(w: &[char], offset: usize, out: &mut Vec<Token>) {
@@ -164,11 +173,15 @@ mod tests {
 
     #[test]
     fn cjk_runs_become_bigrams() {
-        assert_eq!(t("前端开发"), ["前端", "端开", "开发"]);
+        assert_eq!(
+            t("前端开发"),
+            ["前端", "端开", "开发", "前", "端", "开", "发"]
+        );
         assert_eq!(t("做 饭"), ["做", "饭"]);
-        assert_eq!(t("Java开发"), ["java", "开发"]);
+        assert_eq!(t("Java开发"), ["java", "开发", "开", "发"]);
         let toks = tokens("找Java开发");
         assert_eq!((toks[1].start, toks[1].end), (1, 5));
         assert_eq!((toks[2].start, toks[2].end), (5, 7));
+        assert!(toks[3].part && !toks[2].part);
     }
 }
