@@ -140,9 +140,9 @@ pub struct ServeArgs {
     /// ~17 s, within the chat's timeout.
     #[arg(long, env = "AI_CHAT_MAX_TOKENS", default_value_t = 512)]
     pub chat_max_tokens: u32,
-    /// How text searches fuse the lexical and vector rankings: rrf (reciprocal rank fusion)
-    /// or weighted (each arm's scores over its best, summed).
-    #[arg(long, env = "AI_SEARCH_FUSION", default_value = "rrf", value_parser = parse_fusion)]
+    /// How text searches fuse the lexical and vector rankings: weighted (each arm's scores
+    /// over its best, weighted and summed) or rrf (reciprocal rank fusion, k = 60).
+    #[arg(long, env = "AI_SEARCH_FUSION", default_value = "weighted", value_parser = parse_fusion)]
     pub search_fusion: Fusion,
     /// The model's context window in tokens, prompt and answer together (sent to Ollama as
     /// options.num_ctx); a chat's history is cut to fit it beside the system prompt, the

@@ -142,6 +142,9 @@ enum Command {
         /// removed at the end; the serve options' data dir is not used).
         #[arg(long)]
         work_dir: Option<PathBuf>,
+        /// Also report hybrid search under a grid of other arm weights and fusions.
+        #[arg(long)]
+        grid: bool,
         #[command(flatten)]
         serve: ServeArgs,
     },
@@ -269,7 +272,11 @@ fn main() -> ExitCode {
             };
             eval_recommend_main(&cfg)
         }
-        Command::EvalSearch { work_dir, serve } => eval_search_main(work_dir, serve),
+        Command::EvalSearch {
+            work_dir,
+            grid,
+            serve,
+        } => eval_search_main(work_dir, grid, serve),
         Command::EvalLlm {
             cases,
             repeat,
@@ -322,12 +329,15 @@ fn eval_llm_main(cases: Option<PathBuf>, repeat: usize, serve: ServeArgs) -> Exi
     }
 }
 
-fn eval_search_main(work_dir: Option<PathBuf>, serve: ServeArgs) -> ExitCode {
+fn eval_search_main(work_dir: Option<PathBuf>, grid: bool, serve: ServeArgs) -> ExitCode {
     use jobfirst_ai::eval::search as eval_search;
     let Some(runtime) = runtime("eval-search") else {
         return ExitCode::FAILURE;
     };
-    let cfg = eval_search::SearchEvalConfig { data_dir: work_dir };
+    let cfg = eval_search::SearchEvalConfig {
+        data_dir: work_dir,
+        grid,
+    };
     match runtime.block_on(eval_search::run(&cfg, serve, print_line)) {
         Ok(report) => {
             print_line(&report);

@@ -8,6 +8,8 @@ use std::collections::HashSet;
 use std::sync::OnceLock;
 
 const CATEGORIES: &str = include_str!("../../data/internet_job_categories.yml");
+/// China's 2022 occupation classification (`data/csco22.csv`, see `data/README.md`).
+pub const OCCUPATIONS_CSV: &str = include_str!("../../data/csco22.csv");
 const CSCO_DIGITAL: &str = include_str!("../../data/csco22_digital.csv");
 const SKILLS_EN: &str = include_str!("../../data/skills_en_curated.txt");
 

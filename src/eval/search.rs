@@ -20,13 +20,12 @@ use serde::Serialize;
 use crate::config::ServeArgs;
 use crate::entity::{Id, JobData};
 use crate::lexical::Query;
-use crate::service::hybrid::{hybrid, Fusion, HybridRequest, SearchMode};
+use crate::service::hybrid::{hybrid, ArmWeights, Fusion, HybridRequest, SearchMode};
 use crate::service::{AiService, Analyser, ServiceError, StartError};
 use crate::vector::Collection;
 
 use super::TempDir;
 
-const CSCO22: &str = include_str!("../../data/csco22.csv");
 const CATEGORIES: &str = include_str!("../../data/internet_job_categories.yml");
 /// Results scored per query.
 const K: usize = 10;
@@ -73,7 +72,7 @@ pub fn display_name(name: &str) -> &str {
 
 /// The bundled classification.
 pub fn occupations() -> Result<Vec<Occupation>, SearchEvalError> {
-    let mut reader = csv::Reader::from_reader(CSCO22.as_bytes());
+    let mut reader = csv::Reader::from_reader(crate::analysis::lexicon::OCCUPATIONS_CSV.as_bytes());
     let mut out = Vec::new();
     for (i, row) in reader.records().enumerate() {
         let row = row.map_err(|e| SearchEvalError::Invalid(format!("csco22.csv: {e}")))?;
@@ -207,33 +206,47 @@ pub struct Mode {
     pub mode: SearchMode,
     pub vectors: &'static [&'static str],
     pub fusion: Fusion,
+    pub weights: ArmWeights,
 }
 
-pub fn modes() -> Vec<Mode> {
-    let m = |name, mode, vectors, fusion| Mode {
+/// The modes reported; with `grid`, fusions with other arm weights as well.
+pub fn modes(grid: bool) -> Vec<Mode> {
+    let m = |name, mode, vectors, fusion, weights| Mode {
         name,
         mode,
         vectors,
         fusion,
+        weights,
     };
     let both: &'static [&'static str] = &["overall", "title"];
-    vec![
-        m(
-            "vector:overall",
-            SearchMode::Vector,
-            &["overall"],
-            Fusion::default(),
-        ),
-        m("vector", SearchMode::Vector, both, Fusion::default()),
-        m("lexical", SearchMode::Lexical, both, Fusion::default()),
-        m("hybrid", SearchMode::Hybrid, both, Fusion::default()),
-        m(
-            "hybrid:weighted",
-            SearchMode::Hybrid,
-            both,
-            Fusion::Weighted,
-        ),
-    ]
+    let d = ArmWeights::default();
+    let w = |lexical, overall, other| ArmWeights {
+        lexical,
+        overall,
+        other,
+    };
+    let rrf = Fusion::Rrf { k: 60.0 };
+    let wsum = Fusion::Weighted;
+    let mut out = vec![
+        m("vector:overall", SearchMode::Vector, &["overall"], wsum, d),
+        m("vector", SearchMode::Vector, both, wsum, d),
+        m("lexical", SearchMode::Lexical, both, wsum, d),
+        m("hybrid", SearchMode::Hybrid, both, wsum, d),
+        m("hybrid:rrf", SearchMode::Hybrid, both, rrf, d),
+    ];
+    if grid {
+        for (name, f, wt) in [
+            ("rrf 1/1/1", rrf, w(1.0, 1.0, 1.0)),
+            ("w 1/1/1", wsum, w(1.0, 1.0, 1.0)),
+            ("w 1/0.5/1", wsum, w(1.0, 0.5, 1.0)),
+            ("w 1/0.5/0.5", wsum, w(1.0, 0.5, 0.5)),
+            ("w 1/0.1/0.2", wsum, w(1.0, 0.1, 0.2)),
+            ("w 1/0.25/0.25", wsum, w(1.0, 0.25, 0.25)),
+        ] {
+            out.push(m(name, SearchMode::Hybrid, both, f, wt));
+        }
+    }
+    out
 }
 
 /// One mode's figures on one query set.
@@ -263,6 +276,8 @@ pub struct Report {
 pub struct SearchEvalConfig {
     /// Working data dir (fresh), kept afterwards; a temporary one when `None`.
     pub data_dir: Option<PathBuf>,
+    /// Also report hybrid search under other arm weights.
+    pub grid: bool,
 }
 
 fn ndcg(grades: &[u8], all: &HashMap<u64, u8>) -> f64 {
@@ -374,7 +389,7 @@ pub async fn run(
     }
     let engine = service.engine().clone();
     let mut rows = Vec::new();
-    for mode in modes() {
+    for mode in modes(cfg.grid) {
         let engine = engine.clone();
         let qs = queries.clone();
         let vectors = vectors.clone();
@@ -395,6 +410,7 @@ pub async fn run(
                         filter: None,
                         mode: mode.mode,
                         fusion: mode.fusion,
+                        weights: mode.weights,
                     },
                 )?;
                 let us = t.elapsed().as_micros() as u64

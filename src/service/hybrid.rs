@@ -32,8 +32,10 @@ pub enum Fusion {
 }
 
 impl Default for Fusion {
+    /// Weighted: on `eval-search` it beats reciprocal rank fusion, which lets the weaker
+    /// built-in vectors vote as loudly as BM25 (BENCHMARKS.md).
     fn default() -> Self {
-        Fusion::Rrf { k: 60.0 }
+        Fusion::Weighted
     }
 }
 
@@ -41,9 +43,40 @@ impl std::str::FromStr for Fusion {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s.trim() {
-            "rrf" => Ok(Fusion::default()),
+            "rrf" => Ok(Fusion::Rrf { k: 60.0 }),
             "weighted" => Ok(Fusion::Weighted),
             other => Err(format!("unknown fusion '{other}' (rrf or weighted)")),
+        }
+    }
+}
+
+/// How much each arm counts in the fusion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArmWeights {
+    pub lexical: f32,
+    /// The first searched named vector (`overall`).
+    pub overall: f32,
+    /// The others (a job's `title`).
+    pub other: f32,
+}
+
+impl Default for ArmWeights {
+    /// BM25 first; the title vector, then the overall one (best of a grid on `eval-search`).
+    fn default() -> Self {
+        ArmWeights {
+            lexical: 1.0,
+            overall: 0.25,
+            other: 0.5,
+        }
+    }
+}
+
+impl ArmWeights {
+    fn vector(&self, i: usize) -> f32 {
+        if i == 0 {
+            self.overall
+        } else {
+            self.other
         }
     }
 }
@@ -95,6 +128,7 @@ pub struct HybridRequest<'a> {
     pub filter: Option<&'a Filter>,
     pub mode: SearchMode,
     pub fusion: Fusion,
+    pub weights: ArmWeights,
 }
 
 /// A fused result with what each arm made of it.
@@ -122,18 +156,22 @@ pub fn query_vectors(c: Collection) -> &'static [&'static str] {
 pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>> {
     let c = req.collection;
     let depth = req.k.max(DEPTH).min(MAX_K);
-    let mut arms: Vec<Vec<(u64, f32)>> = Vec::new();
+    // (weight, candidates best first)
+    let mut arms: Vec<(f32, Vec<(u64, f32)>)> = Vec::new();
     let lexical = req.mode != SearchMode::Vector;
     if lexical {
         let hits = engine.search_text(c, req.query, depth, req.filter)?;
-        arms.push(hits.iter().map(|h| (h.id, h.score)).collect());
+        arms.push((
+            req.weights.lexical,
+            hits.iter().map(|h| (h.id, h.score)).collect(),
+        ));
     }
     let vector = match req.vector {
         Some(v) if req.mode != SearchMode::Lexical => Some(v),
         _ => None,
     };
     if let Some(v) = vector {
-        for name in req.vectors {
+        for (i, name) in req.vectors.iter().enumerate() {
             let hits = engine
                 .search(&SearchRequest {
                     collection: c,
@@ -144,7 +182,10 @@ pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>>
                     ef: None,
                 })?
                 .hits;
-            arms.push(hits.iter().map(|h| (h.id, 1.0 - h.distance)).collect());
+            arms.push((
+                req.weights.vector(i),
+                hits.iter().map(|h| (h.id, 1.0 - h.distance)).collect(),
+            ));
         }
     }
     // Every candidate, with its fused score.
@@ -152,9 +193,9 @@ pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>>
     let mut seen = crate::vector::idmap::IdMap::<usize>::default();
     match req.fusion {
         Fusion::Rrf { k } => {
-            for arm in &arms {
+            for (w, arm) in &arms {
                 for (rank, (id, _)) in arm.iter().enumerate() {
-                    let add = 1.0 / (k + rank as f32 + 1.0);
+                    let add = w / (k + rank as f32 + 1.0);
                     match seen.get(id) {
                         Some(&i) => fused[i].1 += add,
                         None => {
@@ -166,7 +207,7 @@ pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>>
             }
         }
         Fusion::Weighted => {
-            for arm in &arms {
+            for (_, arm) in &arms {
                 for (id, _) in arm {
                     if !seen.contains_key(id) {
                         seen.insert(*id, fused.len());
@@ -176,14 +217,26 @@ pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>>
             }
             let ids: Vec<u64> = fused.iter().map(|(id, _)| *id).collect();
             let scores = arm_scores(engine, req, &ids, lexical, vector)?;
-            let lex_best = scores
-                .iter()
-                .filter_map(|s| s.0)
-                .fold(0f32, f32::max)
-                .max(f32::MIN_POSITIVE);
+            // Each arm's scores over its best candidate's, weighted.
+            let best = |get: &dyn Fn(&ArmScores) -> Option<f32>| {
+                scores
+                    .iter()
+                    .filter_map(get)
+                    .fold(0f32, f32::max)
+                    .max(f32::MIN_POSITIVE)
+            };
+            let lex_best = best(&|s| s.0);
+            let vec_best: Vec<f32> = (0..req.vectors.len())
+                .map(|i| best(&|s| s.1.get(i).copied().flatten()))
+                .collect();
+            let w = req.weights;
             for ((_, f), (lex, sims)) in fused.iter_mut().zip(&scores) {
-                *f = lex.map_or(0.0, |s| s / lex_best)
-                    + sims.iter().map(|s| s.unwrap_or(0.0).max(0.0)).sum::<f32>();
+                *f = w.lexical * lex.map_or(0.0, |s| s / lex_best)
+                    + sims
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| w.vector(i) * s.unwrap_or(0.0).max(0.0) / vec_best[i])
+                        .sum::<f32>();
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::entity::Id;
 use crate::lexical::Query;
 use crate::vector::{Collection, Filter, PayloadValue, SearchRequest};
 
-use super::hybrid::{hybrid, query_vectors, FusedHit, HybridRequest, SearchMode};
+use super::hybrid::{hybrid, query_vectors, ArmWeights, FusedHit, HybridRequest, SearchMode};
 
 /// Most results a search may ask for.
 pub const MAX_LIMIT: usize = 100;
@@ -318,6 +318,7 @@ impl AiService {
                     filter: filter.as_ref(),
                     mode,
                     fusion,
+                    weights: ArmWeights::default(),
                 },
             )?;
             let results: Vec<Map<String, Value>> = hits
