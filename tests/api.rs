@@ -367,6 +367,97 @@ async fn job_search_with_simple_filters() {
     assert_eq!(r.body, json!({"results": [], "total": 0}));
 }
 
+/// The unique match of the relevance issue: one job about quantum compilers among the sample
+/// jobs, found first by its words, with what a list shows, before and after a restart.
+#[tokio::test]
+async fn hybrid_search_finds_a_unique_job_and_shows_it_across_restarts() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = spawn_app_with(dir, true).await;
+    let quantum = json!({"title": "量子软件工程师", "company": "本源量子", "location": "合肥",
+        "description": "负责量子线路编译器研发，基于Qiskit与Cirq", "requirements": "熟悉Qiskit、Cirq、C++",
+        "salary_min": 30000, "salary_max": 50000});
+    assert_eq!(analyze_job(&app, json!(77), quantum).await.status, 200);
+    let q = json!({"query": "量子线路编译器 Qiskit Cirq", "limit": 5});
+    let check = |r: &support::Reply| {
+        assert_eq!(r.status, 200, "{}", r.body);
+        let first = &r.body["results"][0];
+        assert_eq!(first["job_id"], 77, "{}", r.body);
+        assert_eq!(first["title"], "量子软件工程师");
+        assert_eq!(first["company"], "本源量子");
+        assert_eq!(first["city"], "合肥市");
+        assert_eq!(first["salary_min"], 30000.0);
+        assert_eq!(first["salary_max"], 50000.0);
+        assert!(first["distance"].as_f64().is_some());
+        assert!(first["scores"]["lexical"].as_f64().unwrap() > 0.0);
+        assert!(first["scores"]["title"].as_f64().is_some());
+        let matched: Vec<&str> = first["matched"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert!(
+            matched.contains(&"Qiskit") && matched.contains(&"Cirq"),
+            "{matched:?}"
+        );
+        assert!(matched.contains(&"量子线路编译器"), "{matched:?}");
+        // Every other result scores lower and all five are there (the vector arms fill up).
+        assert_eq!(r.body["total"], 5);
+        let s: Vec<f64> = r.body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["score"].as_f64().unwrap())
+            .collect();
+        assert!(s.windows(2).all(|w| w[0] >= w[1]), "{s:?}");
+    };
+    check(&app.post("/api/v1/search/jobs", &q).await);
+    // Lexical only: only jobs holding a query term; vector only still answers.
+    let r = app
+        .post(
+            "/api/v1/search/jobs",
+            &json!({"query": "Qiskit", "mode": "lexical"}),
+        )
+        .await;
+    assert_eq!(ids(&r, "job_id"), [77], "{}", r.body);
+    let r = app
+        .post(
+            "/api/v1/search/jobs",
+            &json!({"query": "Qiskit", "mode": "vector", "limit": 3}),
+        )
+        .await;
+    assert_eq!(r.body["total"], 3, "{}", r.body);
+    assert!(r.body["results"][0]["scores"]["lexical"].is_null() || ids(&r, "job_id")[0] == 77);
+    let bad = app
+        .post(
+            "/api/v1/search/jobs",
+            &json!({"query": "Qiskit", "mode": "magic"}),
+        )
+        .await;
+    assert!((400..500).contains(&bad.status), "{}", bad.body);
+
+    let dir = app.stop().await;
+    let app = spawn_app_with(dir, true).await;
+    check(&app.post("/api/v1/search/jobs", &q).await);
+    // A filter applies inside both arms.
+    let r = app
+        .post(
+            "/api/v1/search/jobs",
+            &json!({"query": "Qiskit", "filters": {"location": "深圳"}, "mode": "lexical"}),
+        )
+        .await;
+    assert_eq!(r.body["total"], 0, "{}", r.body);
+    // Deleted: never found again.
+    assert_eq!(app.delete("/api/v1/jobs/77").await.status, 200);
+    let r = app
+        .post(
+            "/api/v1/search/jobs",
+            &json!({"query": "Qiskit", "mode": "lexical"}),
+        )
+        .await;
+    assert_eq!(r.body["total"], 0, "{}", r.body);
+}
+
 #[tokio::test]
 async fn reanalysis_replaces_and_delete_removes() {
     let app = spawn_app().await;

@@ -300,6 +300,28 @@ async fn verify(port: u16, model: &mut Model, round: usize) -> [BTreeSet<u64>; 2
         found, live[0],
         "round {round}: the index serves exactly the live jobs"
     );
+    // The lexical index agrees too: each live job is the first answer to its version's
+    // unique term.
+    for (k, state) in &model.acked {
+        let (State::Live(v), true) = (state, k.0 == Kind::Job as u8) else {
+            continue;
+        };
+        let r: Value = client
+            .post(format!("http://127.0.0.1:{port}/api/v1/search/jobs"))
+            .json(&json!({"query": marker(*v), "mode": "lexical", "limit": 1}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            r["results"][0]["job_id"].as_u64(),
+            Some(k.1),
+            "round {round}: job {} version {v} by its unique term: {r}",
+            k.1
+        );
+    }
     live
 }
 
