@@ -265,10 +265,11 @@ pub struct ServeArgs {
     /// MySQL database (with MYSQL_HOST).
     #[arg(long, env = "MYSQL_DB", default_value = "jobfirst")]
     pub mysql_db: String,
-    /// Which named vectors get an HNSW graph: `overall` (default: what text search and
-    /// recommendations use), `all`, or a list like `jobs.overall,jobs.title`. The others are
-    /// answered by an exact scan (a few ms at 100k entities) and cost no build time.
-    #[arg(long, env = "AI_INDEXED_VECTORS", default_value = "overall")]
+    /// Which named vectors get an HNSW graph: `searched` (default: every `overall` and the
+    /// jobs' `title`, what text search and recommendations use), `overall`, `all`, or a list
+    /// like `jobs.overall,jobs.title`. The others are answered by an exact scan (a few ms at
+    /// 100k entities) and cost no build time.
+    #[arg(long, env = "AI_INDEXED_VECTORS", default_value = "searched")]
     pub indexed_vectors: String,
     /// Nice value (0–19) of the background threads that index writes (delta graphs, full
     /// rebuilds): they use the CPU the requests leave. 0 runs them at the requests' priority.
@@ -325,6 +326,9 @@ fn parse_indexed(s: &str) -> Result<crate::vector::IndexedVectors, String> {
     use crate::vector::{Collection, IndexedVectors};
     match s.trim() {
         "overall" => return Ok(IndexedVectors::overall_only()),
+        "searched" => {
+            return parse_indexed("companies.overall,jobs.overall,jobs.title,resumes.overall")
+        }
         "all" => return Ok(IndexedVectors::ALL),
         _ => {}
     }
@@ -516,7 +520,7 @@ impl ServeArgs {
             mysql_password: None,
             mysql_db: "jobfirst".into(),
             rebuild: false,
-            indexed_vectors: "overall".into(),
+            indexed_vectors: "searched".into(),
             rebuild_nice: 10,
             store_cache_mb: 64,
             memory_trim_secs: 10,
