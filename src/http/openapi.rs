@@ -121,14 +121,14 @@ fn describe(r: &Route) -> Option<Op> {
             GET_OWNED,
         ),
         ("POST", "/api/v1/search/jobs") => op(
-            "Jobs nearest to a text query",
+            "Jobs for a text query: BM25F and the title and overall vectors, fused",
             "search",
             Some("JobSearch"),
             "JobSearchResults",
             SEARCH,
         ),
         ("POST", "/api/v1/search/companies") => op(
-            "Companies nearest to a text query",
+            "Companies for a text query: BM25F and the overall vector, fused",
             "search",
             Some("CompanySearch"),
             "CompanySearchResults",
@@ -657,13 +657,14 @@ fn request_schemas(dimension: Option<usize>) -> Value {
             "query_vector": query_vector(dimension),
             "query": non_blank(MAX_QUERY_CHARS), "limit": limit(),
             "vector_type": {"enum": ["content", "skills", "experience", "overall"], "default": "content"},
+            "mode": search_mode(),
             "filters": resume_filters()},
             "example": {"query": "Rust 后端", "limit": 5, "filters": {"location": "深圳"}}},
         "JobSearch": {"type": "object", "required": ["query"], "additionalProperties": false,
-            "properties": {"query": non_blank(MAX_QUERY_CHARS), "limit": limit(), "filters": job_filters()},
+            "properties": {"query": non_blank(MAX_QUERY_CHARS), "limit": limit(), "filters": job_filters(), "mode": search_mode()},
             "example": {"query": "Rust 后端工程师", "limit": 5, "filters": {"location": "深圳", "salary_min": 15000}}},
         "CompanySearch": {"type": "object", "required": ["query"], "additionalProperties": false,
-            "properties": {"query": non_blank(MAX_QUERY_CHARS), "limit": limit(), "filters": company_filters()},
+            "properties": {"query": non_blank(MAX_QUERY_CHARS), "limit": limit(), "filters": company_filters(), "mode": search_mode()},
             "example": {"query": "互联网 科技公司", "limit": 5}},
         "RecommendRequest": {"type": "object", "required": ["user_id"], "additionalProperties": false,
             "properties": {
@@ -706,6 +707,12 @@ fn engine_filter_schemas() -> Value {
     })
 }
 
+/// The `mode` of a text search.
+fn search_mode() -> Value {
+    json!({"enum": ["hybrid", "lexical", "vector"], "default": "hybrid",
+        "description": "arms answering a text query: BM25F and vectors fused, BM25F only, vectors only"})
+}
+
 /// Schemas of the analyses, entities, searches and errors.
 fn response_schemas() -> Value {
     let ts = json!({"type": "string", "format": "date-time"});
@@ -742,11 +749,20 @@ fn response_schemas() -> Value {
     };
     let results = |id_key: &str| {
         json!({"type": "object", "required": ["results", "total"], "properties": {
-            "results": {"type": "array", "items": {"type": "object", "required": [id_key, "distance"],
+            "results": {"type": "array", "description": "best first: by the fused score for a text query, by distance for a query_vector",
+                "items": {"type": "object", "required": [id_key],
                 "properties": {id_key: id,
-                    "distance": {"type": "number", "description": "cosine distance, ascending"}}}},
+                    "distance": {"type": "number", "description": "cosine distance of the overall (or asked) vector; absent in lexical mode"},
+                    "score": {"type": "number", "description": "fused score of a text query (higher is better)"},
+                    "scores": {"type": "object", "description": "per arm: lexical (BM25F, null: no query term), vector (overall) and title (jobs) cosine similarities",
+                        "additionalProperties": {"type": ["number", "null"]}},
+                    "matched": {"type": "array", "items": {"type": "string"}, "description": "parts of the query the entity holds"},
+                    "title": {"type": "string"}, "company": {"type": "string"}, "name": {"type": "string"},
+                    "city": {"type": "string"}, "industry": {"type": "string"}, "company_size": {"type": "string"},
+                    "salary_min": {"type": "number"}, "salary_max": {"type": "number"}, "company_id": {"type": "number"}}}},
             "total": {"type": "integer", "minimum": 0}}})
     };
+
     let mut all = json!({
         "Error": {"type": "object", "required": ["error", "message", "code", "success"], "properties": {
             "error": {"type": "string"}, "message": {"type": "string"},
