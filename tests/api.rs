@@ -131,6 +131,12 @@ async fn resume_analysis_vectors_and_search() {
     let r = analyze_resume(&app, json!("2"), RESUME_DESIGN, 8).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["resume_id"], 2);
+    // "视觉设计师": 视觉传达设计人员.
+    assert_eq!(
+        r.body["analysis"]["occupation"]["code"], "2-09-06-01",
+        "{}",
+        r.body
+    );
     let design_score = r.body["analysis"]["score"].as_u64().unwrap();
     assert!(design_score < score, "{design_score} vs {score}");
 
@@ -214,6 +220,10 @@ async fn job_and_company_analysis_shapes() {
     assert_eq!(r.body["status"], "completed");
     assert_eq!(r.body["source"], "fallback");
     assert_eq!(a["extracted_skills"], json!(["前端开发", "React", "Vue"]));
+    // 前端开发工程师 is a market title of 计算机程序设计员.
+    assert_eq!(a["occupation"]["code"], "4-04-05-01", "{a}");
+    assert_eq!(a["occupation"]["name"], "计算机程序设计员");
+    assert!(a["occupation"]["confidence"].as_f64().unwrap() >= 0.9);
     assert_eq!(a["experience_requirements"], "3-5年");
     assert_eq!(a["salary_prediction"]["method"], "posted");
     assert_eq!(a["salary_prediction"]["min"], 15000.0);
@@ -297,6 +307,7 @@ async fn job_and_company_analysis_shapes() {
     assert_eq!(g.status, 200);
     assert_eq!(g.body["job_id"], 2);
     assert_eq!(g.body["job_data"]["title"], "前端开发工程师");
+    assert_eq!(g.body["analysis"]["occupation"]["code"], "4-04-05-01");
     assert_eq!(
         g.body["analysis"]["salary_prediction"]["method"],
         "similar_jobs"

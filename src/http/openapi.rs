@@ -718,6 +718,12 @@ fn response_schemas() -> Value {
     let dropped = json!({"type": "array", "maxItems": 32, "description": "Fields and list items of the model's answer that did not ground in the input",
         "items": {"type": "object", "required": ["field", "reason", "value"], "properties": {
             "field": {"type": "string"}, "reason": {"type": "string"}, "value": {"type": "string"}}}});
+    let unit = json!({"type": "number", "minimum": 0, "maximum": 1});
+    let occupation = json!({"description": "the standard occupation (CSCO 2022) the rules read from the title (a resume: the position sought or last held); null when none fits well enough; never the model's",
+        "oneOf": [{"type": "object", "required": ["code", "name", "confidence"], "properties": {
+            "code": {"type": "string", "pattern": "^[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"},
+            "name": {"type": "string"}, "confidence": unit}},
+            {"type": "null"}]});
     let analysed = |id_key: &str, vectors_key: &str, analysis: &str, names: &[&str]| {
         json!({"type": "object",
             "required": [id_key, "status", "analysis", vectors_key, "source", "fields", "dropped", "model", "embedding_model", "created_at"],
@@ -768,16 +774,16 @@ fn response_schemas() -> Value {
         "JobAnalysis": analysed("job_id", "embeddings", "JobAnalysisBody", &["title", "description", "requirements", "overall"]),
         "CompanyAnalysis": analysed("company_id", "embeddings", "CompanyAnalysisBody", &["description", "culture", "benefits", "overall"]),
         "ResumeAnalysisBody": {"type": "object",
-            "required": ["skills", "experience", "education", "summary", "score", "score_detail", "suggestions"], "properties": {
+            "required": ["skills", "experience", "education", "summary", "score", "score_detail", "suggestions", "occupation"], "properties": {
             "skills": strings, "experience": strings, "education": strings, "summary": {"type": "string"},
             "score": {"type": "integer", "minimum": 0, "maximum": 100},
             "score_detail": {"type": "object", "required": ["facts", "model", "adjustment"], "properties": {
                 "facts": {"type": "integer", "minimum": 0, "maximum": 100},
                 "model": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
                 "adjustment": {"type": "integer", "minimum": -5, "maximum": 0}}},
-            "suggestions": strings}},
+            "suggestions": strings, "occupation": occupation}},
         "JobAnalysisBody": {"type": "object", "required": ["enhanced_description", "extracted_skills",
-            "salary_prediction", "experience_requirements", "company_culture_fit", "confidence_score"], "properties": {
+            "salary_prediction", "experience_requirements", "company_culture_fit", "confidence_score", "occupation"], "properties": {
             "enhanced_description": {"type": "string"}, "extracted_skills": strings,
             "salary_prediction": {"type": "object", "required": ["min", "max", "currency", "period", "method", "sample_size", "confidence"],
                 "properties": {
@@ -787,7 +793,8 @@ fn response_schemas() -> Value {
                 "sample_size": {"type": "integer", "minimum": 0},
                 "confidence": {"type": "number", "minimum": 0, "maximum": 1}}},
             "experience_requirements": {"type": "string"}, "company_culture_fit": {"type": "string"},
-            "confidence_score": {"type": "number", "minimum": 0, "maximum": 1}}},
+            "confidence_score": {"type": "number", "minimum": 0, "maximum": 1},
+            "occupation": occupation}},
         "CompanyAnalysisBody": {"type": "object", "required": ["company_profile", "culture_analysis",
             "benefits_analysis", "growth_potential", "industry_position", "confidence_score"], "properties": {
             "company_profile": {"type": "string"}, "culture_analysis": {"type": "string"},
