@@ -14,7 +14,9 @@ use serde_json::{json, Map, Value};
 use super::auth::PUBLIC_PATHS;
 use super::Route;
 use crate::entity::MAX_ID;
-use crate::service::{MAX_CONTENT_CHARS, MAX_FIELD_CHARS, MAX_MESSAGE_CHARS};
+use crate::service::{
+    MAX_CONTENT_CHARS, MAX_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_OCCUPATION_TITLE_CHARS,
+};
 
 /// Most results a search or recommendation may ask for (`service::search::MAX_LIMIT`).
 const MAX_LIMIT: u64 = 100;
@@ -105,6 +107,13 @@ fn describe(r: &Route) -> Option<Op> {
             Some("CompanyRequest"),
             "CompanyAnalysis",
             WRITE_BODY,
+        ),
+        ("POST", "/api/v1/analyze/occupation") => op(
+            "The five standard occupations (CSCO 2022) that fit a job title best, the optional text breaking near-ties; rules only, nothing stored (422 empty_title, text_too_long)",
+            "analysis",
+            Some("OccupationRequest"),
+            "OccupationAnswer",
+            &[400, 413, 422],
         ),
         ("POST", "/api/v1/vectors/search") => op(
             "Nearest resumes to a vector or a text query (a user's own resumes unless admin/service)",
@@ -651,6 +660,11 @@ fn request_schemas(dimension: Option<usize>) -> Value {
                 "description": field, "website": field}}},
             "example": {"company_id": 1, "company_data": {"name": "示例科技", "industry": "互联网",
                 "size": "500-999人", "location": "深圳", "description": "扁平管理，弹性工作，六险一金", "website": "https://example.com"}}},
+        "OccupationRequest": {"type": "object", "required": ["title"], "additionalProperties": false,
+            "properties": {"title": non_blank(MAX_OCCUPATION_TITLE_CHARS),
+                "text": {"description": "a description (optional): breaks near-ties",
+                    "oneOf": [text(MAX_FIELD_CHARS), {"type": "null"}]}},
+            "example": {"title": "高级Java开发工程师", "text": "负责交易系统后端服务开发，熟悉Spring Boot、MySQL"}},
         "ResumeSearch": {"type": "object", "additionalProperties": false,
             "description": "query_vector or query (422 missing_query without either); a non-privileged caller only finds their own resumes",
             "properties": {
@@ -801,6 +815,11 @@ fn response_schemas() -> Value {
             "benefits_analysis": {"type": "string"}, "growth_potential": {"type": "string"},
             "industry_position": {"type": "string"},
             "confidence_score": {"type": "number", "minimum": 0, "maximum": 1}}},
+        "OccupationAnswer": {"type": "object", "required": ["occupations"], "properties": {
+            "occupations": {"type": "array", "maxItems": 5, "description": "best first; empty when nothing fits",
+                "items": {"type": "object", "required": ["code", "name", "level", "confidence"], "properties": {
+                    "code": {"type": "string", "pattern": "^[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"},
+                    "name": {"type": "string"}, "level": {"enum": [3, 4]}, "confidence": unit}}}}},
         "ResumeSearchResults": results("resume_id"),
         "JobSearchResults": results("job_id"),
         "CompanySearchResults": results("company_id"),
