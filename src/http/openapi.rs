@@ -843,11 +843,12 @@ fn recommend_schemas() -> Value {
     let ts = json!({"type": "string", "format": "date-time"});
     let score = json!({"type": "number", "minimum": 0, "maximum": 1});
     let reasons = json!({"type": "array", "items": {"type": "string"}});
-    // The five factors in 0..1; a company's also counts its matching open jobs.
+    // The six factors in 0..1; a company's also counts its matching open jobs.
     let factors = json!({"type": "object",
-        "required": ["semantic", "skills", "experience", "basic", "culture"],
+        "required": ["semantic", "skills", "experience", "basic", "culture", "occupation"],
         "properties": {"semantic": score, "skills": score, "experience": score, "basic": score,
-                       "culture": score, "matching_jobs": {"type": "integer", "minimum": 0}},
+                       "culture": score, "occupation": score,
+                       "matching_jobs": {"type": "integer", "minimum": 0}},
         "additionalProperties": {"type": "number"}});
     let recommendations = |id_key: &str| {
         json!({"type": "object",
