@@ -285,11 +285,12 @@ pub struct ServeArgs {
     #[arg(long, env = "AI_MEMORY_TRIM_SECS", default_value_t = 10)]
     pub memory_trim_secs: u64,
     /// Weights of the recommendation factors: semantic, skills, experience, basic (city and
-    /// salary), culture. Only their ratios matter.
+    /// salary), culture, occupation (same or sibling standard occupation; 0.02 when only
+    /// five are given). Only their ratios matter.
     #[arg(
         long,
         env = "AI_RECOMMEND_WEIGHTS",
-        default_value = "0.35,0.30,0.20,0.10,0.05"
+        default_value = "0.35,0.30,0.20,0.10,0.05,0.02"
     )]
     pub recommend_weights: String,
     /// Candidates the ANN stage hands to the re-ranker for a recommendation (at least 10 ×
@@ -524,7 +525,7 @@ impl ServeArgs {
             rebuild_nice: 10,
             store_cache_mb: 64,
             memory_trim_secs: 10,
-            recommend_weights: "0.35,0.30,0.20,0.10,0.05".into(),
+            recommend_weights: "0.35,0.30,0.20,0.10,0.05,0.02".into(),
             recommend_candidates: 200,
             recommend_ef: DEFAULT_RECOMMEND_EF,
             chat_history_tokens: 2000,

@@ -114,7 +114,7 @@ enum Command {
         /// Skip the ablations (the full re-ranker without one factor at a time).
         #[arg(long)]
         no_ablations: bool,
-        /// Also evaluate these weights ("semantic,skills,experience,basic,culture").
+        /// Also evaluate these weights ("semantic,skills,experience,basic,culture[,occupation]").
         #[arg(long, value_parser = Weights::parse)]
         weights: Option<Weights>,
         /// Working data dir, empty or absent, kept afterwards (default: a temporary one,

@@ -566,6 +566,17 @@ fn matrix(a_task: &str) -> Vec<Row> {
             post("/api/v1/analyze/company", company_body(COMPANY)),
             [403, 200, 403, 200, 200],
         ),
+        // Reads and writes nothing: any valid token.
+        row(
+            "POST",
+            "/api/v1/analyze/occupation",
+            AnyUser,
+            post(
+                "/api/v1/analyze/occupation",
+                json!({"title": "Rust 后端工程师"}),
+            ),
+            ALL_OK,
+        ),
         row(
             "POST",
             "/api/v1/vectors/search",

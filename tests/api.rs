@@ -131,6 +131,12 @@ async fn resume_analysis_vectors_and_search() {
     let r = analyze_resume(&app, json!("2"), RESUME_DESIGN, 8).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["resume_id"], 2);
+    // "视觉设计师": 视觉传达设计人员.
+    assert_eq!(
+        r.body["analysis"]["occupation"]["code"], "2-09-06-01",
+        "{}",
+        r.body
+    );
     let design_score = r.body["analysis"]["score"].as_u64().unwrap();
     assert!(design_score < score, "{design_score} vs {score}");
 
@@ -214,6 +220,10 @@ async fn job_and_company_analysis_shapes() {
     assert_eq!(r.body["status"], "completed");
     assert_eq!(r.body["source"], "fallback");
     assert_eq!(a["extracted_skills"], json!(["前端开发", "React", "Vue"]));
+    // 前端开发工程师 is a market title of 计算机程序设计员.
+    assert_eq!(a["occupation"]["code"], "4-04-05-01", "{a}");
+    assert_eq!(a["occupation"]["name"], "计算机程序设计员");
+    assert!(a["occupation"]["confidence"].as_f64().unwrap() >= 0.9);
     assert_eq!(a["experience_requirements"], "3-5年");
     assert_eq!(a["salary_prediction"]["method"], "posted");
     assert_eq!(a["salary_prediction"]["min"], 15000.0);
@@ -297,9 +307,82 @@ async fn job_and_company_analysis_shapes() {
     assert_eq!(g.status, 200);
     assert_eq!(g.body["job_id"], 2);
     assert_eq!(g.body["job_data"]["title"], "前端开发工程师");
+    assert_eq!(g.body["analysis"]["occupation"]["code"], "4-04-05-01");
     assert_eq!(
         g.body["analysis"]["salary_prediction"]["method"],
         "similar_jobs"
+    );
+}
+
+#[tokio::test]
+async fn occupation_of_a_title() {
+    let app = spawn_app().await;
+    let ask = |body: Value| {
+        let app = &app;
+        async move { app.post("/api/v1/analyze/occupation", &body).await }
+    };
+    let r = ask(
+        json!({"title": "高级Java开发工程师", "text": "负责交易系统后端开发，熟悉Spring Boot"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let occ = r.body["occupations"].as_array().expect("occupations");
+    assert!(!occ.is_empty() && occ.len() <= 5, "{}", r.body);
+    assert_eq!(occ[0]["code"], "2-02-10-03");
+    assert_eq!(occ[0]["name"], "计算机软件工程技术人员");
+    assert_eq!(occ[0]["level"], 4);
+    let mut last = 1.0;
+    for o in occ {
+        let mut keys: Vec<&str> = o.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["code", "confidence", "level", "name"], "{o}");
+        let c = o["confidence"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&c) && c <= last, "{}", r.body);
+        last = c;
+        assert!([3, 4].contains(&o["level"].as_u64().unwrap()), "{o}");
+    }
+    // The text is optional (null too); nothing stored, the same answer again.
+    let a = ask(json!({"title": "出纳"})).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["occupations"][0]["code"], "2-06-03-00");
+    assert_eq!(
+        ask(json!({"title": "出纳", "text": null})).await.body,
+        a.body
+    );
+    // A level-3 group when only it has the title.
+    let g = ask(json!({"title": "机械工程师"})).await;
+    assert_eq!(g.body["occupations"][0]["code"], "2-02-07-00", "{}", g.body);
+    assert_eq!(g.body["occupations"][0]["level"], 3);
+    // Nothing fits: an empty list, not an error.
+    let none = ask(json!({"title": "？？？"})).await;
+    assert_eq!(none.status, 200);
+    assert_eq!(none.body, json!({"occupations": []}));
+
+    // Bad input: 4xx JSON errors.
+    assert_error(&ask(json!({"title": ""})).await, 422, "empty_title");
+    assert_error(&ask(json!({"title": " \t　"})).await, 422, "empty_title");
+    assert_error(
+        &ask(json!({"title": "工".repeat(201)})).await,
+        422,
+        "text_too_long",
+    );
+    assert_error(
+        &ask(json!({"title": "会计", "text": "x".repeat(20_001)})).await,
+        422,
+        "text_too_long",
+    );
+    assert_error(&ask(json!({"text": "会计"})).await, 400, "invalid_request");
+    assert_error(&ask(json!({"title": 42})).await, 400, "invalid_request");
+    assert_error(
+        &app.post_raw("/api/v1/analyze/occupation", b"{\"title\": ".to_vec())
+            .await,
+        400,
+        "invalid_json",
+    );
+    assert_error(
+        &app.get("/api/v1/analyze/occupation").await,
+        405,
+        "method_not_allowed",
     );
 }
 

@@ -215,7 +215,14 @@ async fn job_recommendations_have_the_contract_shape_and_rank_the_fitting_job_fi
         assert!((0.0..=1.0).contains(&s) && s <= last, "{b}");
         last = s;
         let f = rec["match_factors"].as_object().unwrap();
-        for k in ["semantic", "skills", "experience", "basic", "culture"] {
+        for k in [
+            "semantic",
+            "skills",
+            "experience",
+            "basic",
+            "culture",
+            "occupation",
+        ] {
             let v = f[k].as_f64().unwrap_or_else(|| panic!("factor {k}: {rec}"));
             assert!((0.0..=1.0).contains(&v));
         }
@@ -305,6 +312,26 @@ async fn reasons_cite_only_facts_of_the_profile_and_the_job() {
                 assert!(j.requirements.contains(rest), "{reason}");
             } else if let Some(rest) = reason.strip_prefix("文化契合：") {
                 assert!(rest.split('、').all(|p| !p.is_empty()), "{reason}");
+            } else if let Some(name) = reason.strip_prefix("职业匹配：") {
+                // Both analyses name this occupation.
+                let (mine, theirs) = (
+                    &resume.body["analysis"]["occupation"],
+                    &job.body["analysis"]["occupation"],
+                );
+                assert_eq!(mine["name"], name, "{reason}");
+                assert_eq!(theirs["code"], mine["code"], "{reason}");
+            } else if let Some(rest) = reason.strip_prefix("职业相近：") {
+                // The job's occupation, in the resume's occupation's group.
+                let (mine, theirs) = (
+                    resume.body["analysis"]["occupation"]["code"]
+                        .as_str()
+                        .unwrap(),
+                    job.body["analysis"]["occupation"]["code"].as_str().unwrap(),
+                );
+                let name = job.body["analysis"]["occupation"]["name"].as_str().unwrap();
+                assert!(rest.starts_with(name), "{reason}");
+                assert_ne!(mine, theirs, "{reason}");
+                assert_eq!(mine[..7], theirs[..7], "{reason}");
             } else {
                 assert!(
                     reason.starts_with("职位内容与您的简历相近"),

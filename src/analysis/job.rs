@@ -1,12 +1,13 @@
 //! Rule-based job analysis: skills, experience and education requirements, the city, a
-//! salary prediction from the nearest similar jobs when the posting has none, and a culture
-//! reading of the description.
+//! salary prediction from the nearest similar jobs when the posting has none, a culture
+//! reading of the description, and the standard occupation of the title.
 
 use serde::Serialize;
 
 use super::city::Cities;
 use super::extract::{self, Education, YearsRange};
 use super::lexicon::Lexicon;
+use super::occupation::{Matcher, Occupation};
 use crate::entity::JobData;
 
 /// Culture signals in job and company texts, with the phrase reported for each.
@@ -65,6 +66,14 @@ pub struct JobAnalysis {
     pub experience_requirements: String,
     pub company_culture_fit: String,
     pub confidence_score: f64,
+    /// The standard occupation (CSCO 2022) of the title, the description breaking near-ties;
+    /// `null` when none fits well enough. Always the rules': the model cannot set it.
+    pub occupation: Option<Occupation>,
+}
+
+/// The occupation of a job: its title, with its description and requirements as context.
+pub fn occupation(title: &str, description: &str, requirements: &str) -> Option<Occupation> {
+    Matcher::bundled().best(title, &format!("{description}\n{requirements}"))
 }
 
 /// Facts kept as filterable payload.
@@ -237,6 +246,7 @@ pub fn analyze(job: &JobData, facts: &JobFacts, salary: SalaryPrediction) -> Job
         company_culture_fit,
         // Rounded: 0.3 + 0.06 × 5 is 0.6000000000000001 in binary.
         confidence_score: ((0.3 + 0.06 * found as f64) * 100.0).round() / 100.0,
+        occupation: occupation(&job.title, &job.description, &job.requirements),
     }
 }
 
@@ -288,6 +298,15 @@ mod tests {
         assert_eq!(a.experience_requirements, "3-5年");
         assert!(a.company_culture_fit.contains("团队氛围好"));
         assert!(a.confidence_score < 0.7);
+        // 前端开发工程师 is a market title of 计算机程序设计员 (4-04-05-01).
+        let o = a.occupation.expect("an occupation");
+        assert_eq!(
+            (o.code.as_str(), o.name.as_str()),
+            ("4-04-05-01", "计算机程序设计员")
+        );
+        assert!(o.confidence >= 0.9, "{o:?}");
+        // A title that names no occupation: none.
+        assert_eq!(occupation("急招！！", "", ""), None);
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! a user prompt that fences the entity's text as data, the JSON schema sent as Ollama's
 //! `format`, the answer as loosely typed fields, and the `merge_*` functions that ground each
 //! field against the input ([`super::grounding`]) and fill what was dropped from the rules.
-//! Numbers that matter never come from the model: salaries, years, city and education are the
-//! rules' reading of the input, a resume's score is computed from its facts (the model may
-//! only lower it a little), and confidence is the share of the answer that survived grounding.
+//! Numbers that matter never come from the model: salaries, years, city, education and the
+//! occupation are the rules' reading of the input, a resume's score is computed from its facts
+//! (the model may only lower it a little), and confidence is the share of the answer that
+//! survived grounding.
 //!
 //! Prompt injection: the entity text is data inside a fence the model is told never to obey;
 //! whatever it answers only ever fills this entity's analysis text fields — each checked like
@@ -505,6 +506,8 @@ pub fn merge_job(
             experience_requirements,
             company_culture_fit,
             confidence_score,
+            // The rules' reading of the title: the answer has no such field to give.
+            occupation: rules.occupation,
         },
         provenance: prov,
     }
@@ -685,6 +688,8 @@ pub fn merge_resume(
                 adjustment,
             },
             suggestions,
+            // The rules' reading of the position sought: the answer has no such field.
+            occupation: rules.occupation,
         },
         provenance: prov,
     }
@@ -842,6 +847,47 @@ mod tests {
         let m = merge_company(&all_junk, &data, rules.clone());
         assert_eq!(m.provenance.source(), "fallback");
         assert_eq!(m.analysis.confidence_score, rules.confidence_score);
+    }
+
+    #[test]
+    fn the_model_cannot_set_the_occupation() {
+        let job = JobData {
+            title: "Java开发工程师".into(),
+            requirements: "熟悉Java".into(),
+            ..JobData::default()
+        };
+        let facts = crate::analysis::job::facts(&job);
+        let rules = crate::analysis::job::analyze(
+            &job,
+            &facts,
+            crate::analysis::job::predict_salary(&job, &[]),
+        );
+        let want = rules
+            .occupation
+            .clone()
+            .expect("Java开发 is an occupation's title");
+        let out: JobOutput = parse_validated(
+            r#"{"enhanced_description": "Java开发工程师，熟悉Java", "extracted_skills": ["Java"],
+                "occupation": {"code": "1-01-00-01", "name": "中国共产党机关负责人", "confidence": 1}}"#,
+        )
+        .unwrap();
+        let m = merge_job(&out, &job, &facts, rules);
+        assert_eq!(m.analysis.occupation, Some(want));
+
+        let content = "求职意向：会计\n熟悉Excel";
+        let (rules, facts) = resume::analyze(content, 2026.9);
+        let want = rules.occupation.clone();
+        assert_eq!(want.as_ref().map(|o| o.code.as_str()), Some("2-06-03-00"));
+        let out: ResumeOutput = parse_validated(
+            r#"{"summary": "会计，熟悉Excel", "occupation": {"code": "2-02-10-03", "name": "x", "confidence": 1}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            merge_resume(&out, content, &facts, rules)
+                .analysis
+                .occupation,
+            want
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Rule-based analysers (the fallback when no LLM answers): skills from a lexicon, experience
-//! years and education level from text, cities normalised, salary from similar jobs — and
-//! ([`llm`]) what the LLM is asked, the schema of its answer and how that merges with the rules.
+//! years and education level from text, cities normalised, salary from similar jobs, the
+//! standard occupation of a title ([`occupation`]) — and ([`llm`]) what the LLM is asked, the
+//! schema of its answer and how that merges with the rules.
 
 pub mod city;
 pub mod company;
@@ -9,4 +10,5 @@ pub mod grounding;
 pub mod job;
 pub mod lexicon;
 pub mod llm;
+pub mod occupation;
 pub mod resume;

@@ -1,10 +1,12 @@
 //! Rule-based resume analysis: skills, work and education lines, years, a score from what the
-//! resume actually contains, and suggestions naming what is missing.
+//! resume actually contains, suggestions naming what is missing, and the standard occupation
+//! of the position it seeks (or last held).
 
 use serde::Serialize;
 
 use super::extract::{self, is_education_line, Education};
 use super::lexicon::Lexicon;
+use super::occupation::{Matcher, Occupation};
 
 /// The `analysis` object of `POST /api/v1/analyze/resume`.
 #[derive(Debug, Clone, Serialize)]
@@ -18,6 +20,10 @@ pub struct ResumeAnalysis {
     /// How the score was reached.
     pub score_detail: ScoreDetail,
     pub suggestions: Vec<String>,
+    /// The standard occupation (CSCO 2022) of the position the resume asks for ("求职意向"),
+    /// else of its most recent job's title, else of its skills and text; `null` when none
+    /// fits well enough. Always the rules': the model cannot set it.
+    pub occupation: Option<Occupation>,
 }
 
 /// A resume's score explained: the points its facts earn (skills, years, education, contact,
@@ -66,6 +72,44 @@ const SALARY_LABELS: &[&str] = &[
     "薪资期望",
     "期望待遇",
 ];
+
+/// Labels that introduce the position the candidate seeks.
+const POSITION_LABELS: &[&str] = &[
+    "求职意向",
+    "期望职位",
+    "期望岗位",
+    "意向职位",
+    "意向岗位",
+    "应聘职位",
+    "应聘岗位",
+    "目标职位",
+    "目标岗位",
+    "求职岗位",
+    "求职目标",
+];
+/// Endings of a job title ("Java开发工程师", "视觉设计师", "运营专员").
+const TITLE_ENDINGS: &[&str] = &[
+    "工程师",
+    "经理",
+    "总监",
+    "主管",
+    "助理",
+    "顾问",
+    "代表",
+    "师",
+    "员",
+    "开发",
+    "运营",
+    "策划",
+    "编辑",
+    "主播",
+    "engineer",
+    "developer",
+    "manager",
+    "designer",
+];
+/// Longest title read from a resume (characters).
+const MAX_POSITION_CHARS: usize = 40;
 
 /// The text after the first of `labels` found in `content`, up to the end of its line or
 /// sentence (the separator after the label skipped).
@@ -129,6 +173,97 @@ pub fn expected_salary(content: &str) -> Option<(f64, f64)> {
     };
     let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
     (lo >= 500.0 && hi <= 10_000_000.0).then_some((lo, hi))
+}
+
+/// A title found in a resume, cut at the next label or wide gap and trimmed.
+fn title_text(t: &str) -> Option<String> {
+    let mut end = t.len();
+    for l in POSITION_LABELS
+        .iter()
+        .chain(CITY_LABELS)
+        .chain(SALARY_LABELS)
+        .chain(&["期望", "  ", "\t", "　"])
+    {
+        if let Some(i) = t.find(l) {
+            end = end.min(i);
+        }
+    }
+    let t = t[..end].trim().trim_end_matches(['等', '.', '。']);
+    let t: String = t.chars().take(MAX_POSITION_CHARS).collect();
+    (!t.trim().is_empty()).then(|| t.trim().to_string())
+}
+
+/// The title of a work line: what follows its dates (and an employer named first, when
+/// something follows that), up to the first comma or sentence end.
+fn work_title(line: &str) -> Option<String> {
+    let mut t = line.trim();
+    // A leading label ("工作经历：").
+    if let Some((head, rest)) = t.split_once(['：', ':']) {
+        if head.chars().count() <= 6 && !head.chars().any(|c| c.is_ascii_digit()) {
+            t = rest.trim_start();
+        }
+    }
+    let t = t.trim_start_matches(|c: char| {
+        c.is_ascii_digit() || c.is_whitespace() || ".-~/—–至今年月现在".contains(c)
+    });
+    let t = t
+        .split(['，', ',', '。', '；', ';', '|'])
+        .next()
+        .unwrap_or("")
+        .trim();
+    let words: Vec<&str> = t.split_whitespace().collect();
+    let title = match words.as_slice() {
+        [] => return None,
+        [one] => one.to_string(),
+        [_, rest @ ..] => rest.join(" "),
+    };
+    title_text(&title)
+}
+
+/// The position a resume seeks ("求职意向：Java开发工程师"), else the title of its most
+/// recent job (the work line ending last), else the first title-like phrase of its first
+/// lines ("视觉设计师"). `now` is the current date as a fractional year.
+pub fn position(content: &str, now: f32) -> Option<String> {
+    if let Some(t) = labelled(content, POSITION_LABELS).and_then(title_text) {
+        return Some(t);
+    }
+    let latest = content
+        .lines()
+        .filter(|l| !is_education_line(l))
+        .filter_map(|l| {
+            let end = extract::work_spans(l, now)
+                .iter()
+                .map(|s| s.1)
+                .fold(None, |m: Option<f32>, e| Some(m.map_or(e, |m| m.max(e))))?;
+            Some((end, l))
+        })
+        .fold(None, |best: Option<(f32, &str)>, (e, l)| match best {
+            Some((b, _)) if b >= e => best,
+            _ => Some((e, l)),
+        });
+    if let Some(t) = latest.and_then(|(_, l)| work_title(l)) {
+        return Some(t);
+    }
+    content
+        .lines()
+        .take(10)
+        .flat_map(|l| l.split(['，', ',', '。', '；', ';', '|', ' ', '　', '：', ':', '、']))
+        .map(str::trim)
+        .find(|w| {
+            let low = w.to_lowercase();
+            w.chars().count() >= 3 && TITLE_ENDINGS.iter().any(|e| low.ends_with(e))
+        })
+        .and_then(title_text)
+}
+
+/// The occupation of a resume: of its [`position`], the text as context; without one, of its
+/// skills and text (with less confidence).
+pub fn occupation(content: &str, skills: &[String], now: f32) -> Option<Occupation> {
+    let m = Matcher::bundled();
+    match position(content, now) {
+        Some(p) => m.best(&p, content),
+        None => m.best("", &format!("{}\n{}", skills.join(" "), content)),
+    }
 }
 
 const WORK_WORDS: &[&str] = &[
@@ -297,8 +432,10 @@ pub fn analyze(content: &str, now: f32) -> (ResumeAnalysis, ResumeFacts) {
     } else {
         format!("候选人{}", parts.join("，"))
     };
+    let occupation = occupation(content, &skills, now);
     (
         ResumeAnalysis {
+            occupation,
             skills,
             experience,
             education,
@@ -340,6 +477,34 @@ mod tests {
         let (b, _) = analyze("我喜欢编程", 2024.5);
         assert!(a.score > b.score + 40, "{} vs {}", a.score, b.score);
         assert!(b.suggestions.len() > a.suggestions.len());
+    }
+
+    #[test]
+    fn position_and_occupation() {
+        // The label wins, cut before the next one.
+        let r = "王五\n求职意向：高级Java开发工程师  期望城市：深圳\n2019.07-至今 某某科技有限公司 测试工程师，负责测试";
+        assert_eq!(position(r, 2024.5).as_deref(), Some("高级Java开发工程师"));
+        let (a, _) = analyze(r, 2024.5);
+        let o = a.occupation.expect("an occupation");
+        assert_eq!(
+            (o.code.as_str(), o.name.as_str()),
+            ("2-02-10-03", "计算机软件工程技术人员")
+        );
+        // Else the most recent job's title, the employer before it left out.
+        let w = "2015.09-2019.06 浙江大学 计算机 本科\n\
+            工作经历：2019.07-2021.06 阿里巴巴 测试工程师，负责交易系统\n\
+            2021.07-至今 字节跳动 Java开发工程师，负责推荐项目";
+        assert_eq!(position(w, 2024.5).as_deref(), Some("Java开发工程师"));
+        assert_eq!(
+            work_title("工作经历：2019.07-2021.06 阿里巴巴 后端工程师，负责存储").as_deref(),
+            Some("后端工程师")
+        );
+        // Else a title-like phrase.
+        let d = "韩梅梅 视觉设计师，3年工作经验，大专。熟悉Figma、Photoshop";
+        assert_eq!(position(d, 2024.5).as_deref(), Some("视觉设计师"));
+        assert_eq!(analyze(d, 2024.5).0.occupation.unwrap().code, "2-09-06-01");
+        // Nothing that names an occupation: none.
+        assert_eq!(analyze("我喜欢编程", 2024.5).0.occupation, None);
     }
 
     #[test]

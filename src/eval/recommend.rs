@@ -960,6 +960,13 @@ pub fn default_modes(ablations: bool) -> Vec<Mode> {
                     ..full
                 },
             ),
+            Mode::new(
+                "full-no-occupation",
+                Weights {
+                    occupation: 0.0,
+                    ..full
+                },
+            ),
         ]);
     }
     modes

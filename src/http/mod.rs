@@ -32,7 +32,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::entity::{CompanyData, Id, JobData, ResumeData};
 use crate::service::{
-    AiService, CandidatesRequest, EntitySearch, RecommendRequest, ResumeSearch, ServiceError,
+    AiService, CandidatesRequest, EntitySearch, OccupationRequest, RecommendRequest, ResumeSearch,
+    ServiceError,
 };
 use crate::vector::Collection;
 use auth::{Auth, Caller, JwtKey};
@@ -115,6 +116,7 @@ fn api() -> Api {
     .add("POST", "/api/v1/analyze/resume", analyze_resume)
     .add("POST", "/api/v1/analyze/job", analyze_job)
     .add("POST", "/api/v1/analyze/company", analyze_company)
+    .add("POST", "/api/v1/analyze/occupation", analyze_occupation)
     .add("POST", "/api/v1/vectors/search", search_resumes)
     .add("GET", "/api/v1/vectors/{resume_id}", resume_vectors)
     .add("POST", "/api/v1/search/jobs", search_jobs)
@@ -442,6 +444,15 @@ async fn analyze_company(
 ) -> ApiResult<crate::service::CompanyResponse> {
     caller.require_recruiter()?;
     Ok(Json(s.analyze_company(r.company_id, r.company_data).await?))
+}
+
+/// A title's standard occupations: nothing is read or written, so any caller may ask (the
+/// authentication layer still wants a token when auth is on).
+async fn analyze_occupation(
+    State(s): State<AiService>,
+    ApiJson(r): ApiJson<OccupationRequest>,
+) -> ApiResult<crate::service::OccupationAnswer> {
+    Ok(Json(s.classify_occupation(&r)?))
 }
 
 async fn resume_vectors(

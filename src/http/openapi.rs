@@ -14,7 +14,9 @@ use serde_json::{json, Map, Value};
 use super::auth::PUBLIC_PATHS;
 use super::Route;
 use crate::entity::MAX_ID;
-use crate::service::{MAX_CONTENT_CHARS, MAX_FIELD_CHARS, MAX_MESSAGE_CHARS};
+use crate::service::{
+    MAX_CONTENT_CHARS, MAX_FIELD_CHARS, MAX_MESSAGE_CHARS, MAX_OCCUPATION_TITLE_CHARS,
+};
 
 /// Most results a search or recommendation may ask for (`service::search::MAX_LIMIT`).
 const MAX_LIMIT: u64 = 100;
@@ -105,6 +107,13 @@ fn describe(r: &Route) -> Option<Op> {
             Some("CompanyRequest"),
             "CompanyAnalysis",
             WRITE_BODY,
+        ),
+        ("POST", "/api/v1/analyze/occupation") => op(
+            "The five standard occupations (CSCO 2022) that fit a job title best, the optional text breaking near-ties; rules only, nothing stored (422 empty_title, text_too_long)",
+            "analysis",
+            Some("OccupationRequest"),
+            "OccupationAnswer",
+            &[400, 413, 422],
         ),
         ("POST", "/api/v1/vectors/search") => op(
             "Nearest resumes to a vector or a text query (a user's own resumes unless admin/service)",
@@ -651,6 +660,11 @@ fn request_schemas(dimension: Option<usize>) -> Value {
                 "description": field, "website": field}}},
             "example": {"company_id": 1, "company_data": {"name": "示例科技", "industry": "互联网",
                 "size": "500-999人", "location": "深圳", "description": "扁平管理，弹性工作，六险一金", "website": "https://example.com"}}},
+        "OccupationRequest": {"type": "object", "required": ["title"], "additionalProperties": false,
+            "properties": {"title": non_blank(MAX_OCCUPATION_TITLE_CHARS),
+                "text": {"description": "a description (optional): breaks near-ties",
+                    "oneOf": [text(MAX_FIELD_CHARS), {"type": "null"}]}},
+            "example": {"title": "高级Java开发工程师", "text": "负责交易系统后端服务开发，熟悉Spring Boot、MySQL"}},
         "ResumeSearch": {"type": "object", "additionalProperties": false,
             "description": "query_vector or query (422 missing_query without either); a non-privileged caller only finds their own resumes",
             "properties": {
@@ -725,6 +739,12 @@ fn response_schemas() -> Value {
     let dropped = json!({"type": "array", "maxItems": 32, "description": "Fields and list items of the model's answer that did not ground in the input",
         "items": {"type": "object", "required": ["field", "reason", "value"], "properties": {
             "field": {"type": "string"}, "reason": {"type": "string"}, "value": {"type": "string"}}}});
+    let unit = json!({"type": "number", "minimum": 0, "maximum": 1});
+    let occupation = json!({"description": "the standard occupation (CSCO 2022) the rules read from the title (a resume: the position sought or last held); null when none fits well enough; never the model's",
+        "oneOf": [{"type": "object", "required": ["code", "name", "confidence"], "properties": {
+            "code": {"type": "string", "pattern": "^[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"},
+            "name": {"type": "string"}, "confidence": unit}},
+            {"type": "null"}]});
     let analysed = |id_key: &str, vectors_key: &str, analysis: &str, names: &[&str]| {
         json!({"type": "object",
             "required": [id_key, "status", "analysis", vectors_key, "source", "fields", "dropped", "model", "embedding_model", "created_at"],
@@ -784,16 +804,16 @@ fn response_schemas() -> Value {
         "JobAnalysis": analysed("job_id", "embeddings", "JobAnalysisBody", &["title", "description", "requirements", "overall"]),
         "CompanyAnalysis": analysed("company_id", "embeddings", "CompanyAnalysisBody", &["description", "culture", "benefits", "overall"]),
         "ResumeAnalysisBody": {"type": "object",
-            "required": ["skills", "experience", "education", "summary", "score", "score_detail", "suggestions"], "properties": {
+            "required": ["skills", "experience", "education", "summary", "score", "score_detail", "suggestions", "occupation"], "properties": {
             "skills": strings, "experience": strings, "education": strings, "summary": {"type": "string"},
             "score": {"type": "integer", "minimum": 0, "maximum": 100},
             "score_detail": {"type": "object", "required": ["facts", "model", "adjustment"], "properties": {
                 "facts": {"type": "integer", "minimum": 0, "maximum": 100},
                 "model": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
                 "adjustment": {"type": "integer", "minimum": -5, "maximum": 0}}},
-            "suggestions": strings}},
+            "suggestions": strings, "occupation": occupation}},
         "JobAnalysisBody": {"type": "object", "required": ["enhanced_description", "extracted_skills",
-            "salary_prediction", "experience_requirements", "company_culture_fit", "confidence_score"], "properties": {
+            "salary_prediction", "experience_requirements", "company_culture_fit", "confidence_score", "occupation"], "properties": {
             "enhanced_description": {"type": "string"}, "extracted_skills": strings,
             "salary_prediction": {"type": "object", "required": ["min", "max", "currency", "period", "method", "sample_size", "confidence"],
                 "properties": {
@@ -803,13 +823,19 @@ fn response_schemas() -> Value {
                 "sample_size": {"type": "integer", "minimum": 0},
                 "confidence": {"type": "number", "minimum": 0, "maximum": 1}}},
             "experience_requirements": {"type": "string"}, "company_culture_fit": {"type": "string"},
-            "confidence_score": {"type": "number", "minimum": 0, "maximum": 1}}},
+            "confidence_score": {"type": "number", "minimum": 0, "maximum": 1},
+            "occupation": occupation}},
         "CompanyAnalysisBody": {"type": "object", "required": ["company_profile", "culture_analysis",
             "benefits_analysis", "growth_potential", "industry_position", "confidence_score"], "properties": {
             "company_profile": {"type": "string"}, "culture_analysis": {"type": "string"},
             "benefits_analysis": {"type": "string"}, "growth_potential": {"type": "string"},
             "industry_position": {"type": "string"},
             "confidence_score": {"type": "number", "minimum": 0, "maximum": 1}}},
+        "OccupationAnswer": {"type": "object", "required": ["occupations"], "properties": {
+            "occupations": {"type": "array", "maxItems": 5, "description": "best first; empty when nothing fits",
+                "items": {"type": "object", "required": ["code", "name", "level", "confidence"], "properties": {
+                    "code": {"type": "string", "pattern": "^[0-9]-[0-9]{2}-[0-9]{2}-[0-9]{2}$"},
+                    "name": {"type": "string"}, "level": {"enum": [3, 4]}, "confidence": unit}}}}},
         "ResumeSearchResults": results("resume_id"),
         "JobSearchResults": results("job_id"),
         "CompanySearchResults": results("company_id"),
@@ -833,11 +859,12 @@ fn recommend_schemas() -> Value {
     let ts = json!({"type": "string", "format": "date-time"});
     let score = json!({"type": "number", "minimum": 0, "maximum": 1});
     let reasons = json!({"type": "array", "items": {"type": "string"}});
-    // The five factors in 0..1; a company's also counts its matching open jobs.
+    // The six factors in 0..1; a company's also counts its matching open jobs.
     let factors = json!({"type": "object",
-        "required": ["semantic", "skills", "experience", "basic", "culture"],
+        "required": ["semantic", "skills", "experience", "basic", "culture", "occupation"],
         "properties": {"semantic": score, "skills": score, "experience": score, "basic": score,
-                       "culture": score, "matching_jobs": {"type": "integer", "minimum": 0}},
+                       "culture": score, "occupation": score,
+                       "matching_jobs": {"type": "integer", "minimum": 0}},
         "additionalProperties": {"type": "number"}});
     let recommendations = |id_key: &str| {
         json!({"type": "object",

@@ -13,6 +13,7 @@ use crate::analysis::city::Cities;
 use crate::analysis::extract::Education;
 use crate::analysis::job::{culture_signals, CULTURE_SIGNALS};
 use crate::analysis::lexicon::Lexicon;
+use crate::analysis::occupation::{Matcher, Occupation};
 use crate::vector::{prefetch, Collection, Payload, PayloadValue, SearchHit};
 
 /// A skill name and its case-insensitive key.
@@ -77,6 +78,8 @@ pub struct JobFeatures {
     /// Other skills the posting names.
     pub preferred: Vec<Skill>,
     pub culture: Vec<&'static str>,
+    /// The standard occupation of the title (`code_num`, see [`crate::analysis::occupation`]).
+    pub occupation: Option<u32>,
 }
 
 impl JobFeatures {
@@ -95,7 +98,7 @@ impl JobFeatures {
 }
 
 /// Most skills a [`JobCard`] holds; a job naming more is scored from its full features.
-pub const CARD_SKILLS: usize = 13;
+pub const CARD_SKILLS: usize = 12;
 
 /// What scoring reads of a job, flat in two cache lines, so scoring 200 candidates touches
 /// their cache entries only (no pointer to a job's features, skill lists, city or culture
@@ -112,6 +115,8 @@ pub struct JobCard {
     pub city: u32,
     /// The culture phrases, as bits of their index in `CULTURE_SIGNALS`.
     pub culture: u32,
+    /// The occupation's `code_num`; 0 when none.
+    pub occupation: u32,
     pub remote: bool,
     /// The card cannot stand for the job (more skills than fit, a culture phrase outside the
     /// known list): score its full features instead.
@@ -131,6 +136,7 @@ impl JobCard {
         years_min: f32::NAN,
         city: 0,
         culture: 0,
+        occupation: 0,
         remote: false,
         full_only: true,
         n_required: 0,
@@ -163,6 +169,7 @@ impl JobCard {
             years_min: job.years_min.unwrap_or(f32::NAN),
             city: job.city.as_deref().map_or(0, intern_city),
             culture,
+            occupation: job.occupation.unwrap_or(0),
             remote: job.remote,
             full_only: false,
             n_required: job.required.len() as u8,
@@ -227,6 +234,8 @@ pub struct Profile {
     pub salary: Option<(f64, f64)>,
     /// Culture phrases the resume's text names.
     pub culture: Vec<&'static str>,
+    /// The standard occupation of the position sought (`code_num`).
+    pub occupation: Option<u32>,
 }
 
 impl Profile {
@@ -298,6 +307,25 @@ pub fn culture(text: &str) -> Vec<&'static str> {
     c
 }
 
+/// The `code_num` of an occupation.
+pub fn occupation_num(o: &Occupation) -> Option<u32> {
+    Matcher::bundled().row(&o.code).map(|r| r.code_num)
+}
+
+/// The occupation a stored analysis names (`analysis.occupation`), as a `code_num`; `null`
+/// is none. A document written before analyses named one has it read again (`read`).
+fn stored_occupation(doc: &Value, read: impl FnOnce() -> Option<Occupation>) -> Option<u32> {
+    match doc.get("analysis").and_then(|a| a.get("occupation")) {
+        Some(Value::Null) => None,
+        Some(o) => o
+            .get("code")
+            .and_then(Value::as_str)
+            .and_then(|c| Matcher::bundled().row(c))
+            .map(|r| r.code_num),
+        None => read().as_ref().and_then(occupation_num),
+    }
+}
+
 /// A job's features from its payload (the facts the analysis indexed) and document (title,
 /// texts, extracted skills).
 pub fn job_features(payload: &Payload, doc: &Value) -> JobFeatures {
@@ -339,6 +367,9 @@ pub fn job_features(payload: &Payload, doc: &Value) -> JobFeatures {
         required,
         preferred,
         culture: culture(&format!("{description}\n{requirements}")),
+        occupation: stored_occupation(doc, || {
+            crate::analysis::job::occupation(title, description, requirements)
+        }),
     }
 }
 
@@ -364,16 +395,21 @@ pub fn resume_features(payload: &Payload, doc: &Value) -> Profile {
     let content = text(doc, &["input", "content"]);
     let lo = num(payload, "expected_salary_min");
     let hi = num(payload, "expected_salary_max");
+    let skills = strings(doc, &["analysis", "skills"]);
+    let occupation = stored_occupation(doc, || {
+        crate::analysis::resume::occupation(content, &skills, crate::service::now_year())
+    });
     Profile {
         user_id: num(payload, "user_id").map(|x| x as u64),
         resume_id: None,
         overall: Vec::new(),
-        skills: skills_of(strings(doc, &["analysis", "skills"])),
+        skills: skills_of(skills),
         years: num(payload, "experience_years").map(|y| y as f32),
         education: kw(payload, "education").and_then(|e| Education::parse(&e)),
         city: kw(payload, "city"),
         salary: lo.map(|l| (l, hi.unwrap_or(l))),
         culture: culture(content),
+        occupation,
     }
 }
 
@@ -511,6 +547,31 @@ mod tests {
         assert_eq!(f.years_min, Some(3.0));
         assert_eq!(f.culture, ["团队氛围好"]);
         assert!(!f.remote);
+    }
+
+    #[test]
+    fn occupations_from_the_analysis_or_read_again() {
+        let stored = json!({"input": {"title": "会计"},
+            "analysis": {"occupation": {"code": "2-02-10-03", "name": "计算机软件工程技术人员", "confidence": 0.9}}});
+        assert_eq!(
+            job_features(&Payload::new(), &stored).occupation,
+            Some(2_021_003)
+        );
+        let none = json!({"input": {"title": "Java开发"}, "analysis": {"occupation": null}});
+        assert_eq!(job_features(&Payload::new(), &none).occupation, None);
+        // Written before analyses named an occupation: read from the title.
+        let old = json!({"input": {"title": "Java开发", "description": "", "requirements": ""},
+            "analysis": {"extracted_skills": ["Java"]}});
+        assert_eq!(
+            job_features(&Payload::new(), &old).occupation,
+            Some(2_021_003)
+        );
+        let resume =
+            json!({"input": {"content": "求职意向：会计\n熟悉Excel"}, "analysis": {"skills": []}});
+        assert_eq!(
+            resume_features(&Payload::new(), &resume).occupation,
+            Some(2_060_300)
+        );
     }
 
     #[test]

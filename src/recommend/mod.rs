@@ -13,16 +13,20 @@
 //!   fit (the job's maximum reaches the expected minimum: 1, else the ratio), over the parts
 //!   both sides state; 0.5 when none is known;
 //! - `culture`: the share of the job's culture phrases the profile's text also names; 0.5 when
-//!   the job names none.
+//!   the job names none;
+//! - `occupation`: the standard occupations (CSCO 2022) the analyses read from the resume's
+//!   position and the job's title: 1 the same, 0.5 siblings (the same level-3 group, the
+//!   first three code segments), 0 unrelated; 0.5 when either side has none.
 //!
 //! The score is the weighted mean (weights from [`Weights`], the original matcher's
-//! .35/.30/.20/.10/.05 by default), rounded to 4 decimals.
+//! .35/.30/.20/.10/.05 by default, plus occupation's .02), rounded to 4 decimals.
 
 pub mod features;
 
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::extract::Education;
+use crate::analysis::occupation::{same_group, Matcher};
 pub use features::{CompanyFeatures, JobFeatures, Profile, Skill};
 
 /// Weights of the factors. Only their ratios matter. Serialised rounded to 4 decimals (an
@@ -34,18 +38,20 @@ pub struct Weights {
     pub experience: f32,
     pub basic: f32,
     pub culture: f32,
+    pub occupation: f32,
 }
 
 impl Serialize for Weights {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Weights", 5)?;
+        let mut st = s.serialize_struct("Weights", 6)?;
         for (name, w) in [
             ("semantic", self.semantic),
             ("skills", self.skills),
             ("experience", self.experience),
             ("basic", self.basic),
             ("culture", self.culture),
+            ("occupation", self.occupation),
         ] {
             st.serialize_field(name, &round4(f64::from(w)))?;
         }
@@ -61,9 +67,13 @@ impl Default for Weights {
             experience: 0.20,
             basic: 0.10,
             culture: 0.05,
+            occupation: DEFAULT_OCCUPATION_WEIGHT,
         }
     }
 }
+
+/// The occupation factor's weight when none is given (five weights, the original matcher's).
+pub const DEFAULT_OCCUPATION_WEIGHT: f32 = 0.02;
 
 impl Weights {
     /// Ranks by vector similarity alone (the evaluation's baseline).
@@ -73,6 +83,7 @@ impl Weights {
         experience: 0.0,
         basic: 0.0,
         culture: 0.0,
+        occupation: 0.0,
     };
     /// Ranks by skill overlap alone (the evaluation's other baseline).
     pub const SKILLS_ONLY: Weights = Weights {
@@ -81,20 +92,27 @@ impl Weights {
         experience: 0.0,
         basic: 0.0,
         culture: 0.0,
+        occupation: 0.0,
     };
 
-    /// Parses `"0.35,0.30,0.20,0.10,0.05"` (semantic, skills, experience, basic, culture).
+    /// Parses `"0.35,0.30,0.20,0.10,0.05,0.02"` (semantic, skills, experience, basic,
+    /// culture, occupation); with five numbers occupation weighs
+    /// [`DEFAULT_OCCUPATION_WEIGHT`].
     pub fn parse(s: &str) -> Result<Weights, String> {
         let parts: Vec<f32> = s
             .split(',')
             .map(|p| p.trim().parse::<f32>())
             .collect::<Result<_, _>>()
-            .map_err(|e| format!("weights must be five numbers separated by commas: {e}"))?;
-        let [semantic, skills, experience, basic, culture] = parts[..] else {
-            return Err(format!(
-                "weights must be five numbers (semantic, skills, experience, basic, culture), got {}",
-                parts.len()
-            ));
+            .map_err(|e| format!("weights must be numbers separated by commas: {e}"))?;
+        let (semantic, skills, experience, basic, culture, occupation) = match parts[..] {
+            [a, b, c, d, e] => (a, b, c, d, e, DEFAULT_OCCUPATION_WEIGHT),
+            [a, b, c, d, e, f] => (a, b, c, d, e, f),
+            _ => {
+                return Err(format!(
+                    "weights must be five or six numbers (semantic, skills, experience, basic, culture[, occupation]), got {}",
+                    parts.len()
+                ))
+            }
         };
         let w = Weights {
             semantic,
@@ -102,20 +120,25 @@ impl Weights {
             experience,
             basic,
             culture,
+            occupation,
         };
-        if w.as_array().iter().any(|x| !x.is_finite() || *x < 0.0) || w.total() <= 0.0 {
+        // The numbers given must not all be zero (five zeros would leave the default occupation
+        // weight alone).
+        let given: f32 = parts.iter().sum();
+        if w.as_array().iter().any(|x| !x.is_finite() || *x < 0.0) || given <= 0.0 {
             return Err("weights must be non-negative and not all zero".into());
         }
         Ok(w)
     }
 
-    fn as_array(&self) -> [f32; 5] {
+    fn as_array(&self) -> [f32; 6] {
         [
             self.semantic,
             self.skills,
             self.experience,
             self.basic,
             self.culture,
+            self.occupation,
         ]
     }
 
@@ -124,7 +147,7 @@ impl Weights {
     }
 }
 
-/// The five factors of a match, each in 0..=1.
+/// The six factors of a match, each in 0..=1.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Factors {
     pub semantic: f32,
@@ -132,6 +155,7 @@ pub struct Factors {
     pub experience: f32,
     pub basic: f32,
     pub culture: f32,
+    pub occupation: f32,
 }
 
 impl Factors {
@@ -145,7 +169,8 @@ impl Factors {
             + self.skills * w.skills
             + self.experience * w.experience
             + self.basic * w.basic
-            + self.culture * w.culture)
+            + self.culture * w.culture
+            + self.occupation * w.occupation)
             / t;
         round4(f64::from(s))
     }
@@ -159,6 +184,7 @@ impl Factors {
             ("experience", self.experience),
             ("basic", self.basic),
             ("culture", self.culture),
+            ("occupation", self.occupation),
         ] {
             m.insert(k.into(), serde_json::json!(round4(f64::from(v))));
         }
@@ -279,6 +305,35 @@ fn culture_share(profile_silent: bool, shared: usize, total: usize) -> f32 {
     shared as f32 / total as f32
 }
 
+/// How two occupations (their `code_num`s) relate: 1 the same, 0.5 siblings (same level-3
+/// group), 0 unrelated; 0.5 when either is unknown (silence is not a mismatch).
+pub fn occupation_factor(profile: Option<u32>, job: Option<u32>) -> f32 {
+    match (profile, job) {
+        (Some(p), Some(j)) if p == j => 1.0,
+        (Some(p), Some(j)) if same_group(p, j) => 0.5,
+        (Some(_), Some(_)) => 0.0,
+        _ => 0.5,
+    }
+}
+
+/// "职业匹配：软件开发人员" for the same occupation, "职业相近：…（同属…）" for a sibling; `None`
+/// otherwise or when either side has none.
+fn occupation_reason(profile: Option<u32>, job: Option<u32>) -> Option<String> {
+    let (p, j) = (profile?, job?);
+    let m = Matcher::bundled();
+    let name = &m.row_num(j)?.name;
+    if p == j {
+        Some(format!("职业匹配：{name}"))
+    } else if same_group(p, j) {
+        match m.group(j).filter(|g| g.code_num != j) {
+            Some(g) => Some(format!("职业相近：{name}（同属{}）", g.name)),
+            None => Some(format!("职业相近：{name}")),
+        }
+    } else {
+        None
+    }
+}
+
 fn shared_culture(profile: &[&'static str], other: &[&'static str]) -> Vec<&'static str> {
     other
         .iter()
@@ -316,6 +371,8 @@ struct JobFacts {
     salary_top: Option<f64>,
     culture_shared: usize,
     culture_total: usize,
+    /// The job's occupation (`code_num`).
+    occupation: Option<u32>,
 }
 
 fn job_match(profile: &Profile, wishes: &Wishes, job: JobFacts, distance: f32) -> JobMatch {
@@ -332,6 +389,7 @@ fn job_match(profile: &Profile, wishes: &Wishes, job: JobFacts, distance: f32) -
             job.culture_shared,
             job.culture_total,
         ),
+        occupation: occupation_factor(profile.occupation, job.occupation),
     };
     JobMatch {
         factors,
@@ -361,6 +419,7 @@ fn facts_of(
             .filter(|p| profile.culture.contains(p))
             .count(),
         culture_total: job.culture.len(),
+        occupation: job.occupation,
     }
 }
 
@@ -454,6 +513,7 @@ impl<'a> JobScorer<'a> {
             salary_top: (!card.salary_top.is_nan()).then_some(card.salary_top),
             culture_shared: (card.culture & self.culture).count_ones() as usize,
             culture_total: card.culture.count_ones() as usize,
+            occupation: (card.occupation != 0).then_some(card.occupation),
         };
         job_match(self.profile, self.wishes, facts, distance)
     }
@@ -542,6 +602,7 @@ pub fn job_reasons(
     if let Some(r) = skills_reason(profile, job, m) {
         out.push(r);
     }
+    out.extend(occupation_reason(profile.occupation, job.occupation));
     match (profile.years, job.years_min) {
         (Some(h), Some(n)) if n > 0.0 && h >= n => out.push(format!(
             "经验符合：要求{}年以上，您有{}年",
@@ -596,6 +657,7 @@ pub fn candidate_reasons(profile: &Profile, job: &JobFeatures, m: &JobMatch) -> 
     if let Some(r) = skills_reason(profile, job, m) {
         out.push(r);
     }
+    out.extend(occupation_reason(profile.occupation, job.occupation));
     if let Some(h) = profile.years {
         match job.years_min {
             Some(n) if h >= n && n > 0.0 => out.push(format!(
@@ -655,6 +717,7 @@ pub fn score_company(
             } else {
                 culture
             },
+            occupation: j.factors.occupation,
         },
         None => Factors {
             semantic: own,
@@ -662,6 +725,7 @@ pub fn score_company(
             experience: 0.5,
             basic: city.unwrap_or(0.5),
             culture,
+            occupation: 0.5,
         },
     }
 }
@@ -724,6 +788,8 @@ mod tests {
             required: vec![Skill::new("React"), Skill::new("Vue")],
             preferred: vec![Skill::new("TypeScript")],
             culture: vec!["团队合作"],
+            // 计算机程序设计员.
+            occupation: Some(4_040_501),
         }
     }
 
@@ -781,6 +847,42 @@ mod tests {
     }
 
     #[test]
+    fn same_and_sibling_occupations() {
+        let j = job();
+        let w = Wishes::default();
+        let mut p = profile();
+        // Unknown on one side: neutral, no reason.
+        assert_eq!(score_job(&p, &w, &j, 0.2).factors.occupation, 0.5);
+        assert!(!job_reasons(&p, &w, &j, &score_job(&p, &w, &j, 0.2))
+            .iter()
+            .any(|r| r.starts_with("职业")));
+        p.occupation = Some(4_040_501);
+        let m = score_job(&p, &w, &j, 0.2);
+        assert_eq!(m.factors.occupation, 1.0);
+        let r = job_reasons(&p, &w, &j, &m);
+        assert_eq!(r[1], "职业匹配：计算机程序设计员", "{r:?}");
+        assert!(candidate_reasons(&p, &j, &m).contains(&"职业匹配：计算机程序设计员".to_string()));
+        // 计算机软件测试员 (4-04-05-02): the same group 4-04-05.
+        p.occupation = Some(4_040_502);
+        let m = score_job(&p, &w, &j, 0.2);
+        assert_eq!(m.factors.occupation, 0.5);
+        assert!(
+            job_reasons(&p, &w, &j, &m)
+                .contains(&"职业相近：计算机程序设计员（同属软件和信息技术服务人员）".to_string()),
+            "{:?}",
+            job_reasons(&p, &w, &j, &m)
+        );
+        // 会计专业人员: unrelated.
+        p.occupation = Some(2_060_300);
+        let m = score_job(&p, &w, &j, 0.2);
+        assert_eq!(m.factors.occupation, 0.0);
+        assert!(!job_reasons(&p, &w, &j, &m)
+            .iter()
+            .any(|r| r.starts_with("职业")));
+        assert_eq!(m.factors.to_map()["occupation"], 0.0);
+    }
+
+    #[test]
     fn silence_about_culture_is_neutral() {
         let mut p = profile();
         p.culture.clear();
@@ -802,7 +904,14 @@ mod tests {
             Weights::parse("0.35,0.30,0.20,0.10,0.05").unwrap(),
             Weights::default()
         );
+        assert_eq!(
+            Weights::parse("0.35,0.30,0.20,0.10,0.05,0.2")
+                .unwrap()
+                .occupation,
+            0.2
+        );
         assert!(Weights::parse("1,2").is_err());
+        assert!(Weights::parse("1,1,1,1,1,1,1").is_err());
         assert!(Weights::parse("0,0,0,0,0").is_err());
         assert!(Weights::parse("-1,1,1,1,1").is_err());
     }
@@ -909,11 +1018,16 @@ mod tests {
             if next(20) == 0 {
                 j.culture.push("团队合作");
             }
+            let occupations = [None, Some(2_021_003), Some(2_021_008), Some(2_060_300)];
+            j.occupation = occupations[next(4) as usize];
             let card = JobCard::of(&j);
             if card.full_only {
                 full += 1;
                 let dup = (1..j.culture.len()).any(|i| j.culture[..i].contains(&j.culture[i]));
-                assert!(n > 13 || j.culture.contains(&"团队合作") || dup, "{j:?}");
+                assert!(
+                    n > features::CARD_SKILLS || j.culture.contains(&"团队合作") || dup,
+                    "{j:?}"
+                );
                 continue;
             }
             carded += 1;
@@ -927,6 +1041,7 @@ mod tests {
                 if next(4) == 0 {
                     p.culture.push("团队合作");
                 }
+                p.occupation = occupations[next(4) as usize];
                 let w = Wishes {
                     city: (next(3) > 0).then(|| wished[next(4) as usize].to_string()),
                     salary_min: (next(3) > 0).then(|| (next(40) * 1000) as f64),

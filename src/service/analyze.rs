@@ -6,7 +6,7 @@
 //! document.
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::llm::{Analyser, Fallback};
@@ -22,6 +22,35 @@ use crate::analysis::llm as prompts;
 use crate::analysis::resume::{self, ResumeAnalysis};
 use crate::entity::{CompanyData, Id, JobData, ResumeData};
 use crate::vector::{Collection, EntityUpsert, Filter, Payload, SearchRequest};
+
+/// Longest title of `POST /api/v1/analyze/occupation` (characters).
+pub const MAX_OCCUPATION_TITLE_CHARS: usize = crate::analysis::occupation::MAX_TITLE_CHARS;
+/// Occupations answered by `POST /api/v1/analyze/occupation`.
+const OCCUPATION_CANDIDATES: usize = 5;
+
+/// `POST /api/v1/analyze/occupation`: a job title and, optionally, a description.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OccupationRequest {
+    pub title: String,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// One occupation of an [`OccupationAnswer`].
+#[derive(Debug, Clone, Serialize)]
+pub struct OccupationCandidate {
+    pub code: String,
+    pub name: String,
+    /// 4 (an occupation), or 3 (a group of occupations, when no finer one fits).
+    pub level: u8,
+    pub confidence: f64,
+}
+
+/// The occupations that fit a title, best first.
+#[derive(Debug, Clone, Serialize)]
+pub struct OccupationAnswer {
+    pub occupations: Vec<OccupationCandidate>,
+}
 
 /// Highest monthly salary accepted (CNY).
 const MAX_SALARY: f64 = 10_000_000.0;
@@ -620,6 +649,29 @@ impl AiService {
                 None
             }
         }
+    }
+
+    /// `POST /api/v1/analyze/occupation`: the five standard occupations (CSCO 2022) that fit
+    /// a title best, the text breaking near-ties. Rules only, nothing stored; tens of
+    /// microseconds, so it runs inline.
+    pub fn classify_occupation(&self, req: &OccupationRequest) -> Result<OccupationAnswer> {
+        check_len("title", &req.title, MAX_OCCUPATION_TITLE_CHARS)?;
+        let text = req.text.as_deref().unwrap_or("");
+        check_len("text", text, MAX_FIELD_CHARS)?;
+        if req.title.trim().is_empty() {
+            return Err(ServiceError::invalid("empty_title", "title is empty"));
+        }
+        let occupations = crate::analysis::occupation::Matcher::bundled()
+            .classify(&req.title, text, OCCUPATION_CANDIDATES)
+            .into_iter()
+            .map(|m| OccupationCandidate {
+                code: m.row.code.clone(),
+                name: m.row.name.clone(),
+                level: m.row.level,
+                confidence: m.confidence,
+            })
+            .collect();
+        Ok(OccupationAnswer { occupations })
     }
 
     /// Writes many prepared entities in one transaction (sample data, imports).

@@ -27,7 +27,10 @@ use crate::config::{Config, EmbeddingProvider};
 use crate::entity::Id;
 use crate::vector::{Collection, Engine, EntityUpsert, VectorError};
 
-pub use analyze::{CompanyResponse, JobResponse, ResumeResponse};
+pub use analyze::{
+    CompanyResponse, JobResponse, OccupationAnswer, OccupationCandidate, OccupationRequest,
+    ResumeResponse, MAX_OCCUPATION_TITLE_CHARS,
+};
 pub use chat::{
     estimate_tokens, page_limit, ChatError, ChatEvent, ChatEvents, ChatRequest, ChatResponse,
     MessageView, SessionList, SessionMessages, SessionView, CONVERSATION_TYPES, DEFAULT_SESSION,

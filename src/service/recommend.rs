@@ -357,6 +357,10 @@ impl AiService {
             city: facts.city,
             salary: facts.expected_salary,
             culture: crate::recommend::features::culture(text),
+            occupation: analysis
+                .occupation
+                .as_ref()
+                .and_then(crate::recommend::features::occupation_num),
             ..Profile::default()
         };
         p.add_skills(&analysis.skills);
