@@ -229,24 +229,24 @@ impl LexicalIndex {
         }
     }
 
-    /// An index of `docs` at once: field averages taken over all of them first.
-    pub fn build(fields: &'static [Field], docs: Vec<(u64, DocTerms)>) -> LexicalIndex {
-        let mut index = LexicalIndex::new(fields);
-        let n = docs.len().max(1) as u64;
-        let mut sums = vec![0u64; fields.len()];
-        for (_, d) in &docs {
+    /// Adds or replaces a batch of documents, field averages taken over the live documents
+    /// and the whole batch first (a bulk load in chunks normalises its first documents as
+    /// well as its last).
+    pub fn insert_batch(&mut self, docs: &[(u64, DocTerms)]) {
+        for (id, _) in docs {
+            self.remove(*id);
+        }
+        let n = (self.live.len() + docs.len()).max(1) as f32;
+        let mut sums = self.len_sums.clone();
+        for (_, d) in docs {
             for (s, l) in sums.iter_mut().zip(&d.lens) {
                 *s += u64::from(*l);
             }
         }
-        let avgs: Vec<f32> = sums
-            .iter()
-            .map(|s| (*s as f32 / n as f32).max(1.0))
-            .collect();
+        let avgs: Vec<f32> = sums.iter().map(|s| (*s as f32 / n).max(1.0)).collect();
         for (id, d) in docs {
-            index.insert_with(id, &d, &avgs);
+            self.insert_with(*id, d, &avgs);
         }
-        index
     }
 
     pub fn fields(&self) -> &'static [Field] {

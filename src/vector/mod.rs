@@ -522,10 +522,8 @@ impl Engine {
             .collect();
         let (written, epoch) = self.inner.store.upsert(c, dim, model, &records, log)?;
         if !fields.is_empty() {
-            let mut lx = self.slot(c).lexical.write();
-            for (e, d) in batch.iter().zip(&texts) {
-                lx.insert(e.id, d);
-            }
+            let docs: Vec<(u64, DocTerms)> = batch.iter().map(|e| e.id).zip(texts).collect();
+            self.slot(c).lexical.write().insert_batch(&docs);
         }
         {
             let mut st = self.slot(c).state.write();
@@ -1537,10 +1535,12 @@ fn load_lexical(
         .iter()
         .map(|(id, pos)| (state.slots[*pos as usize], *id))
         .collect();
+    // Chunks parsed and tokenised in parallel, inserted, dropped: only a chunk's documents
+    // are held at once.
     const CHUNK: usize = 4096;
-    let mut docs: Vec<(u64, DocTerms)> = Vec::with_capacity(owner.len());
+    let mut index = LexicalIndex::new(fields);
     let mut raw: Vec<(u64, Vec<u8>)> = Vec::with_capacity(CHUNK);
-    let analyse = |raw: &mut Vec<(u64, Vec<u8>)>, docs: &mut Vec<(u64, DocTerms)>| {
+    let analyse = |raw: &mut Vec<(u64, Vec<u8>)>, index: &mut LexicalIndex| {
         let done: Vec<(u64, DocTerms)> = raw
             .par_iter()
             .map(|(id, bytes)| {
@@ -1548,19 +1548,19 @@ fn load_lexical(
                 (*id, lexical::analyse(fields, &doc))
             })
             .collect();
-        docs.extend(done);
+        index.insert_batch(&done);
         raw.clear();
     };
     store.for_each_document(c, |slot, bytes| {
         if let Some(&id) = owner.get(&slot) {
             raw.push((id, bytes.to_vec()));
             if raw.len() == CHUNK {
-                analyse(&mut raw, &mut docs);
+                analyse(&mut raw, &mut index);
             }
         }
     })?;
-    analyse(&mut raw, &mut docs);
-    Ok(LexicalIndex::build(fields, docs))
+    analyse(&mut raw, &mut index);
+    Ok(index)
 }
 
 fn load_collection(

@@ -209,7 +209,7 @@ fn report_relevance(data: &Data, tops: &[Vec<usize>]) -> f64 {
 
 // ---------------------------------------------------------------- ours
 
-/// Ours, built at once with `LexicalIndex::build` (as the engine rebuilds it on open), or with
+/// Ours, built at once with `LexicalIndex::insert_batch` (as the engine rebuilds it on open), or with
 /// `insert` one job at a time (`by_insert`, as writes arrive).
 fn run_ours(data: &Data, n: usize, n_updates: usize, by_insert: bool) -> Row {
     let texts: Vec<[String; 5]> = (0..n).map(|i| data.job(i)).collect();
@@ -227,7 +227,7 @@ fn run_ours(data: &Data, n: usize, n_updates: usize, by_insert: bool) -> Row {
             .enumerate()
             .map(|(i, t)| (i as u64 + 1, DocTerms::with_stored(JOB_FIELDS, t)))
             .collect();
-        LexicalIndex::build(JOB_FIELDS, docs)
+        { let mut ix = LexicalIndex::new(JOB_FIELDS); ix.insert_batch(&docs); ix }
     };
     let build_s = t.elapsed().as_secs_f64();
     let rss1 = rss_bytes();
