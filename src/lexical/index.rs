@@ -38,6 +38,10 @@ pub struct Field {
     pub weight: f32,
     /// Whether the index keeps the field's text, to show with a result.
     pub stored: bool,
+    /// The field's typical length in tokens, BM25's length normalisation pivot. A constant,
+    /// not the collection's running average, so that a document's score never depends on
+    /// what was written before it (a data dir rebuilt elsewhere answers the same).
+    pub avg_len: f32,
 }
 
 /// A document analysed for indexing: per field, its length in tokens and its terms' counts.
@@ -187,15 +191,13 @@ pub struct LexicalIndex {
     postings: Vec<Postings>,
     /// Entity per document number.
     entities: Vec<u64>,
-    /// Field lengths per document (`fields.len()` each).
-    lens: Vec<u32>,
+    /// Term ids per document (to keep document frequencies exact when it goes).
+    doc_terms: Vec<Box<[u32]>>,
     /// Stored fields' text per document.
     stored: Vec<Box<[Box<str>]>>,
     dead: Vec<bool>,
     n_dead: usize,
     live: IdMap<u32>,
-    /// Sum of each field's length over live documents.
-    len_sums: Vec<u64>,
 }
 
 #[derive(PartialEq)]
@@ -220,32 +222,18 @@ impl LexicalIndex {
             terms: HashMap::new(),
             postings: Vec::new(),
             entities: Vec::new(),
-            lens: Vec::new(),
+            doc_terms: Vec::new(),
             stored: Vec::new(),
             dead: Vec::new(),
             n_dead: 0,
             live: IdMap::default(),
-            len_sums: vec![0; fields.len()],
         }
     }
 
-    /// Adds or replaces a batch of documents, field averages taken over the live documents
-    /// and the whole batch first (a bulk load in chunks normalises its first documents as
-    /// well as its last).
+    /// Adds or replaces a batch of documents.
     pub fn insert_batch(&mut self, docs: &[(u64, DocTerms)]) {
-        for (id, _) in docs {
-            self.remove(*id);
-        }
-        let n = (self.live.len() + docs.len()).max(1) as f32;
-        let mut sums = self.len_sums.clone();
-        for (_, d) in docs {
-            for (s, l) in sums.iter_mut().zip(&d.lens) {
-                *s += u64::from(*l);
-            }
-        }
-        let avgs: Vec<f32> = sums.iter().map(|s| (*s as f32 / n).max(1.0)).collect();
         for (id, d) in docs {
-            self.insert_with(*id, d, &avgs);
+            self.insert(*id, d);
         }
     }
 
@@ -266,27 +254,8 @@ impl LexicalIndex {
         self.live.contains_key(&id)
     }
 
-    /// Each field's average length over the live documents and `doc`.
-    fn averages(&self, doc: &DocTerms) -> Vec<f32> {
-        let n = (self.live.len() + 1) as f32;
-        self.len_sums
-            .iter()
-            .enumerate()
-            .map(|(f, s)| {
-                let own = doc.lens.get(f).copied().unwrap_or(0);
-                ((*s + u64::from(own)) as f32 / n).max(1.0)
-            })
-            .collect()
-    }
-
     /// Adds or replaces the document of `id`. An empty document only removes the old one.
     pub fn insert(&mut self, id: u64, doc: &DocTerms) {
-        self.remove(id);
-        let avgs = self.averages(doc);
-        self.insert_with(id, doc, &avgs);
-    }
-
-    fn insert_with(&mut self, id: u64, doc: &DocTerms, avgs: &[f32]) {
         self.remove(id);
         if doc.is_empty() {
             return;
@@ -295,13 +264,8 @@ impl LexicalIndex {
         self.entities.push(id);
         self.stored.push(doc.stored.clone().into_boxed_slice());
         self.dead.push(false);
-        for (f, l) in doc.lens.iter().enumerate().take(self.fields.len()) {
-            self.len_sums[f] += u64::from(*l);
-        }
-        let mut lens = doc.lens.clone();
-        lens.resize(self.fields.len(), 0);
-        self.lens.extend_from_slice(&lens);
         self.live.insert(id, d);
+        let mut ids = Vec::new();
         // counts are sorted by term: one posting per term, its fields summed.
         let mut i = 0;
         while i < doc.counts.len() {
@@ -310,7 +274,8 @@ impl LexicalIndex {
             while i < doc.counts.len() && doc.counts[i].0 == *term {
                 let (_, f, n) = &doc.counts[i];
                 if let Some(field) = self.fields.get(*f as usize) {
-                    let norm = 1.0 - B + B * lens[*f as usize] as f32 / avgs[*f as usize];
+                    let len = doc.lens.get(*f as usize).copied().unwrap_or(0) as f32;
+                    let norm = 1.0 - B + B * len / field.avg_len.max(1.0);
                     tf += field.weight * *n as f32 / norm;
                 }
                 i += 1;
@@ -332,7 +297,9 @@ impl LexicalIndex {
             p.tfs.push(tf);
             p.max_tf = p.max_tf.max(tf);
             p.live += 1;
+            ids.push(t);
         }
+        self.doc_terms.push(ids.into_boxed_slice());
         self.maybe_compact();
     }
 
@@ -343,9 +310,8 @@ impl LexicalIndex {
         };
         self.dead[d as usize] = true;
         self.n_dead += 1;
-        let nf = self.fields.len();
-        for f in 0..nf {
-            self.len_sums[f] -= u64::from(self.lens[d as usize * nf + f]);
+        for &t in self.doc_terms[d as usize].iter() {
+            self.postings[t as usize].live -= 1;
         }
         true
     }
@@ -359,17 +325,16 @@ impl LexicalIndex {
     }
 
     pub fn compact(&mut self) {
-        let nf = self.fields.len();
         let mut renumber = vec![u32::MAX; self.entities.len()];
         let mut entities = Vec::with_capacity(self.live.len());
-        let mut lens = Vec::with_capacity(self.live.len() * nf);
+        let mut doc_terms = Vec::with_capacity(self.live.len());
         let mut stored = Vec::with_capacity(self.live.len());
         for (d, &id) in self.entities.iter().enumerate() {
             if !self.dead[d] {
                 renumber[d] = entities.len() as u32;
                 entities.push(id);
                 stored.push(std::mem::take(&mut self.stored[d]));
-                lens.extend_from_slice(&self.lens[d * nf..(d + 1) * nf]);
+                doc_terms.push(std::mem::take(&mut self.doc_terms[d]));
             }
         }
         for p in &mut self.postings {
@@ -397,7 +362,7 @@ impl LexicalIndex {
         }
         self.dead = vec![false; entities.len()];
         self.entities = entities;
-        self.lens = lens;
+        self.doc_terms = doc_terms;
         self.stored = stored;
         self.n_dead = 0;
     }
@@ -419,7 +384,11 @@ impl LexicalIndex {
             + dict
             + stored
             + self.entities.capacity() * 8
-            + self.lens.capacity() * 4
+            + self
+                .doc_terms
+                .iter()
+                .map(|t| t.len() * 4 + 16)
+                .sum::<usize>()
             + self.dead.capacity()
             + self.live.capacity() * 12
     }
@@ -623,12 +592,14 @@ mod tests {
             pointer: "/title",
             weight: 3.0,
             stored: true,
+            avg_len: 6.0,
         },
         Field {
             name: "body",
             pointer: "/body",
             weight: 1.0,
             stored: false,
+            avg_len: 20.0,
         },
     ];
 

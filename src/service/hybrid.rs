@@ -84,33 +84,41 @@ impl ArmWeights {
 /// Candidates each arm contributes at least (more when more results are asked for).
 const DEPTH: usize = 40;
 
-const fn field(name: &'static str, pointer: &'static str, weight: f32, stored: bool) -> Field {
+const fn field(
+    name: &'static str,
+    pointer: &'static str,
+    weight: f32,
+    stored: bool,
+    avg_len: f32,
+) -> Field {
     Field {
         name,
         pointer,
         weight,
         stored,
+        avg_len,
     }
 }
 
 /// The fields of a stored job document the lexical index reads (what a job seeker types is
-/// mostly a title; the skills the analysis found come next).
+/// mostly a title; the skills the analysis found come next), with their weights and typical
+/// lengths in tokens.
 pub const JOB_FIELDS: &[Field] = &[
-    field("title", "/input/title", 3.0, true),
-    field("skills", "/analysis/extracted_skills", 1.5, false),
-    field("requirements", "/input/requirements", 1.0, false),
-    field("description", "/input/description", 1.0, false),
-    field("company", "/input/company", 1.0, true),
+    field("title", "/input/title", 3.0, true, 8.0),
+    field("skills", "/analysis/extracted_skills", 1.5, false, 12.0),
+    field("requirements", "/input/requirements", 1.0, false, 60.0),
+    field("description", "/input/description", 1.0, false, 80.0),
+    field("company", "/input/company", 1.0, true, 6.0),
 ];
 pub const COMPANY_FIELDS: &[Field] = &[
-    field("name", "/input/name", 3.0, true),
-    field("industry", "/input/industry", 1.5, false),
-    field("description", "/input/description", 1.0, false),
+    field("name", "/input/name", 3.0, true, 6.0),
+    field("industry", "/input/industry", 1.5, false, 4.0),
+    field("description", "/input/description", 1.0, false, 80.0),
 ];
 pub const RESUME_FIELDS: &[Field] = &[
-    field("skills", "/analysis/skills", 2.0, false),
-    field("experience", "/analysis/experience", 1.0, false),
-    field("content", "/input/content", 1.0, false),
+    field("skills", "/analysis/skills", 2.0, false, 20.0),
+    field("experience", "/analysis/experience", 1.0, false, 60.0),
+    field("content", "/input/content", 1.0, false, 300.0),
 ];
 /// The engine's lexical schema (in [`Collection::ALL`] order).
 pub const LEXICAL: LexicalSchema = LexicalSchema([COMPANY_FIELDS, JOB_FIELDS, RESUME_FIELDS]);
