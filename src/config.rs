@@ -141,7 +141,8 @@ pub struct ServeArgs {
     #[arg(long, env = "AI_CHAT_MAX_TOKENS", default_value_t = 512)]
     pub chat_max_tokens: u32,
     /// How text searches fuse the lexical and vector rankings: weighted (each arm's scores
-    /// over its best, weighted and summed) or rrf (reciprocal rank fusion, k = 60).
+    /// over its best, weighted and summed; for the built-in embedder) or rrf (reciprocal rank
+    /// fusion, k = 60, every arm equal; for a semantic embedder).
     #[arg(long, env = "AI_SEARCH_FUSION", default_value = "weighted", value_parser = parse_fusion)]
     pub search_fusion: Fusion,
     /// The model's context window in tokens, prompt and answer together (sent to Ollama as

@@ -236,7 +236,6 @@ pub fn modes(grid: bool) -> Vec<Mode> {
     ];
     if grid {
         for (name, f, wt) in [
-            ("rrf 1/1/1", rrf, w(1.0, 1.0, 1.0)),
             ("w 1/1/1", wsum, w(1.0, 1.0, 1.0)),
             ("w 1/0.5/1", wsum, w(1.0, 0.5, 1.0)),
             ("w 1/0.5/0.5", wsum, w(1.0, 0.5, 0.5)),

@@ -25,9 +25,9 @@ pub enum SearchMode {
 /// How arms' rankings are fused (`AI_SEARCH_FUSION`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Fusion {
-    /// Σ 1 / (k + rank) over the arms.
+    /// Σ 1 / (k + rank) over the arms, every arm equal: for a semantic embedder.
     Rrf { k: f32 },
-    /// Σ score / the arm's best score over the arms.
+    /// Σ weight × score / the arm's best score over the arms: for the built-in embedder.
     Weighted,
 }
 
@@ -50,7 +50,7 @@ impl std::str::FromStr for Fusion {
     }
 }
 
-/// How much each arm counts in the fusion.
+/// How much each arm counts in the weighted fusion.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ArmWeights {
     pub lexical: f32,
@@ -201,9 +201,11 @@ pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>>
     let mut seen = crate::vector::idmap::IdMap::<usize>::default();
     match req.fusion {
         Fusion::Rrf { k } => {
-            for (w, arm) in &arms {
+            // Every arm votes equally: rank fusion needs no calibration, and a semantic
+            // model's arm deserves the same say as BM25 (eval-search with e5).
+            for (_, arm) in &arms {
                 for (rank, (id, _)) in arm.iter().enumerate() {
-                    let add = w / (k + rank as f32 + 1.0);
+                    let add = 1.0 / (k + rank as f32 + 1.0);
                     match seen.get(id) {
                         Some(&i) => fused[i].1 += add,
                         None => {
