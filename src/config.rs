@@ -849,6 +849,10 @@ impl ServeArgs {
     }
 }
 
+fn parse_fusion(s: &str) -> Result<Fusion, String> {
+    s.parse()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1069,8 +1073,4 @@ mod tests {
         a.llm_provider = Some(LlmProvider::None);
         assert_eq!(a.validate().unwrap().llm_provider, LlmProvider::None);
     }
-}
-
-fn parse_fusion(s: &str) -> Result<Fusion, String> {
-    s.parse()
 }

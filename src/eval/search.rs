@@ -248,6 +248,9 @@ pub fn modes(grid: bool) -> Vec<Mode> {
     out
 }
 
+/// A query's set, the grades of the results it got, and its latency in µs.
+type Answered = (&'static str, Vec<u8>, u64);
+
 /// One mode's figures on one query set.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
@@ -430,7 +433,7 @@ pub async fn run(
         .map_err(|e| ServiceError::Internal(e.to_string()))?
         .map_err(ServiceError::from)?;
         for set in ["aliases", "categories", "all"] {
-            let mine: Vec<(&(&str, Vec<u8>, u64), &LabelledQuery)> = per_query
+            let mine: Vec<(&Answered, &LabelledQuery)> = per_query
                 .iter()
                 .zip(&queries)
                 .filter(|(r, _)| set == "all" || r.0 == set)

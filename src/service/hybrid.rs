@@ -163,7 +163,7 @@ pub fn query_vectors(c: Collection) -> &'static [&'static str] {
 /// Answers a text search: the arms the mode asks for, fused, best first (ties by id).
 pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>> {
     let c = req.collection;
-    let depth = req.k.max(DEPTH).min(MAX_K);
+    let depth = req.k.clamp(DEPTH, MAX_K);
     // (weight, candidates best first)
     let mut arms: Vec<(f32, Vec<(u64, f32)>)> = Vec::new();
     let lexical = req.mode != SearchMode::Vector;
