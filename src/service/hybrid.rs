@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::lexical::{Field, Query};
+use crate::lexical::{Field, LexHit, Query};
 use crate::vector::{Collection, Engine, Filter, LexicalSchema, Result, SearchRequest, MAX_K};
 
 /// Which arms answer a text search.
@@ -196,102 +196,86 @@ pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>>
             ));
         }
     }
-    // Every candidate, with its fused score.
-    let mut fused: Vec<(u64, f32)> = Vec::new();
+    // Every candidate, with its fused score and (once computed) what every arm makes of it.
+    let mut fused: Vec<(u64, f32, Option<Seen>)> = Vec::new();
     let mut seen = crate::vector::idmap::IdMap::<usize>::default();
+    for (_, arm) in &arms {
+        for (id, _) in arm {
+            if !seen.contains_key(id) {
+                seen.insert(*id, fused.len());
+                fused.push((*id, 0.0, None));
+            }
+        }
+    }
     match req.fusion {
         Fusion::Rrf { k } => {
             // Every arm votes equally: rank fusion needs no calibration, and a semantic
             // model's arm deserves the same say as BM25 (eval-search with e5).
             for (_, arm) in &arms {
                 for (rank, (id, _)) in arm.iter().enumerate() {
-                    let add = 1.0 / (k + rank as f32 + 1.0);
-                    match seen.get(id) {
-                        Some(&i) => fused[i].1 += add,
-                        None => {
-                            seen.insert(*id, fused.len());
-                            fused.push((*id, add));
-                        }
-                    }
+                    fused[seen[id]].1 += 1.0 / (k + rank as f32 + 1.0);
                 }
             }
         }
         Fusion::Weighted => {
-            for (_, arm) in &arms {
-                for (id, _) in arm {
-                    if !seen.contains_key(id) {
-                        seen.insert(*id, fused.len());
-                        fused.push((*id, 0.0));
-                    }
-                }
-            }
-            let ids: Vec<u64> = fused.iter().map(|(id, _)| *id).collect();
-            let scores = arm_scores(engine, req, &ids, lexical, vector)?;
-            // Each arm's scores over its best candidate's, weighted.
-            let best = |get: &dyn Fn(&ArmScores) -> Option<f32>| {
-                scores
-                    .iter()
-                    .filter_map(get)
-                    .fold(0f32, f32::max)
-                    .max(f32::MIN_POSITIVE)
+            let ids: Vec<u64> = fused.iter().map(|f| f.0).collect();
+            let all = seen_by_arms(engine, req, &ids)?;
+            // The arms the mode asks for: each one's scores over its best candidate's, weighted.
+            let lex = |s: &Seen| s.0.filter(|_| lexical).map_or(0.0, |h| h.score);
+            let sim = |s: &Seen, i: usize| {
+                vector
+                    .and(s.1.get(i).copied().flatten())
+                    .unwrap_or(0.0)
+                    .max(0.0)
             };
-            let lex_best = best(&|s| s.0);
+            let positive = |x: f32| x.max(f32::MIN_POSITIVE);
+            let lex_best = positive(all.iter().map(lex).fold(0.0, f32::max));
             let vec_best: Vec<f32> = (0..req.vectors.len())
-                .map(|i| best(&|s| s.1.get(i).copied().flatten()))
+                .map(|i| positive(all.iter().map(|s| sim(s, i)).fold(0.0, f32::max)))
                 .collect();
             let w = req.weights;
-            for ((_, f), (lex, sims)) in fused.iter_mut().zip(&scores) {
-                *f = w.lexical * lex.map_or(0.0, |s| s / lex_best)
-                    + sims
-                        .iter()
-                        .enumerate()
-                        .map(|(i, s)| w.vector(i) * s.unwrap_or(0.0).max(0.0) / vec_best[i])
+            for (f, s) in fused.iter_mut().zip(all) {
+                f.1 = w.lexical * lex(&s) / lex_best
+                    + (0..req.vectors.len())
+                        .map(|i| w.vector(i) * sim(&s, i) / vec_best[i])
                         .sum::<f32>();
+                f.2 = Some(s);
             }
         }
     }
     fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     fused.truncate(req.k);
-    let ids: Vec<u64> = fused.iter().map(|(id, _)| *id).collect();
-    let text = engine.text_scores(c, req.query, &ids);
-    let sims = similarities(engine, req, &ids)?;
+    // What every arm makes of the results (already known after a weighted fusion).
+    if fused.iter().any(|f| f.2.is_none()) {
+        let ids: Vec<u64> = fused.iter().map(|f| f.0).collect();
+        for (f, s) in fused.iter_mut().zip(seen_by_arms(engine, req, &ids)?) {
+            f.2 = Some(s);
+        }
+    }
     Ok(fused
         .into_iter()
-        .zip(text)
-        .zip(sims)
-        .map(|(((id, score), lex), similarity)| FusedHit {
-            id,
-            score,
-            lexical: lex.filter(|h| h.score > 0.0).map(|h| h.score),
-            similarity,
-            matched: lex.map_or(0, |h| h.matched),
+        .map(|(id, score, s)| {
+            let (lex, similarity) = s.unwrap_or_default();
+            FusedHit {
+                id,
+                score,
+                lexical: lex.filter(|h| h.score > 0.0).map(|h| h.score),
+                similarity,
+                matched: lex.map_or(0, |h| h.matched),
+            }
         })
         .collect())
 }
 
-type ArmScores = (Option<f32>, Vec<Option<f32>>);
+/// An entity as every arm sees it: its BM25F hit and its similarity per searched vector.
+type Seen = (Option<LexHit>, Vec<Option<f32>>);
 
-/// Every arm's score of each of `ids`.
-fn arm_scores(
-    engine: &Engine,
-    req: &HybridRequest<'_>,
-    ids: &[u64],
-    lexical: bool,
-    vector: Option<&[f32]>,
-) -> Result<Vec<ArmScores>> {
-    let text = if lexical {
-        engine.text_scores(req.collection, req.query, ids)
-    } else {
-        vec![None; ids.len()]
-    };
-    let sims = match vector {
-        Some(_) => similarities(engine, req, ids)?,
-        None => vec![Vec::new(); ids.len()],
-    };
+/// What every arm makes of each of `ids`.
+fn seen_by_arms(engine: &Engine, req: &HybridRequest<'_>, ids: &[u64]) -> Result<Vec<Seen>> {
+    let text = engine.text_scores(req.collection, req.query, ids);
     Ok(text
         .into_iter()
-        .map(|t| t.filter(|h| h.score > 0.0).map(|h| h.score))
-        .zip(sims)
+        .zip(similarities(engine, req, ids)?)
         .collect())
 }
 
