@@ -553,6 +553,44 @@ impl LexicalIndex {
         Some(hit)
     }
 
+    /// [`LexicalIndex::score_of`] for many entities: the query's terms resolved once, each
+    /// term's postings walked once in document order (a gallop per document).
+    pub fn scores_of(&self, q: &Query, ids: &[u64]) -> Vec<Option<LexHit>> {
+        let mut out: Vec<Option<LexHit>> = ids
+            .iter()
+            .map(|&id| {
+                self.live.get(&id).map(|_| LexHit {
+                    id,
+                    score: 0.0,
+                    matched: 0,
+                })
+            })
+            .collect();
+        // (document, index in `ids`) in document order.
+        let mut docs: Vec<(u32, usize)> = ids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, id)| self.live.get(id).map(|&d| (d, i)))
+            .collect();
+        docs.sort_unstable();
+        for (t, p, w) in self.resolve(q) {
+            let mut at = 0;
+            for &(d, i) in &docs {
+                at = gallop(&p.docs, at, d);
+                if at >= p.docs.len() {
+                    break;
+                }
+                if p.docs[at] == d {
+                    if let Some(h) = &mut out[i] {
+                        h.score += w * saturate(p.tfs[at]);
+                        h.matched |= 1 << t;
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Total postings of the query's terms: the work of a document-at-a-time pass at worst.
     pub fn postings_of(&self, q: &Query) -> usize {
         self.resolve(q).iter().map(|(_, p, _)| p.docs.len()).sum()
@@ -726,6 +764,11 @@ mod tests {
                     .collect::<Vec<_>>()
             };
             assert_eq!(s(&even), s(&among), "{query}");
+            // Scored together (unsorted, some unknown): as one by one.
+            let mixed: Vec<u64> = (0..200).map(|i| (i * 7_919) % 3_200).collect();
+            let one_by_one: Vec<Option<LexHit>> =
+                mixed.iter().map(|id| ix.score_of(&q, *id)).collect();
+            assert_eq!(ix.scores_of(&q, &mixed), one_by_one, "{query}");
         }
         ix.compact();
         let q = Query::parse("java 开发");

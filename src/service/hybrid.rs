@@ -164,22 +164,20 @@ pub fn query_vectors(c: Collection) -> &'static [&'static str] {
 pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>> {
     let c = req.collection;
     let depth = req.k.clamp(DEPTH, MAX_K);
-    // (weight, candidates best first)
-    let mut arms: Vec<(f32, Vec<(u64, f32)>)> = Vec::new();
     let lexical = req.mode != SearchMode::Vector;
-    if lexical {
-        let hits = engine.search_text(c, req.query, depth, req.filter)?;
-        arms.push((
-            req.weights.lexical,
-            hits.iter().map(|h| (h.id, h.score)).collect(),
-        ));
-    }
+    let lex_hits = if lexical {
+        engine.search_text(c, req.query, depth, req.filter)?
+    } else {
+        Vec::new()
+    };
     let vector = match req.vector {
         Some(v) if req.mode != SearchMode::Lexical => Some(v),
         _ => None,
     };
+    // Per searched named vector: (id, similarity), best first.
+    let mut vec_hits: Vec<Vec<(u64, f32)>> = Vec::new();
     if let Some(v) = vector {
-        for (i, name) in req.vectors.iter().enumerate() {
+        for name in req.vectors {
             let hits = engine
                 .search(&SearchRequest {
                     collection: c,
@@ -190,110 +188,157 @@ pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>>
                     ef: None,
                 })?
                 .hits;
-            arms.push((
-                req.weights.vector(i),
-                hits.iter().map(|h| (h.id, 1.0 - h.distance)).collect(),
-            ));
+            vec_hits.push(hits.iter().map(|h| (h.id, 1.0 - h.distance)).collect());
         }
     }
-    // Every candidate, with its fused score and (once computed) what every arm makes of it.
-    let mut fused: Vec<(u64, f32, Option<Seen>)> = Vec::new();
-    let mut seen = crate::vector::idmap::IdMap::<usize>::default();
-    for (_, arm) in &arms {
-        for (id, _) in arm {
-            if !seen.contains_key(id) {
-                seen.insert(*id, fused.len());
-                fused.push((*id, 0.0, None));
-            }
+    // Every candidate once, with what the arms that found it already know of it.
+    let mut cands = Candidates::new(req.vectors.len());
+    for h in &lex_hits {
+        cands.slot(h.id).0 = Some(Some(*h));
+    }
+    for (i, arm) in vec_hits.iter().enumerate() {
+        for &(id, sim) in arm {
+            cands.slot(id).1[i] = Some(Some(sim));
         }
     }
     match req.fusion {
         Fusion::Rrf { k } => {
             // Every arm votes equally: rank fusion needs no calibration, and a semantic
             // model's arm deserves the same say as BM25 (eval-search with e5).
-            for (_, arm) in &arms {
+            let rrf = |rank: usize| 1.0 / (k + rank as f32 + 1.0);
+            for (rank, h) in lex_hits.iter().enumerate() {
+                cands.score[cands.at[&h.id]] += rrf(rank);
+            }
+            for arm in &vec_hits {
                 for (rank, (id, _)) in arm.iter().enumerate() {
-                    fused[seen[id]].1 += 1.0 / (k + rank as f32 + 1.0);
+                    cands.score[cands.at[id]] += rrf(rank);
                 }
             }
         }
         Fusion::Weighted => {
-            let ids: Vec<u64> = fused.iter().map(|f| f.0).collect();
-            let all = seen_by_arms(engine, req, &ids)?;
+            cands.complete(engine, req, vector.is_some())?;
             // The arms the mode asks for: each one's scores over its best candidate's, weighted.
-            let lex = |s: &Seen| s.0.filter(|_| lexical).map_or(0.0, |h| h.score);
+            let lex = |s: &Seen| s.0.flatten().filter(|_| lexical).map_or(0.0, |h| h.score);
             let sim = |s: &Seen, i: usize| {
                 vector
-                    .and(s.1.get(i).copied().flatten())
+                    .and(s.1.get(i).copied().flatten().flatten())
                     .unwrap_or(0.0)
                     .max(0.0)
             };
             let positive = |x: f32| x.max(f32::MIN_POSITIVE);
-            let lex_best = positive(all.iter().map(lex).fold(0.0, f32::max));
+            let lex_best = positive(cands.seen.iter().map(lex).fold(0.0, f32::max));
             let vec_best: Vec<f32> = (0..req.vectors.len())
-                .map(|i| positive(all.iter().map(|s| sim(s, i)).fold(0.0, f32::max)))
+                .map(|i| positive(cands.seen.iter().map(|s| sim(s, i)).fold(0.0, f32::max)))
                 .collect();
             let w = req.weights;
-            for (f, s) in fused.iter_mut().zip(all) {
-                f.1 = w.lexical * lex(&s) / lex_best
+            for (f, s) in cands.score.iter_mut().zip(&cands.seen) {
+                *f = w.lexical * lex(s) / lex_best
                     + (0..req.vectors.len())
-                        .map(|i| w.vector(i) * sim(&s, i) / vec_best[i])
+                        .map(|i| w.vector(i) * sim(s, i) / vec_best[i])
                         .sum::<f32>();
-                f.2 = Some(s);
             }
         }
     }
-    fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    fused.truncate(req.k);
+    let mut order: Vec<usize> = (0..cands.ids.len()).collect();
+    order.sort_by(|&a, &b| {
+        cands.score[b]
+            .total_cmp(&cands.score[a])
+            .then(cands.ids[a].cmp(&cands.ids[b]))
+    });
+    order.truncate(req.k);
     // What every arm makes of the results (already known after a weighted fusion).
-    if fused.iter().any(|f| f.2.is_none()) {
-        let ids: Vec<u64> = fused.iter().map(|f| f.0).collect();
-        for (f, s) in fused.iter_mut().zip(seen_by_arms(engine, req, &ids)?) {
-            f.2 = Some(s);
-        }
+    let mut top = Candidates::new(req.vectors.len());
+    for &i in &order {
+        let s = top.slot(cands.ids[i]);
+        *s = std::mem::take(&mut cands.seen[i]);
     }
-    Ok(fused
-        .into_iter()
-        .map(|(id, score, s)| {
-            let (lex, similarity) = s.unwrap_or_default();
+    top.complete(engine, req, req.vector.is_some())?;
+    Ok(order
+        .iter()
+        .zip(top.seen)
+        .map(|(&i, (lex, sims))| {
+            let lex = lex.flatten();
             FusedHit {
-                id,
-                score,
+                id: cands.ids[i],
+                score: cands.score[i],
                 lexical: lex.filter(|h| h.score > 0.0).map(|h| h.score),
-                similarity,
+                // Only when the query was embedded (a lexical search has no similarities).
+                similarity: match req.vector {
+                    Some(_) => sims.into_iter().map(Option::flatten).collect(),
+                    None => Vec::new(),
+                },
                 matched: lex.map_or(0, |h| h.matched),
             }
         })
         .collect())
 }
 
-/// An entity as every arm sees it: its BM25F hit and its similarity per searched vector.
-type Seen = (Option<LexHit>, Vec<Option<f32>>);
+/// An entity as every arm sees it: its BM25F hit and its similarity per searched vector, each
+/// `None` until known (then `Some(None)` when the arm has nothing for it).
+type Seen = (Option<Option<LexHit>>, Vec<Option<Option<f32>>>);
 
-/// What every arm makes of each of `ids`.
-fn seen_by_arms(engine: &Engine, req: &HybridRequest<'_>, ids: &[u64]) -> Result<Vec<Seen>> {
-    let text = engine.text_scores(req.collection, req.query, ids);
-    Ok(text
-        .into_iter()
-        .zip(similarities(engine, req, ids)?)
-        .collect())
+/// The candidates of a search, in the order first found, each with its fused score and what
+/// the arms know of it.
+struct Candidates {
+    ids: Vec<u64>,
+    at: crate::vector::idmap::IdMap<usize>,
+    score: Vec<f32>,
+    seen: Vec<Seen>,
+    vectors: usize,
 }
 
-/// Cosine similarity of each of `ids` to the query on each searched named vector.
-fn similarities(
-    engine: &Engine,
-    req: &HybridRequest<'_>,
-    ids: &[u64],
-) -> Result<Vec<Vec<Option<f32>>>> {
-    let mut out = vec![Vec::with_capacity(req.vectors.len()); ids.len()];
-    let Some(v) = req.vector else {
-        return Ok(out);
-    };
-    for name in req.vectors {
-        let d = engine.distances(req.collection, name, v, ids)?;
-        for (o, d) in out.iter_mut().zip(d) {
-            o.push(d.map(|d| 1.0 - d));
+impl Candidates {
+    fn new(vectors: usize) -> Candidates {
+        Candidates {
+            ids: Vec::new(),
+            at: Default::default(),
+            score: Vec::new(),
+            seen: Vec::new(),
+            vectors,
         }
     }
-    Ok(out)
+
+    fn slot(&mut self, id: u64) -> &mut Seen {
+        let i = *self.at.entry(id).or_insert_with(|| {
+            self.ids.push(id);
+            self.score.push(0.0);
+            self.seen.push((None, vec![None; self.vectors]));
+            self.ids.len() - 1
+        });
+        &mut self.seen[i]
+    }
+
+    /// Asks each arm for what it does not know yet: BM25F scores of the candidates the lexical
+    /// arm did not return, similarities of those a vector arm did not (when `vectors`).
+    fn complete(&mut self, engine: &Engine, req: &HybridRequest<'_>, vectors: bool) -> Result<()> {
+        fn missing(c: &Candidates, known: impl Fn(&Seen) -> bool) -> (Vec<usize>, Vec<u64>) {
+            c.seen
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| !known(s))
+                .map(|(i, _)| (i, c.ids[i]))
+                .unzip()
+        }
+        let (at, ids) = missing(self, |s| s.0.is_some());
+        if !ids.is_empty() {
+            let scores = engine.text_scores(req.collection, req.query, &ids);
+            for (i, h) in at.into_iter().zip(scores) {
+                self.seen[i].0 = Some(h);
+            }
+        }
+        let Some(v) = req.vector.filter(|_| vectors) else {
+            return Ok(());
+        };
+        for (vi, name) in req.vectors.iter().enumerate() {
+            let (at, ids) = missing(self, |s| s.1[vi].is_some());
+            if ids.is_empty() {
+                continue;
+            }
+            let d = engine.distances(req.collection, name, v, &ids)?;
+            for (i, d) in at.into_iter().zip(d) {
+                self.seen[i].1[vi] = Some(d.map(|d| 1.0 - d));
+            }
+        }
+        Ok(())
+    }
 }

@@ -840,7 +840,7 @@ impl Engine {
         ids: &[u64],
     ) -> Vec<Option<LexHit>> {
         let lx = self.slot(c).lexical.read();
-        ids.iter().map(|id| lx.score_of(query, *id)).collect()
+        lx.scores_of(query, ids)
     }
 
     /// The text of the stored fields of an entity's document (`(field, text)` in field
