@@ -714,7 +714,133 @@ impl Graph {
             g.level0 = Region::Owned(flatten(&lists, m0));
             tracing::debug!(n, secs = t0.elapsed().as_secs_f64(), "search refine pass");
         }
+        let t0 = std::time::Instant::now();
+        let (linked_in, linked_out) = g.connect_level0();
+        tracing::debug!(
+            n,
+            linked_in,
+            linked_out,
+            secs = t0.elapsed().as_secs_f64(),
+            "level-0 connectivity"
+        );
         g.for_serving()
+    }
+
+    /// Makes level 0 strongly connected through the entry point: every node reachable from
+    /// it, and it reachable from every node. Near-duplicate vectors (the same job title posted
+    /// by many companies) fill each other's candidate lists during the build, so a group
+    /// larger than the build's beam can end up an island: a search that descends into it
+    /// finds only its members (a short list, then an exact scan of the collection), and a
+    /// search from outside never reaches it. Each island gets an edge in from, and an edge
+    /// out to, its nearest connected node, in a slot with room or in place of the row's last
+    /// (least useful) neighbour. The edges needed, in and out.
+    fn connect_level0(&mut self) -> (usize, usize) {
+        let n = self.n;
+        if n < 2 || !self.has_edges() {
+            return (0, 0);
+        }
+        let w = self.m0 + 1;
+        let rows = |g: &Graph| -> Vec<Vec<u32>> {
+            (0..n as u32).map(|p| g.neighbours0(p).to_vec()).collect()
+        };
+        let mut fwd = rows(self);
+        let mut rev: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (p, l) in fwd.iter().enumerate() {
+            for &q in l {
+                rev[q as usize].push(p as u32);
+            }
+        }
+        // Marks every node reachable from `from` over `adj` that is not yet marked.
+        fn flood(adj: &[Vec<u32>], mark: &mut [bool], from: u32) {
+            let mut stack = vec![from];
+            mark[from as usize] = true;
+            while let Some(p) = stack.pop() {
+                for &q in &adj[p as usize] {
+                    if !mark[q as usize] {
+                        mark[q as usize] = true;
+                        stack.push(q);
+                    }
+                }
+            }
+        }
+        let m0 = self.m0;
+        // Adds the edge `from → to`, in a free slot or over the row's last neighbour (in the
+        // lists and in the flat rows the search reads).
+        let link = |g: &mut Graph,
+                    fwd: &mut Vec<Vec<u32>>,
+                    rev: &mut Vec<Vec<u32>>,
+                    from: u32,
+                    to: u32| {
+            let row = &mut fwd[from as usize];
+            if row.len() >= m0 {
+                // The neighbour with the most other edges in gives its slot.
+                let victim = (0..row.len())
+                    .rev()
+                    .max_by_key(|&i| rev[row[i] as usize].len())
+                    .unwrap_or(row.len() - 1);
+                let old = row.remove(victim);
+                rev[old as usize].retain(|&x| x != from);
+            }
+            row.push(to);
+            rev[to as usize].push(from);
+            let flat = &mut g.level0.make_owned()[from as usize * w..(from as usize + 1) * w];
+            flat[0] = row.len() as u32;
+            flat[1..1 + row.len()].copy_from_slice(row);
+        };
+        let mut linked = (0, 0);
+        for pass in 0..2 {
+            // Pass 0: reachable from the entry (edges in); pass 1: reaching it (edges out).
+            let mut mark = vec![false; n];
+            flood(if pass == 0 { &fwd } else { &rev }, &mut mark, self.entry);
+            if mark.iter().all(|m| *m) {
+                continue;
+            }
+            for u in 0..n as u32 {
+                if mark[u as usize] {
+                    continue;
+                }
+                // The nearest marked node, found by the graph as it stands.
+                let Some(r) = self.nearest_accepted(u, &|p| mark[p as usize]) else {
+                    continue;
+                };
+                if pass == 0 {
+                    link(self, &mut fwd, &mut rev, r, u);
+                    linked.0 += 1;
+                    flood(&fwd, &mut mark, u);
+                } else {
+                    link(self, &mut fwd, &mut rev, u, r);
+                    linked.1 += 1;
+                    flood(&rev, &mut mark, u);
+                }
+            }
+        }
+        linked
+    }
+
+    /// The accepted node nearest to position `u`'s vector by a graph search (exact
+    /// distances), or by a scan when the search finds none.
+    fn nearest_accepted(&self, u: u32, accept: &dyn Fn(u32) -> bool) -> Option<u32> {
+        let q = self.vector(u).to_vec();
+        let found = self
+            .traverse(
+                1,
+                32,
+                accept,
+                |p| cosine_distance(&q, self.vector(p)),
+                |_| {},
+            )
+            .into_iter()
+            .min();
+        found.map(|s| s.pos).or_else(|| {
+            (0..self.n as u32)
+                .filter(|p| accept(*p))
+                .map(|p| Scored {
+                    dist: cosine_distance(&q, self.vector(p)),
+                    pos: p,
+                })
+                .min()
+                .map(|s| s.pos)
+        })
     }
 
     /// The graph made ready to serve searches: its vectors' [`Codes`] made, and those codes,
@@ -838,7 +964,7 @@ impl Graph {
                         });
                     }
                 }
-                scored.sort_unstable();
+                sort_for(p, &mut scored);
                 heuristic(&scored, self.m0, |a, b| {
                     cosine_distance(self.vector(a), self.vector(b))
                 })
@@ -1054,7 +1180,7 @@ fn add_edge(
             pos: q,
         })
         .collect();
-    scored.sort_unstable();
+    sort_for(node, &mut scored);
     let kept = heuristic(&scored, width, dist);
     r[0] = kept.len() as u32;
     r[1..1 + kept.len()].copy_from_slice(&kept);
@@ -1070,6 +1196,17 @@ fn flatten(lists: &[Vec<u32>], width: usize) -> Vec<u32> {
         row[1..1 + c].copy_from_slice(&list[..c]);
     }
     flat
+}
+
+/// Sorts `node`'s candidate neighbours by distance, ties in an order of their own per node:
+/// among identical vectors every node would otherwise pick the same lowest positions, and
+/// the rest of the group would have no edge in.
+fn sort_for(node: u32, scored: &mut [Scored]) {
+    let mix = |q: u32| {
+        let x = (u64::from(node) << 32 | u64::from(q)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^ (x >> 29)
+    };
+    scored.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(mix(a.pos).cmp(&mix(b.pos))));
 }
 
 /// The HNSW neighbour-selection heuristic over candidates sorted by distance: keep a
@@ -1122,7 +1259,7 @@ fn refine_level0(vectors: &[f32], dim: usize, lists: Vec<Vec<u32>>, m0: usize) -
                     pos: q,
                 })
                 .collect();
-            scored.sort_unstable();
+            sort_for(p as u32, &mut scored);
             heuristic(&scored, m0, |a, b| cosine_distance(v(a), v(b)))
         })
         .collect();
@@ -1163,6 +1300,67 @@ mod tests {
         let small = Region::Owned(vec![1u32, 2, 3]).into_huge();
         assert!(matches!(small, Region::Owned(_)));
         assert_eq!(small.as_slice(), &[1, 2, 3]);
+    }
+
+    /// Groups of identical vectors larger than the build's beam (a job title posted by many
+    /// companies): every node is reachable from the entry and reaches it, so a search for a
+    /// group's vector gets a full list from the graph, however the upper layers led it.
+    #[test]
+    fn duplicate_groups_do_not_become_islands() {
+        let (groups, copies, dim) = (60, 70, 16);
+        let centres = random_unit(groups, dim, 21);
+        let mut data = Vec::with_capacity(groups * copies * dim);
+        for c in 0..copies {
+            for g in 0..groups {
+                // Most copies identical, every tenth a slight variant (a seniority prefix).
+                let v = &centres[g * dim..(g + 1) * dim];
+                if c % 10 == 0 {
+                    let mut v: Vec<f32> = v
+                        .iter()
+                        .enumerate()
+                        .map(|(i, x)| x + 0.01 * (i % 3) as f32)
+                        .collect();
+                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    v.iter_mut().for_each(|x| *x /= norm);
+                    data.extend(v);
+                } else {
+                    data.extend_from_slice(v);
+                }
+            }
+        }
+        let n = groups * copies;
+        let g = Graph::build(data.clone(), dim, GraphParams::default());
+        let reach = |adj: &dyn Fn(u32) -> Vec<u32>| {
+            let mut seen = vec![false; n];
+            let mut stack = vec![g.entry];
+            seen[g.entry as usize] = true;
+            while let Some(p) = stack.pop() {
+                for q in adj(p) {
+                    if !seen[q as usize] {
+                        seen[q as usize] = true;
+                        stack.push(q);
+                    }
+                }
+            }
+            seen.iter().filter(|s| **s).count()
+        };
+        assert_eq!(
+            reach(&|p| g.neighbours0(p).to_vec()),
+            n,
+            "reachable from the entry"
+        );
+        let mut rev = vec![Vec::new(); n];
+        for p in 0..n as u32 {
+            for &q in g.neighbours0(p) {
+                rev[q as usize].push(p);
+            }
+        }
+        assert_eq!(reach(&|p| rev[p as usize].clone()), n, "reaching the entry");
+        for gi in 0..groups {
+            let q = &centres[gi * dim..(gi + 1) * dim];
+            let hits = g.search(q, 100, 100, &|_| true);
+            assert_eq!(hits.len(), 100, "group {gi}: a short list");
+        }
     }
 
     #[test]
