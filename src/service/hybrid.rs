@@ -81,8 +81,10 @@ impl ArmWeights {
     }
 }
 
-/// Candidates each arm contributes at least (more when more results are asked for).
-const DEPTH: usize = 40;
+/// Candidates each arm contributes at least (more when more results are asked for). On
+/// `eval-search` 20 ranks as well as 40 (weighted top-5 0.4955 both; 10: 0.4940) and costs
+/// the lexical arm ~30 % less; reciprocal rank fusion is better at 20 (0.417 against 0.398).
+const DEPTH: usize = 20;
 
 const fn field(
     name: &'static str,
