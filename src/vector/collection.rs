@@ -63,6 +63,10 @@ pub struct PlannerParams {
     pub exact_budget: usize,
     /// Filters whose candidate set is larger than this are not materialised to count.
     pub count_limit: usize,
+    /// An unfiltered search of a collection whose live points × dim is at most this many
+    /// floats is an exact scan of every live point (`SearchPath::Exact`), graph or not; 0: the
+    /// graph always.
+    pub full_scan_budget: usize,
 }
 
 impl Default for PlannerParams {
@@ -71,6 +75,7 @@ impl Default for PlannerParams {
             ef: 48,
             exact_budget: 2_500_000,
             count_limit: 50_000,
+            full_scan_budget: 0,
         }
     }
 }
@@ -518,6 +523,11 @@ impl CollectionState {
             );
         }
         let (hits, path) = match filter {
+            None if self.live_count().saturating_mul(self.dim) <= params.full_scan_budget => {
+                // Small enough that a scan of every live point costs less than the graph.
+                let all = (0..n as u32).filter(|p| !self.is_dead(*p));
+                (self.exact(vi, query, k, all), SearchPath::Exact)
+            }
             None => {
                 let want = k.min(self.live_count());
                 let live = |p: u32| !self.is_dead(p);
