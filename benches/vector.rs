@@ -214,9 +214,10 @@ fn crossover_planners() -> (PlannerParams, PlannerParams) {
 }
 
 /// Collection sizes at which `planner_crossover` compares the two unfiltered paths (denser
-/// around the crossover, ~700 points at 384 dims).
+/// around the crossover, 500–750 points at 384 dims).
 const CROSSOVER_POINTS: [usize; 9] = [250, 375, 500, 750, 1_000, 2_000, 4_000, 8_000, 16_000];
-/// Match counts at which it compares the two filtered paths (denser around ~9,000).
+/// Match counts at which it compares the two filtered paths (denser around the crossover,
+/// 8,000–10,000 of 100k).
 const CROSSOVER_MATCHES: [usize; 10] = [
     250, 500, 1_000, 2_000, 4_000, 6_000, 8_000, 10_000, 12_000, 16_000,
 ];
