@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use jobfirst_ai::vector::distance::normalized;
 use jobfirst_ai::vector::{
-    Collection, Engine, EngineOptions, EntityUpsert, Filter, Payload, PayloadValue, SearchHit,
-    SearchPath, SearchRequest, SearchResult, VectorError, MAX_BATCH, MAX_DIMENSION, MAX_EF, MAX_K,
+    Collection, Engine, EngineOptions, EntityUpsert, Filter, Payload, PayloadValue, PlannerParams,
+    SearchHit, SearchPath, SearchRequest, SearchResult, VectorError, MAX_BATCH, MAX_DIMENSION,
+    MAX_EF, MAX_K,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -161,10 +162,18 @@ fn document(id: u64, variant: u64) -> serde_json::Value {
     })
 }
 
+/// The tests' engine options. Their collections (hundreds to a few thousand points of 48
+/// dims) are below the planner's default full-scan budget, which would answer every
+/// unfiltered search by a scan: these tests exercise the graph, so it is turned off
+/// (`small_collections_are_scanned_exactly_and_larger_ones_take_the_graph` tests it).
 fn opts(tail_limit: usize, background_rebuild: bool) -> EngineOptions {
     EngineOptions {
         tail_limit,
         background_rebuild,
+        planner: PlannerParams {
+            full_scan_budget: 0,
+            ..PlannerParams::default()
+        },
         ..EngineOptions::default()
     }
 }
@@ -460,8 +469,9 @@ fn check_recall(engine: &Engine, n: u64, graph_above: Option<usize>, buckets: &[
 
 const ALL_BUCKETS: [f64; 4] = [0.5, 0.1, 0.01, 0.001];
 
-/// The default exact budget (2.5M floats) is ~6,500 points of 384 dims: 0.65% of a collection
-/// of 1M. Scaled down to a 5,000-point collection, filters above ~30 matches take the graph.
+/// The default exact budget (3.2M floats) is ~8,300 points of 384 dims: 0.83% of a collection
+/// of 1M. Scaled down (0.6% of a 5,000-point collection), filters above 30 matches take the
+/// graph.
 fn scaled_planner_options() -> EngineOptions {
     let mut o = opts(100, false);
     o.planner.exact_budget = 30 * DIM;
@@ -2002,6 +2012,75 @@ fn search_candidates_returns_k_hits_from_a_narrow_beam() {
     assert_eq!(
         engine.search_candidates(&r).unwrap().hits.len(),
         matching.min(200)
+    );
+}
+
+/// Below the full-scan budget (live points × dim) an unfiltered search is an exact scan, even
+/// with a graph built; above it, the graph. Dead points do not count.
+#[test]
+fn small_collections_are_scanned_exactly_and_larger_ones_take_the_graph() {
+    const N: u64 = 1_000;
+    let dir = tempdir();
+    let defaults = EngineOptions {
+        tail_limit: 100,
+        background_rebuild: false,
+        ..EngineOptions::default()
+    };
+    assert!(
+        N as usize * DIM <= defaults.planner.full_scan_budget,
+        "the default budget covers this collection"
+    );
+    let engine = Engine::open(dir.path(), defaults).unwrap();
+    load(&engine, 1..=N, 0);
+    engine.rebuild(JOBS).unwrap();
+    assert_eq!(engine.collection_stats(JOBS).frozen, N as usize);
+    let b10 = Filter::eq("bucket", "b10");
+    for seed in 0..20 {
+        let q = query(seed);
+        for vector in ["overall", "title"] {
+            for f in [None, Some(&b10)] {
+                let got = search(&engine, vector, &q, 10, f);
+                assert_eq!(got.path, SearchPath::Exact, "{vector}, filter {f:?}");
+                assert_eq!(got.hits, exact(&engine, vector, &q, 10, f));
+            }
+        }
+        let mut r = req("overall", &q, 50, None);
+        r.ef = Some(16);
+        let got = engine.search_candidates(&r).unwrap();
+        assert_eq!(got.path, SearchPath::Exact);
+        assert_eq!(got.hits, exact(&engine, "overall", &q, 50, None));
+    }
+    drop(engine);
+
+    // A budget of exactly N points, the graph from the index file.
+    let options = EngineOptions {
+        planner: PlannerParams {
+            full_scan_budget: N as usize * DIM,
+            ..PlannerParams::default()
+        },
+        ..defaults
+    };
+    let engine = Engine::open(dir.path(), options).unwrap();
+    let path = |engine: &Engine| search(engine, "overall", &query(7), 10, None).path;
+    assert_eq!(path(&engine), SearchPath::Exact, "N live points: within");
+    engine.upsert(JOBS, MODEL, entity(N + 1, 0)).unwrap();
+    assert_eq!(path(&engine), SearchPath::Graph, "N + 1: above");
+    engine.delete(JOBS, 1).unwrap();
+    assert_eq!(
+        path(&engine),
+        SearchPath::Exact,
+        "a deletion brings it back"
+    );
+    engine.upsert(JOBS, MODEL, entity(2, 1)).unwrap();
+    assert_eq!(
+        path(&engine),
+        SearchPath::Exact,
+        "an update adds no live point"
+    );
+    let q = query(8);
+    assert_eq!(
+        search(&engine, "overall", &q, 10, None).hits,
+        exact(&engine, "overall", &q, 10, None)
     );
 }
 

@@ -7,12 +7,22 @@ use std::collections::HashMap;
 
 use jobfirst_ai::vector::distance::normalized;
 use jobfirst_ai::vector::{
-    Collection, Engine, EngineOptions, EntityUpsert, GraphParams, Payload, SearchRequest,
+    Collection, Engine, EngineOptions, EntityUpsert, GraphParams, Payload, PlannerParams,
+    SearchRequest,
 };
 
 const DIM: usize = 32;
 const N: u64 = 3_000;
 const JOBS: Collection = Collection::Jobs;
+
+/// The planner without its full scan: these collections (3,000 points of 32 dims) are below
+/// its default budget, and the tests measure the graph.
+fn graph_planner() -> PlannerParams {
+    PlannerParams {
+        full_scan_budget: 0,
+        ..PlannerParams::default()
+    }
+}
 
 /// Clustered unit vectors, a pure function of `(id, salt)`.
 fn vector(id: u64, salt: u64) -> Vec<f32> {
@@ -84,6 +94,7 @@ fn a_seeded_bulk_rebuild_serves_at_once_and_reopens_from_its_index_file() {
     let options = EngineOptions {
         background_rebuild: false,
         indexed: jobfirst_ai::vector::IndexedVectors::overall_only(),
+        planner: graph_planner(),
         ..EngineOptions::default()
     };
     let engine = Engine::open(dir.path(), options).unwrap();
@@ -149,6 +160,7 @@ fn seeds_are_dropped_when_positions_move() {
     let dir = tempfile::tempdir().unwrap();
     let options = EngineOptions {
         background_rebuild: false,
+        planner: graph_planner(),
         ..EngineOptions::default()
     };
     let engine = Engine::open(dir.path(), options).unwrap();

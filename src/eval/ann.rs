@@ -221,7 +221,11 @@ pub fn run(
                 ef_construction: cfg.ef_construction,
                 refine_passes: cfg.refine_passes,
             },
-            PlannerParams::default(),
+            // eval-ann measures the graph: no scan of a whole small base instead.
+            PlannerParams {
+                full_scan_budget: 0,
+                ..PlannerParams::default()
+            },
         )
     })?;
     let build_s = started.elapsed().as_secs_f64();

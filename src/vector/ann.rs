@@ -91,11 +91,24 @@ impl AnnIndex {
         ef: Option<usize>,
         filter: Option<&Filter>,
     ) -> Result<(Vec<SearchHit>, SearchPath)> {
+        self.search_planned(&self.planner, query, k, ef, filter)
+    }
+
+    /// [`AnnIndex::search`] under other planner tunables than the index's own: one index
+    /// measured under several.
+    pub fn search_planned(
+        &self,
+        planner: &PlannerParams,
+        query: &[f32],
+        k: usize,
+        ef: Option<usize>,
+        filter: Option<&Filter>,
+    ) -> Result<(Vec<SearchHit>, SearchPath)> {
         let q = distance::normalized("query", query, self.state.dim)?;
         let compiled = filter.map(|f| self.state.payloads.compile(f));
         let (hits, path) = self
             .state
-            .search(0, &q, k, ef, compiled.as_ref(), &self.planner, false);
+            .search(0, &q, k, ef, compiled.as_ref(), planner, false);
         self.counters.count(path);
         Ok((hits, path))
     }

@@ -52,25 +52,39 @@ impl PathCounters {
     }
 }
 
-/// Tunables of the planner.
+/// Tunables of the planner. The two budgets are in floats (points × dim), so they scale with
+/// the dimension; their defaults are the crossovers measured by `cargo bench --bench vector --
+/// planner_crossover` (100k × 384 clustered set, k = 10, ef 48; BENCHMARKS.md), rounded.
 #[derive(Debug, Clone, Copy)]
 pub struct PlannerParams {
     /// Default beam width when the caller gives none.
     pub ef: usize,
     /// A filter is answered by an exact scan of its matches when `matches * dim` is at most
-    /// this many floats (2.5M ≈ 6,500 points of 384 dims ≈ 250 µs here): below that, a scan
-    /// is both exact and about as fast as a filtered graph traversal.
+    /// this many floats. Default 3.2M ≈ 8,300 points of 384 dims: measured, a scan of 8,000
+    /// matches cost 0.8–0.9× the filtered traversal of a 100k collection, of 10,000 1.8×. Below
+    /// it the scan is exact and cheaper; the traversal's cost climbs steeply as the filter
+    /// gets more selective (5–7 ms at 4,000 matches of 100k, 40–60 ms at 250). Should stay at
+    /// least `full_scan_budget`, so that a filtered search of a collection under that budget
+    /// is a scan too.
     pub exact_budget: usize,
     /// Filters whose candidate set is larger than this are not materialised to count.
     pub count_limit: usize,
+    /// An unfiltered search of a collection whose live points × dim is at most this many
+    /// floats is an exact scan of every live point (`SearchPath::Exact`), graph or not; 0: the
+    /// graph always. Default 250k ≈ 650 points of 384 dims: measured, a scan of 500 points
+    /// cost 0.85–0.9× the graph search, of 750 1.05–1.2× (the graph costs 30–75 µs at every
+    /// size up to 16k points, a scan 0.09–0.13 µs a point). Set from speed alone: a collection
+    /// larger than that (the service's 3,000 sample jobs) still takes the graph.
+    pub full_scan_budget: usize,
 }
 
 impl Default for PlannerParams {
     fn default() -> Self {
         PlannerParams {
             ef: 48,
-            exact_budget: 2_500_000,
+            exact_budget: 3_200_000,
             count_limit: 50_000,
+            full_scan_budget: 250_000,
         }
     }
 }
@@ -518,6 +532,11 @@ impl CollectionState {
             );
         }
         let (hits, path) = match filter {
+            None if self.live_count().saturating_mul(self.dim) <= params.full_scan_budget => {
+                // Small enough that a scan of every live point costs less than the graph.
+                let all = (0..n as u32).filter(|p| !self.is_dead(*p));
+                (self.exact(vi, query, k, all), SearchPath::Exact)
+            }
             None => {
                 let want = k.min(self.live_count());
                 let live = |p: u32| !self.is_dead(p);
