@@ -542,6 +542,24 @@ impl AiService {
         Ok((hits, from_vector))
     }
 
+    /// A user's job candidates for a recommendation of `limit` jobs without filters (ids, and
+    /// how many of them the vector arm found): the evaluation's candidate-stage diagnostics.
+    pub(crate) async fn job_candidates_of(
+        &self,
+        user: Id,
+        limit: usize,
+    ) -> Result<(Vec<u64>, usize)> {
+        let profile = self.user_profile(user, None).await?;
+        if profile.overall.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let k = (limit * 10)
+            .max(self.config.recommend_candidates)
+            .min(MAX_K);
+        let (hits, from_vector) = self.job_candidates(&profile, None, k)?;
+        Ok((hits.iter().map(|h| h.id).collect(), from_vector))
+    }
+
     /// The `top` best of the job candidates ([`AiService::job_candidates`], `k` from the
     /// vector arm), scored, best first (ties: lower id).
     pub(super) fn rank_jobs(
