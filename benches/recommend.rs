@@ -3,7 +3,8 @@
 //!
 //! Data (built once, then reused from `target/bench-data/recommend-<jobs>`): `JF_BENCH_JOBS`
 //! jobs (default 100,000), 20,000 resumes (one per user) and 2,000 companies, 384-dim
-//! clustered unit vectors (every named vector stored, only `overall` indexed, as served), with
+//! clustered unit vectors (every named vector stored, only `overall` indexed, as served; the
+//! lexical index read from the documents at open), with
 //! documents and payloads shaped like the analysers' — titles and skills from the bundled
 //! occupation lexicon (skills correlate with the vector cluster), 100 cities (each 1% of the
 //! jobs), salaries, years, education. `JF_BENCH_BUILD_ONLY=1` builds the data dir and exits
@@ -14,6 +15,8 @@
 //! `recommend/candidates`, cycling through users (or jobs). Features caches are warmed first
 //! (steady state). After each group it times single calls and prints `p50`/`p99` to stderr
 //! (criterion reports means of many iterations, the targets are percentiles).
+//! `AI_RECOMMEND_CANDIDATES`, `AI_RECOMMEND_EF` and `AI_RECOMMEND_LEXICAL_CANDIDATES` apply as
+//! in `serve` (e.g. `AI_RECOMMEND_LEXICAL_CANDIDATES=0` for vector candidates only).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -165,10 +168,12 @@ impl Gen {
     }
 }
 
-/// As the service opens its store by default: graphs for the `overall` vectors only.
+/// As the service opens its store by default: graphs for the `overall` vectors only, and the
+/// lexical index (read from the documents at open) that the candidates' lexical arm asks.
 fn options() -> EngineOptions {
     EngineOptions {
         indexed: IndexedVectors::overall_only(),
+        lexical: Some(jobfirst_ai::service::hybrid::LEXICAL),
         ..EngineOptions::default()
     }
 }

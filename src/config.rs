@@ -42,6 +42,9 @@ pub const DEFAULT_CONTEXT_TOKENS: u32 = 4096;
 pub const DEFAULT_ADMIN_ROLES: &str = "admin,super_admin,service";
 
 pub const DEFAULT_RECOMMEND_EF: usize = 64;
+/// Default depth of the recommendations' lexical candidates (`AI_RECOMMEND_LEXICAL_CANDIDATES`):
+/// off, since at 100,000 jobs the arm triples a recommendation's median time (BENCHMARKS.md).
+pub const DEFAULT_RECOMMEND_LEXICAL_CANDIDATES: usize = 0;
 
 /// Which embedder turns texts into vectors.
 /// A secret setting (JWT key, API key): usable as `&str`, but its `Debug` never shows the
@@ -305,6 +308,16 @@ pub struct ServeArgs {
     /// list: exact up to about this rank, approximate past it (BENCHMARKS.md).
     #[arg(long, env = "AI_RECOMMEND_EF", default_value_t = DEFAULT_RECOMMEND_EF)]
     pub recommend_ef: usize,
+    /// Depth of the lexical arm of a job recommendation's candidate stage: the best jobs by
+    /// BM25F for the profile's position and skills, under the same filters, added to the ANN
+    /// candidates. 0 (default): vector candidates only. 50 scores best on eval-recommend
+    /// (nDCG@10 +0.009) but costs ~0.5 ms per request at 100,000 jobs (BENCHMARKS.md).
+    #[arg(
+        long,
+        env = "AI_RECOMMEND_LEXICAL_CANDIDATES",
+        default_value_t = DEFAULT_RECOMMEND_LEXICAL_CANDIDATES
+    )]
+    pub recommend_lexical_candidates: usize,
     /// Estimated tokens of earlier messages sent to the LLM with each chat turn (the most
     /// recent ones that fit; the oldest are dropped first). 0 sends no history.
     #[arg(long, env = "AI_CHAT_HISTORY_TOKENS", default_value_t = 2000)]
@@ -437,6 +450,8 @@ pub struct Config {
     pub recommend_candidates: usize,
     /// `AI_RECOMMEND_EF`: beam width of the candidates' graph search.
     pub recommend_ef: usize,
+    /// `AI_RECOMMEND_LEXICAL_CANDIDATES`: depth of the candidates' lexical arm (0: off).
+    pub recommend_lexical_candidates: usize,
     /// `AI_CHAT_HISTORY_TOKENS`: token budget of a chat turn's history.
     pub chat_history_tokens: usize,
     /// `AI_TASK_QUEUE`: analysis tasks queued or running at most.
@@ -462,7 +477,8 @@ pub enum ConfigError {
 }
 
 impl ServeArgs {
-    /// Takes `AI_RECOMMEND_CANDIDATES` and `AI_RECOMMEND_EF` from the environment when set, as
+    /// Takes `AI_RECOMMEND_CANDIDATES`, `AI_RECOMMEND_EF` and `AI_RECOMMEND_LEXICAL_CANDIDATES`
+    /// from the environment when set, as
     /// `serve` does (for the in-process evaluation and benches, which start from
     /// [`ServeArgs::for_tests`]). Unparsable values are left to the defaults.
     pub fn recommend_settings_from_env(&mut self) {
@@ -472,6 +488,9 @@ impl ServeArgs {
         }
         if let Some(ef) = env("AI_RECOMMEND_EF") {
             self.recommend_ef = ef;
+        }
+        if let Some(n) = env("AI_RECOMMEND_LEXICAL_CANDIDATES") {
+            self.recommend_lexical_candidates = n;
         }
     }
 
@@ -529,6 +548,7 @@ impl ServeArgs {
             recommend_weights: "0.35,0.30,0.20,0.10,0.05,0.02".into(),
             recommend_candidates: 200,
             recommend_ef: DEFAULT_RECOMMEND_EF,
+            recommend_lexical_candidates: DEFAULT_RECOMMEND_LEXICAL_CANDIDATES,
             chat_history_tokens: 2000,
             task_queue: 100,
             task_workers: 2,
@@ -758,6 +778,12 @@ impl ServeArgs {
                 &format!("must be between 1 and {}", crate::vector::MAX_EF),
             ));
         }
+        if self.recommend_lexical_candidates > crate::vector::MAX_K {
+            return Err(invalid(
+                "AI_RECOMMEND_LEXICAL_CANDIDATES",
+                &format!("must be between 0 and {}", crate::vector::MAX_K),
+            ));
+        }
         let recommend_weights = crate::recommend::Weights::parse(&self.recommend_weights)
             .map_err(|reason| invalid("AI_RECOMMEND_WEIGHTS", &reason))?;
         if self.chat_history_tokens > 1_000_000 {
@@ -842,6 +868,7 @@ impl ServeArgs {
             recommend_weights,
             recommend_candidates: self.recommend_candidates,
             recommend_ef: self.recommend_ef,
+            recommend_lexical_candidates: self.recommend_lexical_candidates,
             chat_history_tokens: self.chat_history_tokens,
             task_queue: self.task_queue,
             task_workers: self.task_workers,
@@ -856,6 +883,19 @@ fn parse_fusion(s: &str) -> Result<Fusion, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recommend_lexical_candidates_are_bounded() {
+        let mut a = ServeArgs::for_tests("d".into());
+        let got = |a: &ServeArgs| a.clone().validate().map(|c| c.recommend_lexical_candidates);
+        assert_eq!(got(&a).unwrap(), DEFAULT_RECOMMEND_LEXICAL_CANDIDATES);
+        for ok in [0, 20, crate::vector::MAX_K] {
+            a.recommend_lexical_candidates = ok;
+            assert_eq!(got(&a).unwrap(), ok);
+        }
+        a.recommend_lexical_candidates = crate::vector::MAX_K + 1;
+        assert!(got(&a).is_err());
+    }
 
     #[test]
     fn recommend_candidates_are_bounded() {

@@ -1,17 +1,20 @@
 //! Recommendations end to end over HTTP: shapes of every recommendation endpoint, filters that
 //! are never violated, reasons that cite only facts both sides state, no stale or deleted job
-//! ever recommended, empty results, limit bounds, the missing-profile 404 and access control
-//! with auth on.
+//! ever recommended, empty results, limit bounds, the missing-profile 404, access control
+//! with auth on, and the lexical arm of the candidate stage.
 
 mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use jobfirst_ai::ai::{Embedder, HashEmbedder};
 use jobfirst_ai::config::ServeArgs;
 use jobfirst_ai::http::auth::JwtKey;
+use jobfirst_ai::service::{AiService, RecommendRequest};
+use jobfirst_ai::vector::{Collection, EntityUpsert, Payload};
 use serde_json::{json, Value};
-use support::{spawn_app, Reply, TestApp};
+use support::{spawn_app, spawn_app_configured, Reply, TestApp};
 
 const SECRET: &str = "recommend-test-secret-7fQ";
 
@@ -715,4 +718,109 @@ async fn with_auth_users_only_get_their_own_recommendations() {
     assert_eq!(post_as(&app, path, Some(&own), &m).await, 200);
     assert_eq!(post_as(&app, path, Some(&other), &m).await, 403);
     assert_eq!(post_as(&app, path, Some(&service), &m).await, 200);
+}
+
+/// A unit vector of the built-in embedder's dimension: `a` on axis 0, 1 on `axis`.
+fn unit_mix(a: f32, axis: usize) -> Vec<f32> {
+    let mut v = vec![0f32; 384];
+    v[0] = a;
+    v[axis] = 1.0;
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+fn upsert(c: Collection, id: u64, v: Vec<f32>, payload: Payload, doc: Value) -> EntityUpsert {
+    EntityUpsert {
+        id,
+        vectors: c
+            .vector_names()
+            .iter()
+            .map(|n| (n.to_string(), v.clone()))
+            .collect(),
+        payload,
+        document: doc,
+    }
+}
+
+#[tokio::test]
+async fn the_lexical_arm_brings_in_a_job_the_vector_arm_misses() {
+    // A resume (vector: axis 0) seeking a Rust backend position; 20 accounting jobs near it
+    // (cosine 0.71) and one Rust backend job far from it (cosine 0.20), all in Shenzhen. A top
+    // 1 takes the 10 nearest by vector as candidates: accounting jobs only.
+    let app = spawn_app_configured(Arc::new(tempfile::tempdir().unwrap()), |a| {
+        a.recommend_candidates = 10;
+        a.recommend_lexical_candidates = 20;
+    })
+    .await;
+    let engine = app.service.engine().clone();
+    let embedder = Arc::new(HashEmbedder::new(384));
+    let model = embedder.model_id().to_string();
+    let job = |title: &str, skills: &[&str]| {
+        json!({"input": {"title": title, "company": "某公司", "location": "深圳",
+            "description": format!("负责{title}相关工作"),
+            "requirements": format!("熟悉{}", skills.join("、"))},
+            "analysis": {"extracted_skills": skills}})
+    };
+    let city = || Payload::new().with("city", "深圳市");
+    let mut jobs: Vec<EntityUpsert> = (1..=20)
+        .map(|i| {
+            let doc = job("会计", &["Excel"]);
+            upsert(Collection::Jobs, i, unit_mix(1.0, i as usize), city(), doc)
+        })
+        .collect();
+    let rust = job("Rust后端工程师", &["Rust", "Go", "Kubernetes"]);
+    jobs.push(upsert(
+        Collection::Jobs,
+        100,
+        unit_mix(0.2, 100),
+        city(),
+        rust,
+    ));
+    engine
+        .upsert_batch(Collection::Jobs, &model, jobs)
+        .expect("jobs written");
+    let resume = json!({"input": {"content": "求职意向：Rust后端工程师  期望城市：深圳\n熟悉Rust、Go、Kubernetes",
+        "user_id": 7}, "analysis": {"skills": ["Rust", "Go", "Kubernetes"]}});
+    let payload = Payload::new().with("user_id", 7.0).with("city", "深圳市");
+    engine
+        .upsert_batch(
+            Collection::Resumes,
+            &model,
+            vec![upsert(
+                Collection::Resumes,
+                11,
+                unit_mix(1.0, 0),
+                payload,
+                resume,
+            )],
+        )
+        .expect("resume written");
+
+    let ask = |filters: Value| -> RecommendRequest {
+        serde_json::from_value(json!({"user_id": 7, "limit": 1, "filters": filters})).unwrap()
+    };
+    // With the lexical arm the Rust job is a candidate and, on skills and occupation, the best.
+    let on = app.service.recommend_jobs(ask(json!({}))).await.unwrap();
+    let top = &on.recommendations[0];
+    assert_eq!(top.job_id.map(|j| j.0), Some(100), "{on:?}");
+    // Scored with its own distance, though the vector arm never saw it.
+    let semantic = top.match_factors["semantic"].as_f64().unwrap();
+    assert!((semantic - 0.196).abs() < 0.01, "{semantic}");
+    // The lexical arm answers under the request's filters too.
+    let elsewhere = app
+        .service
+        .recommend_jobs(ask(json!({"location": "上海"})))
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.total, 0, "{elsewhere:?}");
+
+    // Without (0): the same engine, vector candidates only, and an accounting job comes first.
+    let mut args = ServeArgs::for_tests(app.dir.path().to_path_buf());
+    args.recommend_candidates = 10;
+    args.recommend_lexical_candidates = 0;
+    let off_service = AiService::new(engine, embedder, Arc::new(args.validate().unwrap()));
+    let off = off_service.recommend_jobs(ask(json!({}))).await.unwrap();
+    let first = off.recommendations[0].job_id.map(|j| j.0);
+    assert!(first.is_some_and(|id| id <= 20), "{off:?}");
 }

@@ -40,9 +40,6 @@ use crate::vector::Collection;
 
 /// Jobs asked for per query (the cut-off of every metric).
 pub const K: usize = 10;
-/// Candidates the service's ANN stage hands the re-ranker for a top 10 (`max(10 × limit,
-/// 200)` in `service::recommend`), for the candidate-stage diagnostics.
-const CANDIDATES: usize = 200;
 /// Entities written per transaction while loading.
 const WRITE_BATCH: usize = 1_000;
 /// Generated resumes count from this year (so stated years never depend on today's date).
@@ -1022,11 +1019,18 @@ pub struct RecommendEvalReport {
     pub mean_grade1: f64,
     /// Resumes left out for having no relevant job.
     pub skipped_resumes: usize,
-    /// The candidate stage (ANN on the overall vector, the same for every mode): the share
-    /// of each query's grade-2 and of its relevant jobs among its [`CANDIDATES`] nearest jobs,
-    /// and the nDCG@10 of a perfect re-ranking of those candidates (the ceiling of any
-    /// weights).
+    /// The candidate stage (the same for every mode), as the service gathers it for a top
+    /// 10: the vector arm's `candidates` nearest jobs (`AI_RECOMMEND_CANDIDATES`) and the jobs
+    /// it missed among the lexical arm's `lexical_candidates` best
+    /// (`AI_RECOMMEND_LEXICAL_CANDIDATES`); `mean_candidates` of them per query. The share of
+    /// each query's grade-2 and of its relevant jobs among the vector arm's (`vector_recall*`)
+    /// and among all candidates (`candidate_recall*`), and the nDCG@10 of a perfect
+    /// re-ranking of all candidates (the ceiling of any weights).
     pub candidates: usize,
+    pub lexical_candidates: usize,
+    pub mean_candidates: f64,
+    pub vector_recall_grade2: f64,
+    pub vector_recall: f64,
     pub candidate_recall_grade2: f64,
     pub candidate_recall: f64,
     pub oracle_ndcg_at_10: f64,
@@ -1120,60 +1124,61 @@ struct Query {
     relevant: Vec<u8>,
 }
 
-/// The candidate stage's means over the queries: (share of grade-2 jobs among the
-/// candidates, share of relevant jobs among them, nDCG@10 of their ideal re-ranking).
+/// The candidate stage's means over the queries.
+struct Stage {
+    candidates: f64,
+    vector_grade2: f64,
+    vector_relevant: f64,
+    grade2: f64,
+    relevant: f64,
+    oracle_ndcg: f64,
+}
+
+/// The candidate stage of each query's recommendation, as the service gathers it: the
+/// shares of its grade-2 and relevant jobs among the vector arm's candidates and among all,
+/// and the nDCG@10 of an ideal re-ranking of all.
 async fn candidate_stage(
     service: &AiService,
     queries: &[Query],
     truth: &HashMap<u64, JobTruth>,
-) -> Result<(f64, f64, f64), RecommendEvalError> {
-    let engine = service.engine().clone();
-    let asks: Vec<(u64, ResumeTruth, Vec<u8>)> = queries
-        .iter()
-        .map(|q| (q.user.0, q.truth, q.relevant.clone()))
-        .collect();
-    let truth = truth.clone();
-    let per_query = tokio::task::spawn_blocking(move || {
-        let mut out = Vec::with_capacity(asks.len());
-        for (id, rt, relevant) in asks {
-            // Resume ids are their users' ids here.
-            let Some(v) = engine.vector(Collection::Resumes, id, "overall")? else {
-                continue;
-            };
-            let hits = engine
-                .search(&crate::vector::SearchRequest {
-                    collection: Collection::Jobs,
-                    vector: "overall",
-                    query: &v,
-                    k: CANDIDATES,
-                    filter: None,
-                    ef: None,
-                })?
-                .hits;
-            let mut grades: Vec<u8> = hits
+) -> Result<Stage, RecommendEvalError> {
+    let mut per_query = Vec::with_capacity(queries.len());
+    for q in queries {
+        // Resume ids are their users' ids here.
+        let (ids, from_vector) = service.job_candidates_of(q.user, K).await?;
+        let grades_of = |ids: &[u64]| -> Vec<u8> {
+            let mut g: Vec<u8> = ids
                 .iter()
-                .filter_map(|h| truth.get(&h.id))
-                .map(|jt| grade(&rt, jt))
+                .filter_map(|id| truth.get(id))
+                .map(|jt| grade(&q.truth, jt))
                 .collect();
-            grades.sort_unstable_by(|a, b| b.cmp(a));
-            let count = |gs: &[u8], f: &dyn Fn(u8) -> bool| gs.iter().filter(|g| f(**g)).count();
-            let g2 = count(&relevant, &|g| g == 2);
-            out.push((
-                (g2 > 0).then(|| count(&grades, &|g| g == 2) as f64 / g2 as f64),
-                count(&grades, &|g| g > 0) as f64 / relevant.len() as f64,
-                ndcg_at(&grades, &relevant, K),
-            ));
-        }
-        Ok::<_, crate::vector::VectorError>(out)
+            g.sort_unstable_by(|a, b| b.cmp(a));
+            g
+        };
+        let count = |gs: &[u8], f: &dyn Fn(u8) -> bool| gs.iter().filter(|g| f(**g)).count();
+        let g2 = count(&q.relevant, &|g| g == 2);
+        let shares = |gs: &[u8]| {
+            (
+                (g2 > 0).then(|| count(gs, &|g| g == 2) as f64 / g2 as f64),
+                count(gs, &|g| g > 0) as f64 / q.relevant.len() as f64,
+            )
+        };
+        let all = grades_of(&ids);
+        per_query.push((
+            ids.len() as f64,
+            shares(&grades_of(&ids[..from_vector])),
+            shares(&all),
+            ndcg_at(&all, &q.relevant, K),
+        ));
+    }
+    Ok(Stage {
+        candidates: mean(per_query.iter().map(|q| q.0)),
+        vector_grade2: mean(per_query.iter().filter_map(|q| q.1 .0)),
+        vector_relevant: mean(per_query.iter().map(|q| q.1 .1)),
+        grade2: mean(per_query.iter().filter_map(|q| q.2 .0)),
+        relevant: mean(per_query.iter().map(|q| q.2 .1)),
+        oracle_ndcg: mean(per_query.iter().map(|q| q.3)),
     })
-    .await
-    .map_err(|e| ServiceError::Internal(e.to_string()))?
-    .map_err(ServiceError::from)?;
-    Ok((
-        mean(per_query.iter().filter_map(|q| q.0)),
-        mean(per_query.iter().map(|q| q.1)),
-        mean(per_query.iter().map(|q| q.2)),
-    ))
 }
 
 fn mean(xs: impl Iterator<Item = f64>) -> f64 {
@@ -1276,6 +1281,11 @@ pub async fn run(
     );
 
     let stage = candidate_stage(&service, &queries, &truth).await?;
+    // As `service::recommend` sizes the arms for a top K.
+    let service_candidates = (K * 10)
+        .max(service.config().recommend_candidates)
+        .min(crate::vector::MAX_K);
+    let lexical_candidates = service.config().recommend_lexical_candidates;
 
     let t_eval = Instant::now();
     let mut rows = Vec::new();
@@ -1361,10 +1371,14 @@ pub async fn run(
         mean_grade2: round4(mean_grade2),
         mean_grade1: round4(mean_grade1),
         skipped_resumes: skipped,
-        candidates: CANDIDATES,
-        candidate_recall_grade2: round4(stage.0),
-        candidate_recall: round4(stage.1),
-        oracle_ndcg_at_10: round4(stage.2),
+        candidates: service_candidates,
+        lexical_candidates,
+        mean_candidates: round4(stage.candidates),
+        vector_recall_grade2: round4(stage.vector_grade2),
+        vector_recall: round4(stage.vector_relevant),
+        candidate_recall_grade2: round4(stage.grade2),
+        candidate_recall: round4(stage.relevant),
+        oracle_ndcg_at_10: round4(stage.oracle_ndcg),
         generate_ms,
         load_ms,
         eval_ms,
@@ -1377,8 +1391,9 @@ pub fn summary(cfg: &RecommendEvalConfig, report: &RecommendEvalReport) -> Strin
     let mut s = format!(
         "eval-recommend: {} jobs, {} resumes ({} queries, {} without a relevant job), {} cities, \
          seed {}; {} occupations in {} parents; per query {:.1} grade-2 and {:.1} grade-1 jobs\n\
-         candidate stage (top {} by vector): {:.3} of grade-2 and {:.3} of relevant jobs \
-         reached, perfect re-ranking nDCG@10 {:.4}\n\
+         candidate stage: {} nearest by vector reach {:.3} of grade-2 and {:.3} of relevant \
+         jobs; with the lexical arm's best {} ({:.1} candidates): {:.3} and {:.3}, perfect \
+         re-ranking nDCG@10 {:.4}\n\
          generate {} ms, load {} ms, evaluate {} ms\n",
         g.jobs,
         g.resumes,
@@ -1391,6 +1406,10 @@ pub fn summary(cfg: &RecommendEvalConfig, report: &RecommendEvalReport) -> Strin
         report.mean_grade2,
         report.mean_grade1,
         report.candidates,
+        report.vector_recall_grade2,
+        report.vector_recall,
+        report.lexical_candidates,
+        report.mean_candidates,
         report.candidate_recall_grade2,
         report.candidate_recall,
         report.oracle_ndcg_at_10,

@@ -236,6 +236,10 @@ pub struct Profile {
     pub culture: Vec<&'static str>,
     /// The standard occupation of the position sought (`code_num`).
     pub occupation: Option<u32>,
+    /// The position sought as the resume states it ("求职意向：Java开发工程师", else its most
+    /// recent job's title; [`crate::analysis::resume::position`]): the lexical candidates'
+    /// query, with the skills.
+    pub position: Option<String>,
 }
 
 impl Profile {
@@ -396,8 +400,9 @@ pub fn resume_features(payload: &Payload, doc: &Value) -> Profile {
     let lo = num(payload, "expected_salary_min");
     let hi = num(payload, "expected_salary_max");
     let skills = strings(doc, &["analysis", "skills"]);
+    let now = crate::service::now_year();
     let occupation = stored_occupation(doc, || {
-        crate::analysis::resume::occupation(content, &skills, crate::service::now_year())
+        crate::analysis::resume::occupation(content, &skills, now)
     });
     Profile {
         user_id: num(payload, "user_id").map(|x| x as u64),
@@ -410,6 +415,7 @@ pub fn resume_features(payload: &Payload, doc: &Value) -> Profile {
         salary: lo.map(|l| (l, hi.unwrap_or(l))),
         culture: culture(content),
         occupation,
+        position: crate::analysis::resume::position(content, now),
     }
 }
 

@@ -1,9 +1,10 @@
 //! Recommendation use-cases: jobs and companies for a user, candidates for a job, and the
 //! platform's `job-matching` call. Pipeline: profile (latest analysed resume, merged with the
-//! platform's `user_profiles` and the request's wishes) → hard filters → ANN on the overall
-//! vector, oversampled, through the engine's planner → transparent re-rank
-//! ([`crate::recommend`]) → reasons from facts → response; the recommendations are queued for
-//! the databases off the request path ([`Recorder`]).
+//! platform's `user_profiles` and the request's wishes) → hard filters → candidates: ANN on the
+//! overall vector, oversampled, through the engine's planner, and (for jobs) BM25F on the
+//! profile's position and skills → transparent re-rank ([`crate::recommend`]) → reasons from
+//! facts → response; the recommendations are queued for the databases off the request path
+//! ([`Recorder`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +19,7 @@ use super::search::{limit, translate};
 use super::{now_iso, AiService, Result, ServiceError};
 use crate::analysis::resume;
 use crate::entity::Id;
+use crate::lexical::Query;
 use crate::recommend::features::{
     company_features, job_features, normalize_city, resume_features, skill_key, FeatureCache,
     Features,
@@ -35,6 +37,8 @@ pub const RECOMMENDER_MODEL: &str = "recommender-v1";
 const RECOMMENDATION_TTL_DAYS: i64 = 7;
 /// Longest inline profile text accepted (characters).
 const MAX_PROFILE_CHARS: usize = 20_000;
+/// Most terms of a profile's lexical query (each is a posting list the search walks).
+const LEXICAL_QUERY_TERMS: usize = 16;
 /// How long a platform profile read from MySQL is reused.
 const PLATFORM_TTL: Duration = Duration::from_secs(300);
 /// Longest wait for MySQL's `user_profiles` on a cache miss.
@@ -217,6 +221,21 @@ fn filter_wishes(filters: &Map<String, Value>) -> Wishes {
     Wishes { city, salary_min }
 }
 
+/// The lexical candidates' query of a profile: the terms of the position sought, then of its
+/// skills, at most [`LEXICAL_QUERY_TERMS`]. Whole tokens only: a part (a lone character of a
+/// Chinese word, `node` of `node.js`) matches too widely to be worth its posting list.
+fn profile_query(p: &Profile) -> Query {
+    let mut text = p.position.clone().unwrap_or_default();
+    for s in &p.skills {
+        text.push('\n');
+        text.push_str(&s.name);
+    }
+    let mut q = Query::parse(&text);
+    q.terms.retain(|t| t.weight >= 1.0);
+    q.terms.truncate(LEXICAL_QUERY_TERMS);
+    q
+}
+
 /// A scored candidate: id, score, its features, the match.
 pub(super) type Ranked = (u64, f64, Arc<Features>, JobMatch);
 
@@ -361,6 +380,7 @@ impl AiService {
                 .occupation
                 .as_ref()
                 .and_then(crate::recommend::features::occupation_num),
+            position: resume::position(text, super::now_year()),
             ..Profile::default()
         };
         p.add_skills(&analysis.skills);
@@ -467,8 +487,81 @@ impl AiService {
         }
     }
 
-    /// The `top` best of the `k` jobs nearest the profile that pass `filter`, scored, best
-    /// first (ties: lower id).
+    /// The candidate stage of a job recommendation: the `k` jobs nearest the profile on
+    /// `overall` that pass `filter` (the vector arm), then the jobs the vector arm missed among
+    /// the `AI_RECOMMEND_LEXICAL_CANDIDATES` best by BM25F for the profile's position and
+    /// skills under the same filter (the lexical arm), with their `overall` distance. Also
+    /// says how many of them the vector arm found (they come first).
+    pub(super) fn job_candidates(
+        &self,
+        profile: &Profile,
+        filter: Option<&Filter>,
+        k: usize,
+    ) -> Result<(Vec<SearchHit>, usize)> {
+        let mut hits = self.nearest(Collection::Jobs, &profile.overall, k, filter)?;
+        let from_vector = hits.len();
+        let depth = self.config.recommend_lexical_candidates;
+        // No vector hit: nothing passes the filter, or the profile's vector is not comparable.
+        if depth == 0 || hits.is_empty() {
+            return Ok((hits, from_vector));
+        }
+        let q = profile_query(profile);
+        if q.is_empty() {
+            return Ok((hits, from_vector));
+        }
+        let found = self
+            .engine
+            .search_text(Collection::Jobs, &q, depth, filter)?;
+        let mut known: Vec<u64> = hits.iter().map(|h| h.id).collect();
+        known.sort_unstable();
+        let new: Vec<u64> = found
+            .iter()
+            .map(|h| h.id)
+            .filter(|id| known.binary_search(id).is_err())
+            .collect();
+        if new.is_empty() {
+            return Ok((hits, from_vector));
+        }
+        // The vector arm compared the profile's vector with the jobs': same dimension.
+        let distances =
+            self.engine
+                .distances(Collection::Jobs, "overall", &profile.overall, &new)?;
+        for (id, distance) in new.into_iter().zip(distances) {
+            // The version read after the distance: at worst a newer one, whose features are
+            // then read (and scored with the older vector's distance, once).
+            if let (Some(distance), Some(version)) =
+                (distance, self.engine.version(Collection::Jobs, id))
+            {
+                hits.push(SearchHit {
+                    id,
+                    version,
+                    distance,
+                });
+            }
+        }
+        Ok((hits, from_vector))
+    }
+
+    /// A user's job candidates for a recommendation of `limit` jobs without filters (ids, and
+    /// how many of them the vector arm found): the evaluation's candidate-stage diagnostics.
+    pub(crate) async fn job_candidates_of(
+        &self,
+        user: Id,
+        limit: usize,
+    ) -> Result<(Vec<u64>, usize)> {
+        let profile = self.user_profile(user, None).await?;
+        if profile.overall.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let k = (limit * 10)
+            .max(self.config.recommend_candidates)
+            .min(MAX_K);
+        let (hits, from_vector) = self.job_candidates(&profile, None, k)?;
+        Ok((hits.iter().map(|h| h.id).collect(), from_vector))
+    }
+
+    /// The `top` best of the job candidates ([`AiService::job_candidates`], `k` from the
+    /// vector arm), scored, best first (ties: lower id).
     pub(super) fn rank_jobs(
         &self,
         profile: &Profile,
@@ -481,7 +574,7 @@ impl AiService {
         if profile.overall.is_empty() {
             return Ok(Vec::new());
         }
-        let hits = self.nearest(Collection::Jobs, &profile.overall, k, filter)?;
+        let (hits, _) = self.job_candidates(profile, filter, k)?;
         let scorer = JobScorer::new(profile, wishes);
         let mut missed = Vec::new();
         // Cached jobs are scored from their cards under the cache's read lock, and only the
@@ -894,6 +987,29 @@ mod tests {
         };
         let out = coalesce(vec![rec(1, 1, 0.1), rec(1, 2, 0.2), rec(1, 1, 0.3)]);
         assert_eq!(out, vec![rec(1, 2, 0.2), rec(1, 1, 0.3)]);
+    }
+
+    #[test]
+    fn profile_query_is_the_position_then_the_skills_in_whole_terms() {
+        let mut p = Profile {
+            position: Some("高级Java开发工程师".into()),
+            ..Profile::default()
+        };
+        p.add_skills(&["Java".into(), "Spring Boot".into(), "Node.js".into()]);
+        let terms: Vec<String> = profile_query(&p)
+            .terms
+            .into_iter()
+            .map(|t| t.term)
+            .collect();
+        assert_eq!(
+            terms,
+            ["高级", "java", "开发", "发工", "工程", "程师", "spring", "boot", "node.js"]
+        );
+        // Short however many skills the profile names; nothing to ask without either.
+        let names: Vec<String> = (0..40).map(|i| format!("skill{i}x")).collect();
+        p.add_skills(&names);
+        assert_eq!(profile_query(&p).terms.len(), LEXICAL_QUERY_TERMS);
+        assert!(profile_query(&Profile::default()).is_empty());
     }
 
     #[test]
