@@ -492,31 +492,30 @@ impl LexicalIndex {
     }
 
     /// Like [`LexicalIndex::search`] over the given entities only (a filter's few matches):
-    /// each one's terms looked up.
+    /// scored together by [`LexicalIndex::scores_of`], the `k` best kept (ties: the earlier
+    /// document, as in a full search).
     pub fn search_among(&self, q: &Query, k: usize, ids: &[u64]) -> Vec<LexHit> {
-        let terms = self.resolve(q);
-        if terms.is_empty() || k == 0 {
+        if k == 0 {
             return Vec::new();
         }
-        let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
-        for id in ids {
-            let Some(&doc) = self.live.get(id) else {
-                continue;
-            };
-            let mut score = 0f32;
-            for (_, p, w) in &terms {
-                if let Ok(i) = p.docs.binary_search(&doc) {
-                    score += w * saturate(p.tfs[i]);
-                }
-            }
-            if score > 0.0 {
-                heap.push(Scored(score, doc));
-                if heap.len() > k {
-                    heap.pop();
-                }
-            }
+        let mut hits: Vec<(u32, LexHit)> = ids
+            .iter()
+            .zip(self.scores_of(q, ids))
+            .filter_map(|(id, h)| {
+                let h = h.filter(|h| h.score > 0.0)?;
+                Some((*self.live.get(id)?, h))
+            })
+            .collect();
+        let order = |a: &(u32, LexHit), b: &(u32, LexHit)| {
+            b.1.score.total_cmp(&a.1.score).then(a.0.cmp(&b.0))
+        };
+        if hits.len() > k {
+            hits.select_nth_unstable_by(k - 1, order);
+            hits.truncate(k);
         }
-        self.finish(heap, &terms)
+        let mut hits: Vec<LexHit> = hits.into_iter().map(|(_, h)| h).collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        hits
     }
 
     fn finish(&self, heap: BinaryHeap<Scored>, terms: &[(usize, &Postings, f32)]) -> Vec<LexHit> {
