@@ -10,7 +10,6 @@ use clap::{Args, ValueEnum};
 
 /// Ollama's address when OLLAMA_HOST is not set.
 pub const DEFAULT_OLLAMA_HOST: &str = "http://localhost:11434";
-/// Default beam width of the recommendations' candidate search (`AI_RECOMMEND_EF`).
 /// The request limit unless the LLM needs more: under the gateway's 30 s, so its callers get
 /// our JSON answer rather than the gateway's error.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(25);
@@ -41,6 +40,7 @@ pub const DEFAULT_CONTEXT_TOKENS: u32 = 4096;
 /// Roles that act for any user unless `AI_ADMIN_ROLES` says otherwise.
 pub const DEFAULT_ADMIN_ROLES: &str = "admin,super_admin,service";
 
+/// Default beam width of the recommendations' candidate search (`AI_RECOMMEND_EF`).
 pub const DEFAULT_RECOMMEND_EF: usize = 64;
 /// Default depth of the recommendations' lexical candidates (`AI_RECOMMEND_LEXICAL_CANDIDATES`):
 /// off, since at 100,000 jobs the arm triples a recommendation's median time (BENCHMARKS.md).
