@@ -20,6 +20,8 @@
 //!   `token` event reaches the client through the router (the stub then waits 5 ms before
 //!   its next chunk, so no batching can hide a delay).
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -187,12 +189,6 @@ async fn call(router: &Router, req: Request<Body>) -> (StatusCode, Bytes) {
 }
 
 /// `p50`/`p99` of `samples` (sorted in place).
-fn percentiles(samples: &mut [f64]) -> (f64, f64) {
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.50), at(0.99))
-}
-
 fn chat_turns(c: &mut Criterion) {
     let rt = runtime();
     let stub = Arc::new(Stub::default());
@@ -235,9 +231,9 @@ fn chat_turns(c: &mut Criterion) {
             llm.push(llm_ms);
             overhead.push(ms - llm_ms);
         }
-        let (t50, t99) = percentiles(&mut total);
-        let (l50, l99) = percentiles(&mut llm);
-        let (o50, o99) = percentiles(&mut overhead);
+        let (t50, t99) = common::percentiles(&mut total);
+        let (l50, l99) = common::percentiles(&mut llm);
+        let (o50, o99) = common::percentiles(&mut overhead);
         eprintln!(
             "chat_turn {kind} (n={n}, history >= {HISTORY} messages): total p50 {t50:.2} ms p99 \
              {t99:.2} ms; llm call p50 {l50:.2} ms p99 {l99:.2} ms; overhead outside the LLM p50 \
@@ -271,7 +267,7 @@ fn chat_turns(c: &mut Criterion) {
             lag.push(seen.duration_since(first).as_secs_f64() * 1e6);
         });
     }
-    let (p50, p99) = percentiles(&mut lag);
+    let (p50, p99) = common::percentiles(&mut lag);
     eprintln!("sse first chunk -> first token event (n=300): p50 {p50:.1} µs, p99 {p99:.1} µs");
 }
 

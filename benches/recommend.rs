@@ -18,6 +18,8 @@
 //! `AI_RECOMMEND_CANDIDATES`, `AI_RECOMMEND_EF` and `AI_RECOMMEND_LEXICAL_CANDIDATES` apply as
 //! in `serve` (e.g. `AI_RECOMMEND_LEXICAL_CANDIDATES=0` for vector candidates only).
 
+mod common;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -47,14 +49,6 @@ fn jobs_n() -> usize {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000)
-}
-
-/// The data dir for `n` jobs (under the cargo target dir).
-pub fn data_dir(n: usize) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    PathBuf::from(target)
-        .join("bench-data")
-        .join(format!("recommend-{n}"))
 }
 
 struct Gen {
@@ -195,7 +189,7 @@ fn upsert(
 
 /// Builds (or finds) the data dir for `n` jobs.
 pub fn build(n: usize) -> PathBuf {
-    let dir = data_dir(n);
+    let dir = common::data_dir("recommend", n);
     let done = dir.join("COMPLETE");
     if done.exists() {
         return dir;
@@ -395,12 +389,6 @@ fn recall_200(
     )
 }
 
-fn percentiles(samples: &mut [f64]) -> (f64, f64) {
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.50), at(0.99))
-}
-
 fn jobs_request(user: u64, filters: Option<serde_json::Value>) -> RecommendRequest {
     serde_json::from_value(json!({"user_id": user, "limit": 10, "filters": filters}))
         .expect("request")
@@ -465,7 +453,7 @@ fn recommend(c: &mut Criterion) {
             samples.push(t.elapsed().as_secs_f64() * 1e6);
             black_box(r);
         }
-        let (p50, p99) = percentiles(&mut samples);
+        let (p50, p99) = common::percentiles(&mut samples);
         eprintln!("ann/jobs k={k}: n=2000 p50 {p50:.0} µs, p99 {p99:.0} µs");
     }
     // The candidates' narrow beam against full beams: blocks of 2,000 distinct queries per
@@ -491,7 +479,7 @@ fn recommend(c: &mut Criterion) {
     // What each setting returns, against an exact scan (200 queries).
     let truth = exact_200(&engine, &distinct[..200]);
     for ((name, ef), s) in settings.iter().zip(samples.iter_mut()) {
-        let (p50, p99) = percentiles(s);
+        let (p50, p99) = common::percentiles(s);
         let (r10, r200) = recall_200(&engine, &distinct, &truth, *ef);
         eprintln!(
             "ann/jobs k=200 {name}: n={} p50 {p50:.0} µs, p99 {p99:.0} µs; recall of the exact top 10 {r10:.3}, top 200 {r200:.3}",
@@ -530,8 +518,8 @@ fn recommend(c: &mut Criterion) {
                 }
             }
         }
-        let (p50a, p99a) = percentiles(&mut a);
-        let (p50b, p99b) = percentiles(&mut b);
+        let (p50a, p99a) = common::percentiles(&mut a);
+        let (p50b, p99b) = common::percentiles(&mut b);
         eprintln!(
             "recommend/jobs alternating blocks: served ef={} p50 {p50a:.0} µs p99 {p99a:.0} µs; ef=200 p50 {p50b:.0} µs p99 {p99b:.0} µs",
             service.config().recommend_ef
@@ -561,7 +549,7 @@ fn recommend(c: &mut Criterion) {
                 empty += 1;
             }
         }
-        let (p50, p99) = percentiles(&mut samples);
+        let (p50, p99) = common::percentiles(&mut samples);
         eprintln!(
             "recommend/{name}: n=2000 p50 {p50:.0} µs, p99 {p99:.0} µs (empty answers: {empty})"
         );
@@ -583,7 +571,7 @@ fn recommend(c: &mut Criterion) {
             .expect("ok");
         samples.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    let (p50, p99) = percentiles(&mut samples);
+    let (p50, p99) = common::percentiles(&mut samples);
     eprintln!("recommend/companies: n=1000 p50 {p50:.0} µs, p99 {p99:.0} µs");
     let mut job = 0u64;
     let cand = |job: u64| -> CandidatesRequest {
@@ -605,7 +593,7 @@ fn recommend(c: &mut Criterion) {
             .expect("ok");
         samples.push(t.elapsed().as_secs_f64() * 1e6);
     }
-    let (p50, p99) = percentiles(&mut samples);
+    let (p50, p99) = common::percentiles(&mut samples);
     eprintln!("recommend/candidates: n=1000 p50 {p50:.0} µs, p99 {p99:.0} µs");
     g.finish();
 }
@@ -642,7 +630,7 @@ fn quick(
             ann.push(t.elapsed().as_secs_f64() * 1e6);
         }
     }
-    let (p50, p99) = percentiles(&mut ann);
+    let (p50, p99) = common::percentiles(&mut ann);
     // What it returns, against an exact scan (200 queries).
     let queries = distinct_resumes(&engine, 200);
     let truth = exact_200(&engine, &queries);
@@ -652,7 +640,7 @@ fn quick(
         ann.len(),
     );
     for ((name, _), s) in cases.iter().zip(samples.iter_mut()) {
-        let (p50, p99) = percentiles(s);
+        let (p50, p99) = common::percentiles(s);
         eprintln!(
             "quick recommend/{name}: n={} p50 {p50:.0} µs, p99 {p99:.0} µs",
             s.len()

@@ -14,6 +14,8 @@
 //! `p50`/`p99`, the lexical index's memory per job and the time to open the engine with and
 //! without the lexical index (its rebuild from redb) to stderr.
 
+mod common;
+
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -41,13 +43,6 @@ fn jobs_n() -> usize {
         .unwrap_or(100_000)
 }
 
-fn data_dir(n: usize) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    PathBuf::from(target)
-        .join("bench-data")
-        .join(format!("search-{n}"))
-}
-
 fn options(lexical: bool) -> EngineOptions {
     EngineOptions {
         indexed: IndexedVectors::only(&[
@@ -70,7 +65,7 @@ fn cities() -> Vec<String> {
 }
 
 fn build(n: usize) -> PathBuf {
-    let dir = data_dir(n);
+    let dir = common::data_dir("search", n);
     let done = dir.join("COMPLETE");
     if done.exists() {
         return dir;
@@ -153,12 +148,6 @@ fn e_model(e: &HashEmbedder) -> &str {
     e.model_id()
 }
 
-fn percentiles(samples: &mut [f64]) -> (f64, f64) {
-    samples.sort_by(f64::total_cmp);
-    let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
-    (at(0.5), at(0.99))
-}
-
 fn bench(c: &mut Criterion) {
     let n = jobs_n();
     let dir = build(n);
@@ -228,7 +217,7 @@ fn bench(c: &mut Criterion) {
                 t.elapsed().as_secs_f64() * 1e6
             })
             .collect();
-        let (p50, p99) = percentiles(&mut samples);
+        let (p50, p99) = common::percentiles(&mut samples);
         eprintln!(
             "search/{name}: p50 {p50:.0} µs, p99 {p99:.0} µs over {} queries",
             qs.len()

@@ -20,6 +20,8 @@
 //! `p50`/`p99` lines to stderr; the two analysis variants are interleaved request by request
 //! so disk noise (fsync) hits both alike, and the median of the paired differences is printed.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -91,12 +93,6 @@ fn analyze_request(id: u64) -> Request<Body> {
 }
 
 /// `p50`/`p99` of `samples` (sorted in place), in microseconds.
-fn percentiles(samples: &mut [f64]) -> (f64, f64) {
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    (at(0.50), at(0.99))
-}
-
 /// Microseconds one request takes, response body read.
 fn timed(rt: &tokio::runtime::Runtime, router: &Router, req: Request<Body>) -> f64 {
     let t = Instant::now();
@@ -131,7 +127,7 @@ fn health(c: &mut Criterion) {
             timed(&rt, &router, req)
         })
         .collect();
-    let (p50, p99) = percentiles(&mut lat);
+    let (p50, p99) = common::percentiles(&mut lat);
     eprintln!("health single requests (n=5000): p50 {p50:.1} µs, p99 {p99:.1} µs");
 }
 
@@ -205,11 +201,11 @@ fn analyze(c: &mut Criterion) {
         CircuitState::Open,
         "the breaker stayed open (a cool-down probe would be one refused connect)"
     );
-    let (p50, p99) = percentiles(&mut none);
+    let (p50, p99) = common::percentiles(&mut none);
     eprintln!("analyze_job_2kb llm_none single requests (n={n}): p50 {p50:.1} µs, p99 {p99:.1} µs");
-    let (p50, p99) = percentiles(&mut dead);
+    let (p50, p99) = common::percentiles(&mut dead);
     eprintln!("analyze_job_2kb ollama_dead_breaker_open (n={n}): p50 {p50:.1} µs, p99 {p99:.1} µs");
-    let (p50, _) = percentiles(&mut extra);
+    let (p50, _) = common::percentiles(&mut extra);
     eprintln!("dead Ollama, breaker open: median paired extra cost {p50:.1} µs per analysis");
 }
 
@@ -276,9 +272,9 @@ fn analyze_with_postgres(c: &mut Criterion) {
             analyze_request(down_next.fetch_add(1, Ordering::Relaxed)),
         ));
     }
-    let (p50, p99) = percentiles(&mut a);
+    let (p50, p99) = common::percentiles(&mut a);
     eprintln!("analyze_job_2kb postgres up (n={n}): p50 {p50:.1} µs, p99 {p99:.1} µs");
-    let (p50, p99) = percentiles(&mut b);
+    let (p50, p99) = common::percentiles(&mut b);
     eprintln!("analyze_job_2kb postgres down (n={n}): p50 {p50:.1} µs, p99 {p99:.1} µs");
     let backlog = |s: &AiService| {
         s.databases()
