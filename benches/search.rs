@@ -5,7 +5,7 @@
 //! Data (built once, then reused from `target/bench-data/search-<jobs>`): `JF_BENCH_JOBS` jobs
 //! (default 100,000) whose texts are the occupations of the bundled classification (title =
 //! name with a seniority prefix, description = definition, requirements = tasks and three
-//! lexicon skills, company = one of 2,000), embedded by the built-in embedder, in 100 cities
+//! lexicon skills, company = one of 2,000), embedded by the built-in embedder (static word vectors), in 100 cities
 //! (1% of the jobs each); graphs on `overall` and `title`. Queries: the classification's
 //! market aliases (what `eval-search` asks).
 //!
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 
-use jobfirst_ai::ai::HashEmbedder;
+use jobfirst_ai::ai::{Embedder, StaticEmbedder};
 use jobfirst_ai::analysis::city::Cities;
 use jobfirst_ai::eval::search::{display_name, occupations, queries};
 use jobfirst_ai::lexical::Query;
@@ -33,8 +33,6 @@ use jobfirst_ai::service::hybrid::{
 use jobfirst_ai::vector::{
     Collection, Engine, EngineOptions, EntityUpsert, Filter, IndexedVectors, Payload,
 };
-
-const DIM: usize = 384;
 
 fn jobs_n() -> usize {
     std::env::var("JF_BENCH_JOBS")
@@ -65,7 +63,7 @@ fn cities() -> Vec<String> {
 }
 
 fn build(n: usize) -> PathBuf {
-    let dir = common::data_dir("search", n);
+    let dir = common::data_dir("search-static", n);
     let done = dir.join("COMPLETE");
     if done.exists() {
         return dir;
@@ -82,7 +80,7 @@ fn build(n: usize) -> PathBuf {
         .map(|o| o.name.clone())
         .collect();
     let cities = cities();
-    let e = HashEmbedder::new(DIM);
+    let e = StaticEmbedder::bundled();
     let mut buf = Vec::new();
     for i in 0..n {
         let o = &occ[(i * 7_919) % occ.len()];
@@ -125,12 +123,12 @@ fn build(n: usize) -> PathBuf {
         });
         if buf.len() == 5_000 {
             engine
-                .upsert_batch(Collection::Jobs, e_model(&e), std::mem::take(&mut buf))
+                .upsert_batch(Collection::Jobs, e.model_id(), std::mem::take(&mut buf))
                 .expect("jobs");
         }
     }
     engine
-        .upsert_batch(Collection::Jobs, e_model(&e), std::mem::take(&mut buf))
+        .upsert_batch(Collection::Jobs, e.model_id(), std::mem::take(&mut buf))
         .expect("jobs");
     engine.rebuild(Collection::Jobs).expect("graphs");
     drop(engine);
@@ -141,11 +139,6 @@ fn build(n: usize) -> PathBuf {
         t.elapsed().as_secs_f64()
     );
     dir
-}
-
-fn e_model(e: &HashEmbedder) -> &str {
-    use jobfirst_ai::ai::Embedder;
-    e.model_id()
 }
 
 fn bench(c: &mut Criterion) {
@@ -173,7 +166,7 @@ fn bench(c: &mut Criterion) {
     );
     let occ = occupations().expect("classification");
     let qs: Vec<String> = queries(&occ).into_iter().map(|q| q.text).collect();
-    let e = HashEmbedder::new(DIM);
+    let e = StaticEmbedder::bundled();
     let city = Filter::eq("city", cities()[3].as_str());
     let run = |i: usize, mode: SearchMode, filter: Option<&Filter>| {
         let text = &qs[i % qs.len()];

@@ -86,8 +86,13 @@ impl From<String> for Secret {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EmbeddingProvider {
-    /// Offline hashed word and CJK character n-grams; deterministic, no network.
+    /// Offline static word vectors distilled from multilingual-e5-small (bundled, 256
+    /// dimensions); deterministic, no network. A data dir whose vectors came from the older
+    /// hashing embedder keeps using it.
     Builtin,
+    /// Offline hashed word and CJK character n-grams (the built-in embedder until static word
+    /// vectors; EMBEDDING_DIM dimensions).
+    Hash,
     /// Ollama `POST /api/embed` (EMBEDDING_MODEL at EMBEDDING_URL or OLLAMA_HOST; the
     /// dimension is learnt from the model at start).
     Ollama,
@@ -95,6 +100,13 @@ pub enum EmbeddingProvider {
     /// text-embedding-3-small; EMBEDDING_URL includes /v1 and defaults to LLM_URL; bearer key
     /// EMBEDDING_API_KEY, else OPENAI_API_KEY; the dimension is learnt from the model at start).
     Openai,
+}
+
+impl EmbeddingProvider {
+    /// Whether the embedder runs in process (no server, no timeout).
+    pub fn is_offline(self) -> bool {
+        matches!(self, EmbeddingProvider::Builtin | EmbeddingProvider::Hash)
+    }
 }
 
 /// Which LLM analyses texts and answers chat.
@@ -159,7 +171,8 @@ pub struct ServeArgs {
     /// Seconds an LLM analysis stays cached (keyed by a hash of its input); 0 disables.
     #[arg(long, env = "AI_CACHE_TTL", default_value_t = 3600)]
     pub cache_ttl: u64,
-    /// Embedder: builtin (offline, default), ollama or openai.
+    /// Embedder: builtin (offline static word vectors, default), hash (offline hashed
+    /// n-grams), ollama or openai.
     #[arg(long, env = "EMBEDDING_PROVIDER", value_enum, default_value_t = EmbeddingProvider::Builtin)]
     pub embedding_provider: EmbeddingProvider,
     /// Embedding model name for the ollama/openai embedders (default nomic-embed-text for
@@ -178,7 +191,7 @@ pub struct ServeArgs {
     /// embedder and the LLM are different servers; an empty value sends no key).
     #[arg(long, env = "EMBEDDING_API_KEY", hide_env_values = true)]
     pub embedding_api_key: Option<Secret>,
-    /// Dimension of the builtin embedder's vectors (changing it requires a new data dir).
+    /// Dimension of the hash embedder's vectors (changing it requires a new data dir).
     #[arg(long, env = "EMBEDDING_DIM", default_value_t = 384)]
     pub embedding_dim: usize,
     /// LLM provider: ollama, openai or none (rule-based analysers only). Default: ollama when
@@ -636,11 +649,7 @@ impl ServeArgs {
             ));
         }
         let llm_on = llm_provider != LlmProvider::None;
-        let analysis = analysis_budget(
-            llm_timeout,
-            llm_on,
-            self.embedding_provider != EmbeddingProvider::Builtin,
-        );
+        let analysis = analysis_budget(llm_timeout, llm_on, !self.embedding_provider.is_offline());
         // A chat turn answers 503 only once the model's time is up.
         let budget = if llm_on {
             analysis.max(chat_timeout + FALLBACK_MARGIN)
@@ -660,7 +669,7 @@ impl ServeArgs {
                              {:.1} s, or lower AI_LLM_TIMEOUT_SECS / AI_CHAT_TIMEOUT_SECS",
                             t.as_secs_f64(),
                             llm_timeout.as_secs_f64(),
-                            if self.embedding_provider == EmbeddingProvider::Builtin {
+                            if self.embedding_provider.is_offline() {
                                 ""
                             } else {
                                 " and as long again for the embedder"
@@ -693,7 +702,9 @@ impl ServeArgs {
         }
         let openai_api_key = self.openai_api_key.filter(|k| !k.is_empty());
         let (embedding_url, embedding_api_key) = match self.embedding_provider {
-            EmbeddingProvider::Builtin | EmbeddingProvider::Ollama => (self.embedding_url, None),
+            EmbeddingProvider::Builtin | EmbeddingProvider::Hash | EmbeddingProvider::Ollama => {
+                (self.embedding_url, None)
+            }
             EmbeddingProvider::Openai => {
                 let url = self.embedding_url.or_else(|| self.llm_url.clone());
                 if url.is_none() {

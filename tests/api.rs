@@ -7,7 +7,7 @@ mod support;
 use serde_json::{json, Value};
 use support::{spawn_app, spawn_app_with, TestApp};
 
-const DIM: usize = 384;
+const DIM: usize = 256;
 
 fn job(title: &str, location: &str, requirements: &str, salary: Option<(f64, f64)>) -> Value {
     let mut d = json!({
@@ -79,14 +79,65 @@ async fn health_reports_service_and_components() {
     assert_eq!(r.body["service"], "ai-service");
     assert!(r.body["timestamp"].as_str().unwrap().contains('T'));
     let c = &r.body["components"];
-    assert_eq!(c["embedder"]["model"], "builtin-hash-384-v1");
-    assert_eq!(c["embedder"]["dimension"], 384);
+    assert_eq!(c["embedder"]["model"], "builtin-static-e5-256-v1");
+    assert_eq!(c["embedder"]["dimension"], 256);
     assert_eq!(c["index"]["collections"].as_array().unwrap().len(), 3);
     assert_eq!(c["llm"]["status"], "disabled");
     for k in ["postgres", "mysql", "outbox"] {
         assert_eq!(c[k]["status"], "not_configured", "{k}");
     }
     assert_eq!(c["outbox"]["backlog"], 0);
+}
+
+/// A data dir made by the hashing embedder (the built-in one before static word vectors)
+/// keeps working under the default provider: same model, its jobs found, new writes taken.
+#[tokio::test]
+async fn a_data_dir_of_the_hashing_embedder_keeps_it() {
+    use jobfirst_ai::config::EmbeddingProvider;
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = support::spawn_app_configured(dir, |a| {
+        a.sample_data = Some(false);
+        a.embedding_provider = EmbeddingProvider::Hash;
+    })
+    .await;
+    let job = |t: &str| {
+        json!({"title": t, "company": "甲公司", "location": "北京",
+        "description": "负责后端服务开发", "requirements": "熟悉Rust"})
+    };
+    assert_eq!(
+        analyze_job(&app, json!(1), job("Rust后端工程师"))
+            .await
+            .status,
+        200
+    );
+    let dir = app.stop().await;
+    let app = support::spawn_app_configured(dir, |a| a.sample_data = Some(false)).await;
+    let r = app.get("/health").await;
+    assert_eq!(
+        r.body["components"]["embedder"]["model"],
+        "builtin-hash-384-v1"
+    );
+    assert_eq!(r.body["components"]["embedder"]["dimension"], 384);
+    assert_eq!(
+        analyze_job(&app, json!(2), job("Go后端工程师"))
+            .await
+            .status,
+        200
+    );
+    let r = app
+        .post(
+            "/api/v1/search/jobs",
+            &json!({"query": "Rust后端", "limit": 2}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["results"][0]["job_id"], 1, "{}", r.body);
+    // The query was embedded by the same model: its vector matched the collection's.
+    assert!(
+        r.body["results"][0]["distance"].as_f64().is_some(),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]

@@ -192,7 +192,7 @@ async fn a_task_goes_from_processing_to_completed_with_the_real_analysis() {
     }
     assert_eq!(
         res["vectors"]["content_vector"].as_array().unwrap().len(),
-        384
+        256
     );
     // The original mock's top-level fields, from the real analysis.
     assert_eq!(d["score"], res["analysis"]["score"]);

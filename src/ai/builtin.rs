@@ -99,7 +99,7 @@ impl Embedder for HashEmbedder {
     }
 }
 
-enum Token {
+pub(crate) enum Token {
     /// A lowercased Latin word (letters, digits and the `+#.` of names like c++, c#, node.js).
     Word(String),
     /// A run of consecutive CJK characters.
@@ -116,7 +116,7 @@ pub(crate) fn is_cjk(c: char) -> bool {
         | 0x20000..=0x2A6DF)
 }
 
-fn tokenize(text: &str) -> Vec<Token> {
+pub(crate) fn tokenize(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
     let mut word = String::new();
     let mut cjk = String::new();
@@ -156,7 +156,7 @@ fn tokenize(text: &str) -> Vec<Token> {
 }
 
 /// FNV-1a 64 over a kind byte and the feature text.
-fn fnv1a(kind: u8, s: &str) -> u64 {
+pub(crate) fn fnv1a(kind: u8, s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in std::iter::once(kind).chain(s.bytes()) {
         h ^= b as u64;

@@ -4,11 +4,13 @@
 //! the embedder contract's check ([`check_vectors`]) every network answer goes through.
 
 pub mod builtin;
+pub mod static_embed;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use builtin::HashEmbedder;
+pub use static_embed::StaticEmbedder;
 
 /// A boxed future, so embedders can be used as trait objects.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

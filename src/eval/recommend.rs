@@ -1194,8 +1194,8 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-/// Generates the set, loads it into a fresh service (built-in embedder, rule-based analysis,
-/// no LLM, no databases), asks every mode for every query's top 10 and reports the means.
+/// Generates the set, loads it into a fresh service (built-in embedder, or the hashing one
+/// with `EMBEDDING_PROVIDER=hash`; rule-based analysis, no LLM, no databases), asks every mode for every query's top 10 and reports the means.
 /// `emit` receives each mode's row as it is measured.
 pub async fn run(
     cfg: &RecommendEvalConfig,
@@ -1242,6 +1242,19 @@ pub async fn run(
     let mut args = ServeArgs::for_tests(dir);
     args.sample_data = Some(false);
     args.recommend_settings_from_env();
+    // The offline embedder to compare (EMBEDDING_PROVIDER=hash: the hashing one).
+    if let Ok(p) = std::env::var("EMBEDDING_PROVIDER") {
+        use clap::ValueEnum;
+        args.embedding_provider = crate::config::EmbeddingProvider::from_str(&p, true)
+            .ok()
+            .filter(|p| p.is_offline())
+            .ok_or_else(|| {
+                RecommendEvalError::Invalid(format!(
+                    "EMBEDDING_PROVIDER={p}: eval-recommend runs the offline embedders only \
+                     (builtin or hash)"
+                ))
+            })?;
+    }
     let config = args.validate()?;
     let service = AiService::open(config).await?;
 

@@ -209,8 +209,9 @@ pub struct Mode {
     pub weights: ArmWeights,
 }
 
-/// The modes reported; with `grid`, fusions with other arm weights as well.
-pub fn modes(grid: bool) -> Vec<Mode> {
+/// The modes reported (weighted fusions with the weights the service uses for `model`); with
+/// `grid`, fusions with other arm weights as well.
+pub fn modes(grid: bool, model: &str) -> Vec<Mode> {
     let m = |name, mode, vectors, fusion, weights| Mode {
         name,
         mode,
@@ -219,7 +220,7 @@ pub fn modes(grid: bool) -> Vec<Mode> {
         weights,
     };
     let both: &'static [&'static str] = &["overall", "title"];
-    let d = ArmWeights::default();
+    let d = ArmWeights::for_model(model);
     let w = |lexical, overall, other| ArmWeights {
         lexical,
         overall,
@@ -237,10 +238,12 @@ pub fn modes(grid: bool) -> Vec<Mode> {
     if grid {
         for (name, f, wt) in [
             ("w 1/1/1", wsum, w(1.0, 1.0, 1.0)),
+            ("w 1/0.25/0.5", wsum, w(1.0, 0.25, 0.5)),
             ("w 1/0.5/1", wsum, w(1.0, 0.5, 1.0)),
             ("w 1/0.5/0.5", wsum, w(1.0, 0.5, 0.5)),
             ("w 1/0.1/0.2", wsum, w(1.0, 0.1, 0.2)),
-            ("w 1/0.25/0.25", wsum, w(1.0, 0.25, 0.25)),
+            ("w 1/1/2", wsum, w(1.0, 1.0, 2.0)),
+            ("w 1/2/2", wsum, w(1.0, 2.0, 2.0)),
         ] {
             out.push(m(name, SearchMode::Hybrid, both, f, wt));
         }
@@ -391,7 +394,12 @@ pub async fn run(
     }
     let engine = service.engine().clone();
     let mut rows = Vec::new();
-    for mode in modes(cfg.grid) {
+    let model = service
+        .engine()
+        .collection_stats(Collection::Jobs)
+        .model
+        .unwrap_or_default();
+    for mode in modes(cfg.grid, &model) {
         let engine = engine.clone();
         let qs = queries.clone();
         let vectors = vectors.clone();

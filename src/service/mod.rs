@@ -442,6 +442,7 @@ fn carry_first_analysis(engine: &Engine, c: Collection, batch: &mut [EntityUpser
 fn embedding_provider_name(p: EmbeddingProvider) -> &'static str {
     match p {
         EmbeddingProvider::Builtin => "builtin",
+        EmbeddingProvider::Hash => "hash",
         EmbeddingProvider::Ollama => "ollama",
         EmbeddingProvider::Openai => "openai",
     }
@@ -591,8 +592,27 @@ async fn build_embedder(config: &Config, engine: &Engine) -> Result<Arc<dyn Embe
     let model_or = |default| config.embedding_model.as_deref().unwrap_or(default);
     let embedder: Arc<dyn Embedder> = match config.embedding_provider {
         EmbeddingProvider::Builtin => {
-            return Ok(Arc::new(crate::ai::HashEmbedder::new(config.embedding_dim)));
+            let e = crate::ai::StaticEmbedder::bundled();
+            // A data dir built by the hashing embedder (the built-in one before static word
+            // vectors) keeps it: its vectors stay comparable and its writes accepted.
+            let hashed = engine.stats().into_iter().find_map(|s| {
+                let m = s.model?;
+                (m != e.model_id() && m.starts_with("builtin-hash-")).then_some(s.dimension)
+            });
+            match hashed {
+                Some(dim) => {
+                    tracing::warn!(
+                        dimension = dim,
+                        "the data dir holds vectors of the hashing embedder: keeping it; a new \
+                         data dir (or a PostgreSQL rebuild into one) gets the static word \
+                         vectors, which find far more (BENCHMARKS.md, eval-search)"
+                    );
+                    Arc::new(crate::ai::HashEmbedder::new(dim))
+                }
+                None => Arc::new(e),
+            }
         }
+        EmbeddingProvider::Hash => Arc::new(crate::ai::HashEmbedder::new(config.embedding_dim)),
         EmbeddingProvider::Ollama => {
             let model = model_or(DEFAULT_OLLAMA_EMBEDDING_MODEL);
             let url = config

@@ -304,6 +304,7 @@ impl AiService {
         };
         let engine = self.engine.clone();
         let fusion = self.config.search_fusion;
+        let weights = ArmWeights::for_model(self.embedder.model_id());
         let text = text.to_string();
         blocking(move || {
             let query = Query::parse(&text);
@@ -318,7 +319,7 @@ impl AiService {
                     filter: filter.as_ref(),
                     mode,
                     fusion,
-                    weights: ArmWeights::default(),
+                    weights,
                 },
             )?;
             let results: Vec<Map<String, Value>> = hits
