@@ -423,7 +423,22 @@ impl LexicalIndex {
 
     /// The `k` best documents for `q` among those `accept` lets through (called only for
     /// documents good enough to enter the top `k`), best first, ties by entity id.
-    pub fn search(&self, q: &Query, k: usize, mut accept: impl FnMut(u64) -> bool) -> Vec<LexHit> {
+    pub fn search(&self, q: &Query, k: usize, accept: impl FnMut(u64) -> bool) -> Vec<LexHit> {
+        self.search_above(q, k, accept, 0.0)
+    }
+
+    /// [`LexicalIndex::search`] knowing that at least `k` accepted documents score above
+    /// `floor` (e.g. the k-th best exact score of documents another arm found): documents at
+    /// or below it are never scored in full, and lists that cannot lift a document above it
+    /// are left out from the start instead of once the walk has met `k` good documents.
+    /// Exact when the premise holds; with a floor set too high, fewer than `k` come back.
+    pub fn search_above(
+        &self,
+        q: &Query,
+        k: usize,
+        mut accept: impl FnMut(u64) -> bool,
+        floor: f32,
+    ) -> Vec<LexHit> {
         let mut terms = self.resolve(q);
         if terms.is_empty() || k == 0 {
             return Vec::new();
@@ -437,7 +452,7 @@ impl LexicalIndex {
         }
         let mut cursor = vec![0usize; terms.len()];
         let mut heap: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
-        let mut theta = 0f32;
+        let mut theta = floor.max(0.0);
         let mut first_essential = 0;
         loop {
             while first_essential < terms.len() && prefix[first_essential + 1] <= theta {
@@ -473,8 +488,8 @@ impl LexicalIndex {
                     score += w * saturate(p.tfs[cursor[t]]);
                 }
             }
-            let full = heap.len() >= k;
-            if (full && score <= theta) || self.dead[doc as usize] {
+            // Below the floor or the k-th best so far (a matched document scores above 0).
+            if score <= theta || self.dead[doc as usize] {
                 continue;
             }
             if !accept(self.entities[doc as usize]) {
@@ -485,7 +500,7 @@ impl LexicalIndex {
                 heap.pop();
             }
             if heap.len() >= k {
-                theta = heap.peek().map_or(0.0, |s| s.0);
+                theta = heap.peek().map_or(0.0, |s| s.0).max(floor);
             }
         }
         self.finish(heap, &terms)
@@ -748,6 +763,20 @@ mod tests {
                         "{query} k={k}: {got:?} vs {want:?}"
                     );
                 }
+            }
+            // A floor from the k-th best of a third of the documents: the same answer.
+            let third: Vec<u64> = (1..=3000).step_by(3).collect();
+            let mut some: Vec<f32> = ix
+                .scores_of(&q, &third)
+                .iter()
+                .flatten()
+                .map(|h| h.score)
+                .collect();
+            some.sort_by(|a, b| b.total_cmp(a));
+            if let Some(kth) = some.get(9).filter(|s| **s > 0.0) {
+                let plain = ix.search(&q, 10, |_| true);
+                let above = ix.search_above(&q, 10, |_| true, kth * (1.0 - 1e-4));
+                assert_eq!(plain, above, "{query}");
             }
             let even: Vec<u64> = ix
                 .search(&q, 10, |id| id % 2 == 0)

@@ -185,11 +185,6 @@ pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>>
     let c = req.collection;
     let depth = req.k.clamp(DEPTH, MAX_K);
     let lexical = req.mode != SearchMode::Vector;
-    let lex_hits = if lexical {
-        engine.search_text(c, req.query, depth, req.filter)?
-    } else {
-        Vec::new()
-    };
     let vector = match req.vector {
         Some(v) if req.mode != SearchMode::Lexical => Some(v),
         _ => None,
@@ -213,14 +208,35 @@ pub fn hybrid(engine: &Engine, req: &HybridRequest<'_>) -> Result<Vec<FusedHit>>
     }
     // Every candidate once, with what the arms that found it already know of it.
     let mut cands = Candidates::new(req.vectors.len());
-    for h in &lex_hits {
-        cands.slot(h.id).0 = Some(Some(*h));
-    }
     for (i, arm) in vec_hits.iter().enumerate() {
         for &(id, sim) in arm {
             cands.slot(id).1[i] = Some(Some(sim));
         }
     }
+    let lex_hits = if lexical {
+        // The vector arms' candidates, scored by BM25F first (the weighted fusion needs those
+        // scores anyway): the k-th best of them is a floor the lexical arm's k-th best
+        // reaches, which spares it most of the common terms' postings (BENCHMARKS.md).
+        let scores = engine.text_scores(c, req.query, &cands.ids);
+        let mut found: Vec<f32> = scores.iter().flatten().map(|h| h.score).collect();
+        for (s, h) in cands.seen.iter_mut().zip(scores) {
+            s.0 = Some(h);
+        }
+        let floor = if found.len() >= depth {
+            let (_, kth, _) = found.select_nth_unstable_by(depth - 1, |a, b| b.total_cmp(a));
+            // Lowered a little: the walk adds the same terms in another order.
+            *kth * (1.0 - 1e-4)
+        } else {
+            0.0
+        };
+        let hits = engine.search_text_above(c, req.query, depth, req.filter, floor)?;
+        for h in &hits {
+            cands.slot(h.id).0 = Some(Some(*h));
+        }
+        hits
+    } else {
+        Vec::new()
+    };
     match req.fusion {
         Fusion::Rrf { k } => {
             // Every arm votes equally: rank fusion needs no calibration, and a semantic

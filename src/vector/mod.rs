@@ -802,6 +802,19 @@ impl Engine {
         k: usize,
         filter: Option<&Filter>,
     ) -> Result<Vec<LexHit>> {
+        self.search_text_above(c, query, k, filter, 0.0)
+    }
+
+    /// [`Engine::search_text`] knowing that at least `k` live entities matching `filter`
+    /// score above `floor` ([`lexical::LexicalIndex::search_above`]).
+    pub fn search_text_above(
+        &self,
+        c: Collection,
+        query: &lexical::Query,
+        k: usize,
+        filter: Option<&Filter>,
+        floor: f32,
+    ) -> Result<Vec<LexHit>> {
         if let Some(f) = filter {
             f.validate()?;
         }
@@ -809,7 +822,7 @@ impl Engine {
         let st = slot.state.read();
         let lx = slot.lexical.read();
         let Some(f) = filter else {
-            return Ok(lx.search(query, k, |_| true));
+            return Ok(lx.search_above(query, k, |_| true, floor));
         };
         let compiled = st.payloads.compile(f);
         // Lookups per match against a pass over the terms' postings.
@@ -826,9 +839,12 @@ impl Engine {
                 .collect();
             return Ok(lx.search_among(query, k, &ids));
         }
-        Ok(lx.search(query, k, |id| {
-            st.live.get(&id).is_some_and(|&pos| compiled.matches(pos))
-        }))
+        Ok(lx.search_above(
+            query,
+            k,
+            |id| st.live.get(&id).is_some_and(|&pos| compiled.matches(pos)),
+            floor,
+        ))
     }
 
     /// BM25F scores of the given entities for `query` (`None`: not indexed or not live), for
