@@ -156,10 +156,11 @@ pub struct ServeArgs {
     #[arg(long, env = "AI_CHAT_MAX_TOKENS", default_value_t = 512)]
     pub chat_max_tokens: u32,
     /// How text searches fuse the lexical and vector rankings: weighted (each arm's scores
-    /// over its best, weighted and summed; for the built-in embedder) or rrf (reciprocal rank
-    /// fusion, k = 60, every arm equal; for a semantic embedder).
-    #[arg(long, env = "AI_SEARCH_FUSION", default_value = "weighted", value_parser = parse_fusion)]
-    pub search_fusion: Fusion,
+    /// over its best, weighted and summed) or rrf (reciprocal rank fusion, k = 60, every arm
+    /// equal). Unset: weighted with the built-in embedders, rrf with an ollama or openai one
+    /// (the best of each on eval-search).
+    #[arg(long, env = "AI_SEARCH_FUSION", value_parser = parse_fusion)]
+    pub search_fusion: Option<Fusion>,
     /// The model's context window in tokens, prompt and answer together (sent to Ollama as
     /// options.num_ctx); a chat's history is cut to fit it beside the system prompt, the
     /// message and AI_CHAT_MAX_TOKENS of answer.
@@ -420,8 +421,8 @@ pub struct Config {
     pub chat_timeout: Duration,
     /// `AI_CHAT_MAX_TOKENS`.
     pub chat_max_tokens: u32,
-    /// `AI_SEARCH_FUSION`.
-    pub search_fusion: Fusion,
+    /// `AI_SEARCH_FUSION` (`None`: chosen by the embedder, [`Fusion::for_model`]).
+    pub search_fusion: Option<Fusion>,
     /// `AI_REQUEST_TIMEOUT_SECS`, or derived: always above [`Config::analysis_budget`].
     pub request_timeout: Duration,
     pub llm_max_concurrent: usize,
@@ -527,7 +528,7 @@ impl ServeArgs {
             llm_breaker_cooldown_secs: 30.0,
             max_tokens: 1024,
             chat_max_tokens: 512,
-            search_fusion: Fusion::default(),
+            search_fusion: None,
             chat_timeout_secs: None,
             context_tokens: DEFAULT_CONTEXT_TOKENS,
             temperature: 0.3,
@@ -906,6 +907,39 @@ mod tests {
         }
         a.recommend_lexical_candidates = crate::vector::MAX_K + 1;
         assert!(got(&a).is_err());
+    }
+
+    #[test]
+    fn the_fusion_follows_the_embedder_unless_set() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let from = |args: &[&str]| {
+            let mut all = vec!["serve"];
+            all.extend_from_slice(args);
+            <Cli as clap::Parser>::try_parse_from(all).map(|c| c.serve.search_fusion)
+        };
+        assert_eq!(from(&[]).unwrap(), None);
+        assert_eq!(
+            from(&["--search-fusion", "weighted"]).unwrap(),
+            Some(Fusion::Weighted)
+        );
+        assert_eq!(
+            from(&["--search-fusion", "rrf"]).unwrap(),
+            Some(Fusion::Rrf { k: 60.0 })
+        );
+        assert!(from(&["--search-fusion", "max"]).is_err());
+        assert_eq!(
+            Fusion::for_model("builtin-static-e5-256-v1"),
+            Fusion::Weighted
+        );
+        assert_eq!(Fusion::for_model("builtin-hash-384-v1"), Fusion::Weighted);
+        assert_eq!(
+            Fusion::for_model("openai:multilingual-e5-small-q4"),
+            Fusion::Rrf { k: 60.0 }
+        );
     }
 
     #[test]

@@ -232,7 +232,13 @@ pub fn modes(grid: bool, model: &str) -> Vec<Mode> {
         m("vector:overall", SearchMode::Vector, &["overall"], wsum, d),
         m("vector", SearchMode::Vector, both, wsum, d),
         m("lexical", SearchMode::Lexical, both, wsum, d),
-        m("hybrid", SearchMode::Hybrid, both, wsum, d),
+        m(
+            "hybrid",
+            SearchMode::Hybrid,
+            both,
+            Fusion::for_model(model),
+            d,
+        ),
         m("hybrid:rrf", SearchMode::Hybrid, both, rrf, d),
     ];
     if grid {

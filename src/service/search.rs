@@ -13,7 +13,9 @@ use crate::entity::Id;
 use crate::lexical::Query;
 use crate::vector::{Collection, Filter, PayloadValue, SearchRequest};
 
-use super::hybrid::{hybrid, query_vectors, ArmWeights, FusedHit, HybridRequest, SearchMode};
+use super::hybrid::{
+    hybrid, query_vectors, ArmWeights, FusedHit, Fusion, HybridRequest, SearchMode,
+};
 
 /// Most results a search may ask for.
 pub const MAX_LIMIT: usize = 100;
@@ -303,7 +305,10 @@ impl AiService {
             _ => Some(self.embed_query(c, text).await?),
         };
         let engine = self.engine.clone();
-        let fusion = self.config.search_fusion;
+        let fusion = self
+            .config
+            .search_fusion
+            .unwrap_or_else(|| Fusion::for_model(self.embedder.model_id()));
         let weights = ArmWeights::for_model(self.embedder.model_id());
         let text = text.to_string();
         blocking(move || {
