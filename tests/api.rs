@@ -89,6 +89,33 @@ async fn health_reports_service_and_components() {
     assert_eq!(c["outbox"]["backlog"], 0);
 }
 
+/// A title the sample data never uses (程序员) finds developers through the vectors, not jobs
+/// whose only match is one common character (员 of 专员).
+#[tokio::test]
+async fn a_word_no_job_uses_finds_its_meaning_not_a_shared_character() {
+    let app = spawn_app_with(std::sync::Arc::new(tempfile::tempdir().unwrap()), true).await;
+    let r = app
+        .post(
+            "/api/v1/search/jobs",
+            &json!({"query": "程序员", "limit": 5}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let titles: Vec<&str> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 5);
+    assert!(
+        titles
+            .iter()
+            .all(|t| t.contains("开发") || t.contains("工程师")),
+        "{titles:?}"
+    );
+}
+
 /// A data dir made by the hashing embedder (the built-in one before static word vectors)
 /// keeps working under the default provider: same model, its jobs found, new writes taken.
 #[tokio::test]

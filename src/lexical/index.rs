@@ -605,6 +605,28 @@ impl LexicalIndex {
         out
     }
 
+    /// The highest score a document holding every term of `q` could reach: each indexed term at
+    /// its highest frequency, each term no document holds at the rarest IDF and a title's
+    /// frequency.
+    pub fn bound_of(&self, q: &Query) -> f32 {
+        let n = self.live.len() as f32;
+        let rarest = (1.0 + (n + 0.5) / 0.5).ln();
+        let top_weight = self.fields.iter().map(|f| f.weight).fold(1.0, f32::max);
+        let resolved = self.resolve(q);
+        let indexed: f32 = resolved
+            .iter()
+            .map(|(_, p, w)| w * saturate(p.max_tf))
+            .sum();
+        let absent: f32 = q
+            .terms
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !resolved.iter().any(|r| r.0 == *i))
+            .map(|(_, t)| t.weight * rarest * saturate(top_weight))
+            .sum();
+        indexed + absent
+    }
+
     /// Total postings of the query's terms: the work of a document-at-a-time pass at worst.
     pub fn postings_of(&self, q: &Query) -> usize {
         self.resolve(q).iter().map(|(_, p, _)| p.docs.len()).sum()

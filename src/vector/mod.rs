@@ -847,6 +847,11 @@ impl Engine {
         ))
     }
 
+    /// The highest BM25F score an entity of `c` holding every term of `query` could reach.
+    pub fn text_bound(&self, c: Collection, query: &lexical::Query) -> f32 {
+        self.slot(c).lexical.read().bound_of(query)
+    }
+
     /// BM25F scores of the given entities for `query` (`None`: not indexed or not live), for
     /// results another arm found.
     pub fn text_scores(
