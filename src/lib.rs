@@ -16,4 +16,5 @@ pub mod import;
 pub mod lexical;
 pub mod memory;
 pub mod recommend;
+mod rng;
 pub mod service;

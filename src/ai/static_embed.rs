@@ -113,15 +113,11 @@ impl StaticModel {
 
     /// A word the model lacks: ± its weight / √dims per dimension, signs from its hash.
     fn add_unknown(&self, word: &str, acc: &mut [f32]) {
-        let mut state = fnv1a(b'u', word);
+        let mut rng = crate::rng::SplitMix64(fnv1a(b'u', word));
         let v = self.unknown_weight / (self.dims as f32).sqrt();
         for chunk in acc.chunks_mut(64) {
-            // SplitMix64 (Steele et al.): one 64-bit draw gives 64 signs.
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
+            // One 64-bit draw gives 64 signs.
+            let z = rng.next_u64();
             for (j, x) in chunk.iter_mut().enumerate() {
                 *x += if z >> j & 1 == 1 { v } else { -v };
             }

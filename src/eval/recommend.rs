@@ -400,22 +400,20 @@ const SCHOOLS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// SplitMix64: small, fast and identical on every platform and `rand` version.
+/// A deterministic generator, identical on every platform and `rand` version.
 #[derive(Debug, Clone)]
-struct Rng(u64);
+struct Rng(crate::rng::SplitMix64);
 
 impl Rng {
     fn new(seed: u64, stream: u64) -> Rng {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let mut r = Rng(crate::rng::SplitMix64(
+            seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03),
+        ));
         r.next();
         r
     }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize

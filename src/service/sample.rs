@@ -163,15 +163,14 @@ const LEVELS: &[(&str, f32, Option<f32>, f64, &str)] = &[
     ("5-10年", 5.0, Some(10.0), 1.8, "资深"),
 ];
 
-/// SplitMix64: a tiny deterministic generator.
-struct Rng(u64);
+/// A deterministic generator (the same sample set on every machine).
+struct Rng(crate::rng::SplitMix64);
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(crate::rng::SplitMix64(seed))
+    }
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
@@ -210,7 +209,7 @@ impl Rng {
 
 /// The sample companies: (id, data).
 pub fn companies() -> Vec<(Id, CompanyData)> {
-    let mut r = Rng(7);
+    let mut r = Rng::new(7);
     (0..SAMPLE_COMPANIES)
         .map(|i| {
             // Unique names while i < INDUSTRIES.len() * NAME_HEADS.len().
@@ -255,7 +254,7 @@ fn job_title(o: &Occupation, prefix: &str) -> String {
 pub fn jobs() -> Vec<(Id, JobData)> {
     let lex = Lexicon::bundled();
     let companies = companies();
-    let mut r = Rng(11);
+    let mut r = Rng::new(11);
     (0..SAMPLE_JOBS)
         .map(|i| {
             let (cid, company) = &companies[r.below(companies.len())];
@@ -384,7 +383,7 @@ const FILE_TYPES: &[&str] = &["pdf", "docx", "txt"];
 pub fn resumes() -> Vec<(Id, ResumeData)> {
     let lex = Lexicon::bundled();
     let companies = companies();
-    let mut r = Rng(13);
+    let mut r = Rng::new(13);
     (0..SAMPLE_RESUMES)
         .map(|i| {
             let name = format!("{}{}", r.pick(SURNAMES), r.pick(GIVEN));
