@@ -88,6 +88,11 @@ impl StaticModel {
         MODEL.get_or_init(|| StaticModel::parse(MODEL_BIN).expect("the bundled model parses"))
     }
 
+    /// Whether `word` is in the vocabulary.
+    pub fn contains(&self, word: &str) -> bool {
+        self.index.contains_key(word)
+    }
+
     pub fn dims(&self) -> usize {
         self.dims
     }

@@ -1,10 +1,13 @@
-//! Tokens for Chinese and technical text: CJK character bigrams and, as parts, the characters
-//! themselves (a lone CJK character stands for itself), Latin words lower-cased with the `+ # .` of technology names kept whole
-//! (`c++`, `c#`, `node.js`, `vue3`, `k8s`), full-width ASCII folded to ASCII. A word also gives
+//! Tokens for Chinese and technical text: CJK character bigrams — whole when the bundled
+//! dictionary (the static embedder's vocabulary, from jieba's) knows them as a word, parts
+//! when they straddle two words — and, as parts, the characters themselves (a lone CJK
+//! character stands for itself), Latin words lower-cased with the `+ # .` of technology names
+//! kept whole (`c++`, `c#`, `node.js`, `vue3`, `k8s`), full-width ASCII folded to ASCII. A word also gives
 //! its parts, so `node.js` is found by `node` and `vue3` by `vue`. Pure numbers are dropped:
 //! they are years, counts and salaries, which filters serve better than words.
 
 use crate::ai::builtin::is_cjk;
+use crate::ai::static_embed::StaticModel;
 
 /// Where a token came from: its place in the text, for showing which parts of a query matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,12 +89,16 @@ fn cjk_run(run: &[char], offset: usize, out: &mut Vec<Token>) {
         });
         return;
     }
+    // A bigram the dictionary knows is a word (开发, 工程); one straddling two words (发工 of
+    // 开发工程师) only a part: eval-search top-5 0.568 → 0.575 hybrid, 0.497 → 0.503 lexical.
+    let dictionary = StaticModel::bundled();
     for (i, pair) in run.windows(2).enumerate() {
+        let term: String = pair.iter().collect();
         out.push(Token {
-            term: pair.iter().collect(),
+            part: !dictionary.contains(&term),
+            term,
             start: offset + i,
             end: offset + i + 2,
-            part: false,
         });
     }
     // Each character too, as a part: 数学教师 shares 教 and 学 with 教学人员 and no bigram.
@@ -177,6 +184,9 @@ mod tests {
             t("前端开发"),
             ["前端", "端开", "开发", "前", "端", "开", "发"]
         );
+        // 前端 and 开发 are words, 端开 straddles them: a part.
+        let parts: Vec<bool> = tokens("前端开发").iter().map(|t| t.part).collect();
+        assert_eq!(parts, [false, true, false, true, true, true, true]);
         assert_eq!(t("做 饭"), ["做", "饭"]);
         assert_eq!(t("Java开发"), ["java", "开发", "开", "发"]);
         let toks = tokens("找Java开发");
