@@ -506,19 +506,63 @@ impl LexicalIndex {
         self.finish(heap, &terms)
     }
 
-    /// Like [`LexicalIndex::search`] over the given entities only (a filter's few matches):
-    /// scored together by [`LexicalIndex::scores_of`], the `k` best kept (ties: the earlier
-    /// document, as in a full search).
-    pub fn search_among(&self, q: &Query, k: usize, ids: &[u64]) -> Vec<LexHit> {
+    /// Like [`LexicalIndex::search_above`] over the given entities only (a filter's few
+    /// matches), ties to the earlier document as in a full search. Term at a time, the terms
+    /// that can add most first, each a pass over the documents still in the running; after
+    /// each pass, documents that cannot reach the k-th best so far (or `floor`) even with
+    /// every remaining term drop out, so the common terms are looked up for a few documents
+    /// instead of all (hybrid search with a 1 % filter: BENCHMARKS.md).
+    pub fn search_among(&self, q: &Query, k: usize, ids: &[u64], floor: f32) -> Vec<LexHit> {
         if k == 0 {
             return Vec::new();
         }
-        let mut hits: Vec<(u32, LexHit)> = ids
+        let mut terms = self.resolve(q);
+        let bound = |p: &Postings, w: f32| w * saturate(p.max_tf);
+        terms.sort_by(|a, b| bound(b.1, b.2).total_cmp(&bound(a.1, a.2)));
+        // rest[i]: the most terms i.. can add together.
+        let mut rest = vec![0f32; terms.len() + 1];
+        for (i, (_, p, w)) in terms.iter().enumerate().rev() {
+            rest[i] = rest[i + 1] + bound(p, *w);
+        }
+        // (document, score, matched terms) in document order.
+        let mut docs: Vec<(u32, f32, u64)> = ids
             .iter()
-            .zip(self.scores_of(q, ids))
-            .filter_map(|(id, h)| {
-                let h = h.filter(|h| h.score > 0.0)?;
-                Some((*self.live.get(id)?, h))
+            .filter_map(|id| self.live.get(id).map(|&d| (d, 0.0, 0)))
+            .collect();
+        docs.sort_unstable_by_key(|d| d.0);
+        docs.dedup_by_key(|d| d.0);
+        let mut kth: Vec<f32> = Vec::with_capacity(docs.len());
+        for (i, (t, p, w)) in terms.iter().enumerate() {
+            let mut at = 0;
+            for (d, score, matched) in docs.iter_mut() {
+                at = gallop(&p.docs, at, *d);
+                if at >= p.docs.len() {
+                    break;
+                }
+                if p.docs[at] == *d {
+                    *score += w * saturate(p.tfs[at]);
+                    *matched |= 1 << t;
+                }
+            }
+            // The k-th best score so far only grows: a document that cannot reach it with
+            // every term still to come is out (a tie stays: the earlier document wins it).
+            let mut theta = floor;
+            if docs.len() > k {
+                kth.clear();
+                kth.extend(docs.iter().map(|d| d.1));
+                let (_, x, _) = kth.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+                theta = theta.max(*x);
+            }
+            if theta > 0.0 {
+                docs.retain(|d| d.1 + rest[i + 1] >= theta);
+            }
+        }
+        let mut hits: Vec<(u32, LexHit)> = docs
+            .into_iter()
+            .filter(|&(_, score, _)| score > floor.max(0.0))
+            .map(|(d, score, matched)| {
+                let id = self.entities[d as usize];
+                (d, LexHit { id, score, matched })
             })
             .collect();
         let order = |a: &(u32, LexHit), b: &(u32, LexHit)| {
@@ -807,7 +851,11 @@ mod tests {
                 .collect();
             assert!(even.iter().all(|id| id % 2 == 0));
             let ids: Vec<u64> = (1..=3000).filter(|id| id % 2 == 0).collect();
-            let among: Vec<u64> = ix.search_among(&q, 10, &ids).iter().map(|h| h.id).collect();
+            let among: Vec<u64> = ix
+                .search_among(&q, 10, &ids, 0.0)
+                .iter()
+                .map(|h| h.id)
+                .collect();
             let s = |v: &[u64]| {
                 v.iter()
                     .map(|id| ix.score_of(&q, *id).unwrap().score)

@@ -837,7 +837,7 @@ impl Engine {
                 .filter(|p| !st.is_dead(*p) && compiled.matches(*p))
                 .map(|p| st.entities[p as usize])
                 .collect();
-            return Ok(lx.search_among(query, k, &ids));
+            return Ok(lx.search_among(query, k, &ids, floor));
         }
         Ok(lx.search_above(
             query,
