@@ -27,6 +27,9 @@ const B: f32 = 0.75;
 pub const MAX_QUERY_TERMS: usize = 64;
 /// Weight of a part (`node` of `node.js`, 教 of 教师) against a whole token.
 const PART_WEIGHT: f32 = 0.5;
+/// Most documents [`LexicalIndex::scores_of`] scores through their own term lists; more are
+/// scored by walking the postings.
+const FORWARD_SCORING_MAX: usize = 256;
 
 /// A field of an entity's document that the index reads.
 #[derive(Debug, Clone, Copy)]
@@ -191,8 +194,10 @@ pub struct LexicalIndex {
     postings: Vec<Postings>,
     /// Entity per document number.
     entities: Vec<u64>,
-    /// Term ids per document (to keep document frequencies exact when it goes).
-    doc_terms: Vec<Box<[u32]>>,
+    /// Per document, its terms' ids (ascending) with their frequencies as in the postings: to
+    /// keep document frequencies exact when it goes, and to score a few documents without
+    /// searching every query term's postings for each.
+    doc_terms: Vec<Box<[(u32, f32)]>>,
     /// Stored fields' text per document.
     stored: Vec<Box<[Box<str>]>>,
     dead: Vec<bool>,
@@ -297,8 +302,9 @@ impl LexicalIndex {
             p.tfs.push(tf);
             p.max_tf = p.max_tf.max(tf);
             p.live += 1;
-            ids.push(t);
+            ids.push((t, tf));
         }
+        ids.sort_unstable_by_key(|(t, _)| *t);
         self.doc_terms.push(ids.into_boxed_slice());
         self.maybe_compact();
     }
@@ -310,7 +316,7 @@ impl LexicalIndex {
         };
         self.dead[d as usize] = true;
         self.n_dead += 1;
-        for &t in self.doc_terms[d as usize].iter() {
+        for &(t, _) in self.doc_terms[d as usize].iter() {
             self.postings[t as usize].live -= 1;
         }
         true
@@ -387,7 +393,7 @@ impl LexicalIndex {
             + self
                 .doc_terms
                 .iter()
-                .map(|t| t.len() * 4 + 16)
+                .map(|t| std::mem::size_of_val(&**t) + 16)
                 .sum::<usize>()
             + self.dead.capacity()
             + self.live.capacity() * 12
@@ -403,21 +409,24 @@ impl LexicalIndex {
         self.terms.len()
     }
 
+    /// A query term's id, postings and IDF × weight, when a live document holds it.
+    fn lookup(&self, t: &QueryTerm) -> Option<(u32, &Postings, f32)> {
+        let id = *self.terms.get(t.term.as_str())?;
+        let p = &self.postings[id as usize];
+        if p.live == 0 {
+            return None;
+        }
+        let (n, df) = (self.live.len() as f32, p.live as f32);
+        let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
+        Some((id, p, idf * t.weight))
+    }
+
     /// The query's terms found in the index: (query term index, postings, idf × weight).
     fn resolve(&self, q: &Query) -> Vec<(usize, &Postings, f32)> {
-        let n = self.live.len() as f32;
         q.terms
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| {
-                let p = &self.postings[*self.terms.get(t.term.as_str())? as usize];
-                if p.live == 0 {
-                    return None;
-                }
-                let df = p.live as f32;
-                let idf = (1.0 + (n - df + 0.5) / (df + 0.5)).ln();
-                Some((i, p, idf * t.weight))
-            })
+            .filter_map(|(i, t)| self.lookup(t).map(|(_, p, w)| (i, p, w)))
             .collect()
     }
 
@@ -611,8 +620,12 @@ impl LexicalIndex {
         Some(hit)
     }
 
-    /// [`LexicalIndex::score_of`] for many entities: the query's terms resolved once, each
-    /// term's postings walked once in document order (a gallop per document).
+    /// [`LexicalIndex::score_of`] for many entities, the query's terms resolved once. A few
+    /// documents (another arm's candidates, scattered over the collection) are scored through
+    /// their own term lists: one short row each instead of a search in every query term's
+    /// postings, which for a common term are most of the collection (hybrid search: ~70 µs for
+    /// 40 candidates → BENCHMARKS.md). Many (a filter's matches) are scored by walking each
+    /// term's postings once in document order, a gallop per document.
     pub fn scores_of(&self, q: &Query, ids: &[u64]) -> Vec<Option<LexHit>> {
         let mut out: Vec<Option<LexHit>> = ids
             .iter()
@@ -624,6 +637,43 @@ impl LexicalIndex {
                 })
             })
             .collect();
+        if ids.len() <= FORWARD_SCORING_MAX {
+            // (term id, query term, idf × weight) by term id, like the rows.
+            let mut by_id: Vec<(u32, usize, f32)> = q
+                .terms
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| self.lookup(t).map(|(id, _, w)| (id, i, w)))
+                .collect();
+            by_id.sort_unstable_by_key(|t| t.0);
+            for (id, h) in ids.iter().zip(&mut out) {
+                let (Some(h), Some(&d)) = (h, self.live.get(id)) else {
+                    continue;
+                };
+                // A merge of two ascending lists: the row is read once, front to back. The
+                // contributions are added up in query order, as everywhere else, so that the
+                // score is the same to the last bit.
+                let mut parts = [0f32; MAX_QUERY_TERMS];
+                let row = &*self.doc_terms[d as usize];
+                let (mut a, mut b) = (0, 0);
+                while a < row.len() && b < by_id.len() {
+                    let (r, tf) = row[a];
+                    let (t, i, w) = by_id[b];
+                    match r.cmp(&t) {
+                        Ordering::Less => a += 1,
+                        Ordering::Greater => b += 1,
+                        Ordering::Equal => {
+                            parts[i] = w * saturate(tf);
+                            h.matched |= 1 << i;
+                            a += 1;
+                            b += 1;
+                        }
+                    }
+                }
+                h.score = parts.iter().sum();
+            }
+            return out;
+        }
         // (document, index in `ids`) in document order.
         let mut docs: Vec<(u32, usize)> = ids
             .iter()
