@@ -125,12 +125,6 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
     },
-    /// What the configured LLM is worth to the analyses: a bundled set of companies, jobs and
-    /// resumes, some with injected instructions, each with the facts its analysis must hold,
-    /// sent through the service's prompts, schema, grounding and merge (no cache, no breaker).
-    /// Prints one JSON object per case and the report as a last line, a summary on stderr.
-    /// The LLM is configured as for `serve` (OLLAMA_HOST, or LLM_PROVIDER=openai and LLM_URL).
-    /// Exit code 2 without an LLM or with an unreadable cases file.
     /// How often a text search finds the occupation a job-board title means: the 2022
     /// occupation classification imported as jobs (rules, no LLM), its market aliases and the
     /// internet job categories as queries, each answered by vector (overall only, then with
@@ -148,6 +142,12 @@ enum Command {
         #[command(flatten)]
         serve: ServeArgs,
     },
+    /// What the configured LLM is worth to the analyses: a bundled set of companies, jobs and
+    /// resumes, some with injected instructions, each with the facts its analysis must hold,
+    /// sent through the service's prompts, schema, grounding and merge (no cache, no breaker).
+    /// Prints one JSON object per case and the report as a last line, a summary on stderr.
+    /// The LLM is configured as for `serve` (OLLAMA_HOST, or LLM_PROVIDER=openai and LLM_URL).
+    /// Exit code 2 without an LLM or with an unreadable cases file.
     EvalLlm {
         /// Cases (a JSON array in the bundled set's format); the bundled set by default.
         #[arg(long, value_name = "FILE.json")]
