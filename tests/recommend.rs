@@ -1,8 +1,11 @@
 //! Recommendations end to end over HTTP: shapes of every recommendation endpoint, filters that
 //! are never violated, reasons that cite only facts both sides state, no stale or deleted job
 //! ever recommended, empty results, limit bounds, the missing-profile 404, access control
-//! with auth on, and the lexical arm of the candidate stage.
+//! with auth on, the lexical arm of the candidate stage, and the platform's profile (MySQL
+//! `user_profiles`) merged into a profile and cached.
 
+#[path = "support/db.rs"]
+mod db;
 mod support;
 
 use std::collections::BTreeSet;
@@ -823,4 +826,59 @@ async fn the_lexical_arm_brings_in_a_job_the_vector_arm_misses() {
     let off = off_service.recommend_jobs(ask(json!({}))).await.unwrap();
     let first = off.recommendations[0].job_id.map(|j| j.0);
     assert!(first.is_some_and(|id| id <= 20), "{off:?}");
+}
+
+/// A profile that states no city takes the platform's (MySQL `user_profiles`, owned by another
+/// service) and its skills; the platform's profile is read once and reused for five minutes, so
+/// a change there shows only after that.
+#[tokio::test]
+async fn the_platforms_profile_fills_in_the_city_and_is_cached() {
+    use sqlx::Executor;
+
+    let db = db::TestDb::mysql().await;
+    let pool = sqlx::MySqlPool::connect(&db.url).await.unwrap();
+    for sql in [
+        "CREATE TABLE user_profiles (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, \
+         user_id BIGINT UNSIGNED NOT NULL UNIQUE, location VARCHAR(255) NULL, \
+         skills JSON NULL) DEFAULT CHARSET=utf8mb4",
+        "INSERT INTO user_profiles (user_id, location, skills) VALUES \
+         (99, '深圳', '[\"Rust\", \"Kubernetes\"]')",
+    ] {
+        pool.execute(sql).await.unwrap();
+    }
+    let url = db.url.clone();
+    let app = spawn_app_configured(Arc::new(tempfile::tempdir().unwrap()), |a| {
+        a.mysql_url = Some(url.into());
+    })
+    .await;
+    seed(&app).await;
+    // No city and no Rust in the text: both come from the platform.
+    let body = json!({"user_id": 99, "limit": 3, "profile_text": "后端工程师，5年经验，熟悉Go"});
+    let ask = || app.post("/api/v1/recommend/jobs", &body);
+    let r = ask().await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let recs = r.body["recommendations"].as_array().unwrap();
+    assert_eq!(
+        recs[0]["job_id"], 3,
+        "the Rust job in 深圳 first: {}",
+        r.body
+    );
+    let reasons = recs[0]["match_reasons"].to_string();
+    assert!(reasons.contains("工作地点：深圳"), "{reasons}");
+    assert!(reasons.contains("Rust"), "{reasons}");
+
+    // The platform moves the user to 上海: the cached profile still answers.
+    pool.execute("UPDATE user_profiles SET location = '上海' WHERE user_id = 99")
+        .await
+        .unwrap();
+    let again = ask().await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(ids(&again, "job_id"), ids(&r, "job_id"));
+    assert!(again.body["recommendations"][0]["match_reasons"]
+        .to_string()
+        .contains("工作地点：深圳"));
+
+    app.stop().await;
+    pool.close().await;
+    db.drop().await;
 }

@@ -9,9 +9,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -41,6 +40,8 @@ const MAX_PROFILE_CHARS: usize = 20_000;
 const LEXICAL_QUERY_TERMS: usize = 16;
 /// How long a platform profile read from MySQL is reused.
 const PLATFORM_TTL: Duration = Duration::from_secs(300);
+/// Most platform profiles cached (one per user asking within [`PLATFORM_TTL`]).
+const PLATFORM_CACHED: u64 = 100_000;
 /// Longest wait for MySQL's `user_profiles` on a cache miss.
 const PLATFORM_TIMEOUT: Duration = Duration::from_millis(200);
 
@@ -107,10 +108,11 @@ pub struct Candidates {
 
 /// The recommendation state the service keeps: features per entity version, the platform's
 /// profiles, and the queue of recommendations to save.
-#[derive(Default)]
 pub struct Recommender {
     pub(crate) features: FeatureCache,
-    platform: Mutex<HashMap<u64, (Instant, Option<PlatformWishes>)>>,
+    /// Platform profiles per user (`None`: the user has none, or MySQL did not answer), kept
+    /// for [`PLATFORM_TTL`], at most [`PLATFORM_CACHED`] of them.
+    platform: moka::sync::Cache<u64, Option<PlatformWishes>>,
     recorder: Option<Recorder>,
     pub(crate) saved: AtomicU64,
     pub(crate) dropped: AtomicU64,
@@ -120,6 +122,22 @@ pub struct Recommender {
 
 /// Cache misses between two sweeps of the feature cache.
 const SWEEP_EVERY: u64 = 20_000;
+
+impl Default for Recommender {
+    fn default() -> Recommender {
+        Recommender {
+            features: FeatureCache::default(),
+            platform: moka::sync::Cache::builder()
+                .time_to_live(PLATFORM_TTL)
+                .max_capacity(PLATFORM_CACHED)
+                .build(),
+            recorder: None,
+            saved: AtomicU64::default(),
+            dropped: AtomicU64::default(),
+            reads: AtomicU64::default(),
+        }
+    }
+}
 
 impl Recommender {
     pub(crate) fn with_recorder(recorder: Recorder) -> Recommender {
@@ -391,10 +409,8 @@ impl AiService {
     /// without MySQL, when the user has none, or when MySQL does not answer in time.
     async fn platform_wishes(&self, user: Id) -> Option<PlatformWishes> {
         let pool = self.db.as_ref()?.mysql_pool()?.clone();
-        if let Some((at, w)) = self.recs.platform.lock().get(&user.0) {
-            if at.elapsed() < PLATFORM_TTL {
-                return w.clone();
-            }
+        if let Some(w) = self.recs.platform.get(&user.0) {
+            return w;
         }
         let read = crate::db::platform::user_profile(&pool, user.0 as i64);
         let got = match tokio::time::timeout(PLATFORM_TIMEOUT, read).await {
@@ -411,10 +427,7 @@ impl AiService {
                 None
             }
         };
-        self.recs
-            .platform
-            .lock()
-            .insert(user.0, (Instant::now(), got.clone()));
+        self.recs.platform.insert(user.0, got.clone());
         got
     }
 
