@@ -74,9 +74,7 @@ fn now() -> i64 {
 }
 
 fn token(user_id: u64, role: &str) -> String {
-    JwtKey::new(SECRET).sign(&json!({
-        "user_id": user_id, "username": format!("u{user_id}"), "role": role, "exp": now() + 3600
-    }))
+    support::token(SECRET, user_id, role)
 }
 
 /// Tokens that must all be refused with 401 (each claims to be an admin).

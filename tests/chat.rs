@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use fake_ollama::{FakeOllama, StreamEnd, EVAL_TOKENS, MODEL, PROMPT_TOKENS};
 use jobfirst_ai::config::{LlmProvider, ServeArgs};
-use jobfirst_ai::http::auth::JwtKey;
 use jobfirst_ai::service::estimate_tokens;
 use serde_json::{json, Value};
 use support::{spawn_app_configured, TestApp};
@@ -79,10 +78,7 @@ async fn get_as(app: &TestApp, path: &str, token: Option<&str>) -> Raw {
 }
 
 fn token(user_id: u64, role: &str) -> String {
-    JwtKey::new(SECRET).sign(&json!({
-        "user_id": user_id, "username": format!("u{user_id}"), "role": role,
-        "exp": chrono::Utc::now().timestamp() + 3600
-    }))
+    support::token(SECRET, user_id, role)
 }
 
 #[track_caller]

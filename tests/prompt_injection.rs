@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use fake_ollama::FakeOllama;
 use jobfirst_ai::config::ServeArgs;
-use jobfirst_ai::http::auth::JwtKey;
 use serde_json::{json, Value};
 use support::{spawn_app_configured, TestApp};
 
@@ -61,10 +60,7 @@ struct Raw {
 }
 
 fn token(user_id: u64, role: &str) -> String {
-    JwtKey::new(SECRET).sign(&json!({
-        "user_id": user_id, "username": format!("u{user_id}"), "role": role,
-        "exp": chrono::Utc::now().timestamp() + 3600
-    }))
+    support::token(SECRET, user_id, role)
 }
 
 async fn call(app: &TestApp, method: &str, path: &str, tok: &str, body: Option<&Value>) -> Raw {

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use jobfirst_ai::ai::{Embedder, HashEmbedder};
 use jobfirst_ai::config::ServeArgs;
-use jobfirst_ai::http::auth::JwtKey;
 use jobfirst_ai::service::{AiService, RecommendRequest};
 use jobfirst_ai::vector::{Collection, EntityUpsert, Payload};
 use serde_json::{json, Value};
@@ -641,10 +640,7 @@ async fn companies_candidates_and_job_matching_shapes() {
 }
 
 fn token(user_id: u64, role: &str) -> String {
-    JwtKey::new(SECRET).sign(&json!({
-        "user_id": user_id, "username": format!("u{user_id}"), "role": role,
-        "exp": chrono::Utc::now().timestamp() + 3600
-    }))
+    support::token(SECRET, user_id, role)
 }
 
 async fn post_as(app: &TestApp, path: &str, tok: Option<&str>, body: &Value) -> u16 {

@@ -9,7 +9,6 @@ mod support;
 
 use std::sync::Arc;
 
-use jobfirst_ai::http::auth::JwtKey;
 use serde_json::{json, Value};
 use support::{spawn_app, spawn_app_configured, Reply, TestApp};
 
@@ -411,9 +410,7 @@ async fn numeric_edge_cases_are_caller_errors() {
 }
 
 fn token(user_id: u64, role: &str) -> String {
-    let exp = chrono::Utc::now().timestamp() + 3600;
-    JwtKey::new(SECRET)
-        .sign(&json!({"user_id": user_id, "username": "st", "role": role, "exp": exp}))
+    support::token(SECRET, user_id, role)
 }
 
 /// With auth on, every operation called with the document's own examples — without a token,

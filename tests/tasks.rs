@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use fake_ollama::FakeOllama;
 use jobfirst_ai::config::ServeArgs;
-use jobfirst_ai::http::auth::JwtKey;
 use serde_json::{json, Value};
 use support::{spawn_app_configured, Reply, TestApp};
 
@@ -37,10 +36,7 @@ async fn app_with(dir: Arc<tempfile::TempDir>, configure: impl FnOnce(&mut Serve
 }
 
 fn token(user_id: u64, role: &str) -> String {
-    JwtKey::new(SECRET).sign(&json!({
-        "user_id": user_id, "username": format!("u{user_id}"), "role": role,
-        "exp": chrono::Utc::now().timestamp() + 3600
-    }))
+    support::token(SECRET, user_id, role)
 }
 
 /// A request with an optional bearer token.

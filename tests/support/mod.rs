@@ -162,3 +162,12 @@ impl TestApp {
         self.dir.clone()
     }
 }
+
+/// A bearer token signed with `secret` for `user_id` in `role`, valid for an hour (the claims
+/// the platform's auth service puts in every token).
+pub fn token(secret: &str, user_id: u64, role: &str) -> String {
+    jobfirst_ai::http::auth::JwtKey::new(secret).sign(&serde_json::json!({
+        "user_id": user_id, "username": format!("u{user_id}"), "role": role,
+        "exp": chrono::Utc::now().timestamp() + 3600
+    }))
+}
