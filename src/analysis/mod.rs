@@ -3,6 +3,9 @@
 //! standard occupation of a title ([`occupation`]) — and ([`llm`]) what the LLM is asked, the
 //! schema of its answer and how that merges with the rules.
 
+/// Name of the rule-based analysers, reported as `model` when they answered.
+pub const FALLBACK_MODEL: &str = "rules-v1";
+
 pub mod city;
 pub mod company;
 pub mod extract;

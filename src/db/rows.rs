@@ -132,7 +132,7 @@ impl ModelInfo {
             }
         } else {
             let identifier = if model.is_empty() {
-                crate::service::FALLBACK_MODEL
+                crate::analysis::FALLBACK_MODEL
             } else {
                 model
             };

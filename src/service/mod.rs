@@ -53,8 +53,7 @@ pub use tasks::{
 
 use llm::{Analyst, PathCounters};
 
-/// Name of the rule-based analysers, reported as `model` when they answered.
-pub const FALLBACK_MODEL: &str = "rules-v1";
+pub use crate::analysis::FALLBACK_MODEL;
 /// Longest resume text accepted (characters).
 pub const MAX_CONTENT_CHARS: usize = 100_000;
 /// Longest other text field accepted (characters).
