@@ -10,6 +10,7 @@ use clap::{ArgGroup, Parser, Subcommand};
 
 use jobfirst_ai::config::ServeArgs;
 use jobfirst_ai::eval::ann::{run, AnnEvalConfig};
+use jobfirst_ai::eval::curve::{read_reference, report as curve_report, CurvePoint};
 use jobfirst_ai::eval::recommend::{self as eval_recommend, GenConfig, Mode, RecommendEvalConfig};
 use jobfirst_ai::recommend::Weights;
 use jobfirst_ai::service::Analyser;
@@ -91,6 +92,12 @@ enum Command {
         /// Seed of the random filter tags.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Another engine's run on the same files (JSON lines with recall, p50_us, p99_us, as
+        /// scripts/compare_hnswlib.py prints): after the run, a table on stderr of the fastest
+        /// unfiltered p50 / p99 each reaches at recall ≥ 0.90, 0.95, 0.99, 0.995, and ours over
+        /// theirs.
+        #[arg(long, value_name = "REFERENCE.jsonl")]
+        report: Option<PathBuf>,
     },
     /// Ranking quality of job recommendations on a labelled set generated from the occupation
     /// taxonomy: a resume of occupation X wanting city C is relevant to jobs of X (grade 2) or
@@ -219,7 +226,15 @@ fn main() -> ExitCode {
             threads,
             refine_passes,
             seed,
+            report,
         } => {
+            let reference = match report.as_deref().map(read_reference).transpose() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("eval-ann: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let cfg = AnnEvalConfig {
                 base,
                 queries,
@@ -238,7 +253,17 @@ fn main() -> ExitCode {
                 Err(e) => eprintln!("cannot print a row: {e}"),
             });
             match result {
-                Ok(_) => ExitCode::SUCCESS,
+                Ok(rows) => {
+                    if let Some((name, theirs)) = reference {
+                        let ours: Vec<CurvePoint> = rows
+                            .iter()
+                            .filter(|r| r.selectivity >= 1.0)
+                            .map(CurvePoint::from)
+                            .collect();
+                        eprint!("{}", curve_report(&ours, &name, &theirs));
+                    }
+                    ExitCode::SUCCESS
+                }
                 Err(e) => {
                     eprintln!("eval-ann: {e}");
                     ExitCode::from(2)

@@ -1,8 +1,10 @@
-//! Offline evaluation: TEXMEX file readers, the `eval-ann` recall/latency runner, the
+//! Offline evaluation: TEXMEX file readers, the `eval-ann` recall/latency runner (and its
+//! report against another engine's curve), the
 //! `eval-recommend` ranking-quality runner, the `eval-search` retrieval-quality runner and the
 //! `eval-llm` runner (what the configured LLM is worth to the analyses).
 
 pub mod ann;
+pub mod curve;
 pub mod llm;
 pub mod recommend;
 pub mod search;
