@@ -167,7 +167,7 @@ impl Gen {
 fn options() -> EngineOptions {
     EngineOptions {
         indexed: IndexedVectors::overall_only(),
-        lexical: Some(jobfirst_ai::service::hybrid::LEXICAL),
+        lexical: Some(jobfirst_ai::hybrid::LEXICAL),
         ..EngineOptions::default()
     }
 }

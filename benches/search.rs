@@ -26,10 +26,10 @@ use serde_json::json;
 use jobfirst_ai::ai::{Embedder, StaticEmbedder};
 use jobfirst_ai::analysis::city::Cities;
 use jobfirst_ai::eval::search::{display_name, occupations, queries};
-use jobfirst_ai::lexical::Query;
-use jobfirst_ai::service::hybrid::{
+use jobfirst_ai::hybrid::{
     hybrid, query_vectors, ArmWeights, Fusion, HybridRequest, SearchMode, LEXICAL,
 };
+use jobfirst_ai::lexical::Query;
 use jobfirst_ai::vector::{
     Collection, Engine, EngineOptions, EntityUpsert, Filter, IndexedVectors, Payload,
 };

@@ -1,7 +1,7 @@
 //! Service configuration: one value, parsed from flags and environment variables (the names of
 //! the original service plus ours) by clap, validated once at start and passed in the app state.
 
-use crate::service::hybrid::Fusion;
+use crate::hybrid::Fusion;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;

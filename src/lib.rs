@@ -12,6 +12,7 @@ pub mod config;
 pub mod db;
 pub mod entity;
 pub mod http;
+pub mod hybrid;
 pub mod import;
 pub mod lexical;
 pub mod memory;

@@ -7,7 +7,7 @@
 //! internet_job_categories.yml`) whose title is one occupation's alias. The occupation a query
 //! names is grade 2; the others of its level-3 group grade 1.
 //!
-//! Every query goes through [`crate::service::hybrid::hybrid`] — the code behind
+//! Every query goes through [`crate::hybrid::hybrid`] — the code behind
 //! `POST /api/v1/search/jobs` — under each mode, and top-1, top-5, MRR and nDCG@10 are
 //! reported per query set, with the latency of the search (embedding included).
 
@@ -19,8 +19,8 @@ use serde::Serialize;
 
 use crate::config::ServeArgs;
 use crate::entity::{Id, JobData};
+use crate::hybrid::{hybrid, ArmWeights, Fusion, HybridRequest, SearchMode};
 use crate::lexical::Query;
-use crate::service::hybrid::{hybrid, ArmWeights, Fusion, HybridRequest, SearchMode};
 use crate::service::{AiService, Analyser, ServiceError, StartError};
 use crate::vector::Collection;
 

@@ -6,7 +6,6 @@
 mod analyze;
 mod chat;
 mod gateway;
-pub mod hybrid;
 mod insights;
 pub(crate) mod llm;
 mod matching;
@@ -494,7 +493,7 @@ impl AiService {
             indexed: config.indexed_vectors,
             rebuild_nice: config.rebuild_nice,
             store_cache_bytes: config.store_cache_bytes,
-            lexical: Some(hybrid::LEXICAL),
+            lexical: Some(crate::hybrid::LEXICAL),
             ..crate::vector::EngineOptions::default()
         };
         let prepared = crate::db::prepare(&config, &options, fresh)

@@ -13,7 +13,7 @@ use crate::entity::Id;
 use crate::lexical::Query;
 use crate::vector::{Collection, Filter, PayloadValue, SearchRequest};
 
-use super::hybrid::{
+use crate::hybrid::{
     hybrid, query_vectors, ArmWeights, FusedHit, Fusion, HybridRequest, SearchMode,
 };
 

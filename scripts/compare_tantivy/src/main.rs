@@ -14,7 +14,7 @@ use jobfirst_ai::analysis::lexicon::Lexicon;
 use jobfirst_ai::eval::search::{display_name, occupations, queries, LabelledQuery, Occupation};
 use jobfirst_ai::lexical::tokenize::tokens;
 use jobfirst_ai::lexical::{DocTerms, LexicalIndex, Query};
-use jobfirst_ai::service::hybrid::JOB_FIELDS;
+use jobfirst_ai::hybrid::JOB_FIELDS;
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, Occur, TermQuery};
