@@ -8,7 +8,7 @@
 //! smallest bounds, those terms can no longer bring a document in and are only looked up
 //! (galloping search) for documents the others found. Exact top-k, and common terms (开发,
 //! 工程) cost little once a rare one (qiskit) sets the bar. A filter with few matches is
-//! answered the other way round: each matching document's terms are looked up.
+//! answered the other way round: its matches scored term at a time, the hopeless dropped.
 //!
 //! Documents are numbered in insertion order, so posting lists stay sorted by appending. A
 //! replaced or deleted document is a tombstone until a compaction renumbers the rest.

@@ -793,8 +793,8 @@ impl Engine {
 
     /// The `k` best documents of `c` for a text query by BM25F (see [`crate::lexical`]), best
     /// first, among the live entities matching `filter`. A filter with few matches is
-    /// answered by looking up each match's terms; otherwise matches are checked only for
-    /// documents that would enter the top `k`.
+    /// answered by scoring its matches term at a time ([`lexical::LexicalIndex::search_among`]);
+    /// otherwise matches are checked only for documents that would enter the top `k`.
     pub fn search_text(
         &self,
         c: Collection,
