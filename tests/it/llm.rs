@@ -2,7 +2,7 @@
 //! timeouts, the circuit breaker, the cache, the concurrency limit, JSON output handling, the
 //! OpenAI-compatible client and the Ollama embedder.
 
-mod fake_ollama;
+use crate::fake_ollama;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1447,7 +1447,7 @@ fn an_older_index_file_is_reconciled_with_the_store() {
 
 const CRASH_DIR_ENV: &str = "JOBFIRST_ENGINE_TEST_CRASH_DIR";
 const CRASH_START_ENV: &str = "JOBFIRST_ENGINE_TEST_CRASH_START";
-const CRASH_CHILD: &str = "crash_child_upserts";
+const CRASH_CHILD: &str = "engine::crash_child_upserts";
 
 fn crash_options() -> EngineOptions {
     // A small tail so rebuilds, index writes and compactions run while the child is killed.

@@ -4,8 +4,6 @@
 //! assert what went over the wire, and can be told to answer slowly, fail with a status, or
 //! break a stream.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

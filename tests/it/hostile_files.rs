@@ -7,8 +7,7 @@
 //! wrong version, trailing bytes, another store's file, a changed point count): these tests
 //! cover files that pass every checksum but lie about their contents.
 
-#[path = "support/data.rs"]
-mod data;
+use crate::support::data;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -13,8 +13,8 @@
 //! The prompt the model *received* never holds the other user's data (while, as a control,
 //! that user's own turns do), and neither does the answer.
 
-mod fake_ollama;
-mod support;
+use crate::fake_ollama;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

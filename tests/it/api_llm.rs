@@ -5,8 +5,8 @@
 //! timeout; identical content is answered from the cache; prompt injection stays inside its
 //! entity; the Ollama embedder works end to end and a model change is refused clearly.
 
-mod fake_ollama;
-mod support;
+use crate::fake_ollama;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

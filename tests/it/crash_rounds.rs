@@ -13,12 +13,9 @@
 //!
 //! The seed is printed; `JFAI_CRASH_SEED` replays a run.
 
-#[path = "support/db.rs"]
-mod db;
-#[path = "support/process.rs"]
-mod process;
-#[path = "support/proxy.rs"]
-mod proxy;
+use crate::support::db;
+use crate::support::process;
+use crate::support::proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -3,8 +3,8 @@
 //! service end to end with `EMBEDDING_PROVIDER=openai`, the embedder's circuit breaker, and
 //! that a junk LLM answer is not cached (the next analysis asks the model again).
 
-mod fake_ollama;
-mod support;
+use crate::fake_ollama;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

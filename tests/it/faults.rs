@@ -12,12 +12,10 @@
 //!
 //! Figures (request latency during each fault) are printed with `--nocapture`.
 
-#[path = "support/db.rs"]
-mod db;
-mod fake_ollama;
-#[path = "support/proxy.rs"]
-mod proxy;
-mod support;
+use crate::fake_ollama;
+use crate::support;
+use crate::support::db;
+use crate::support::proxy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,8 +1,7 @@
 //! Tests of the test-support `FaultProxy` itself: against an echo server started here, and
 //! against the real PostgreSQL at 127.0.0.1:5432 (see `.ci/run`, which makes sure it is up).
 
-#[path = "support/proxy.rs"]
-mod proxy;
+use crate::support::proxy;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

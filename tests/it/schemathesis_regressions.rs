@@ -5,7 +5,7 @@
 //! handlers enforce, to the character; values at the edge of what JSON can carry (NaN and
 //! infinities as numeric strings, f32 overflow, deep filters) are 4xx.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

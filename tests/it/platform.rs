@@ -4,7 +4,7 @@
 //! driven with their request bodies (`limit: 0`, `filters: null`), their tokens (extra claims,
 //! `super_admin`) and the gateway's query-string-less calls with auth off.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

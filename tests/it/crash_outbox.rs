@@ -2,12 +2,9 @@
 //! it is delivering a slow backlog: after a restart every acknowledged write is in PostgreSQL
 //! exactly once, deletes included.
 
-#[path = "support/db.rs"]
-mod db;
-#[path = "support/process.rs"]
-mod process;
-#[path = "support/proxy.rs"]
-mod proxy;
+use crate::support::db;
+use crate::support::process;
+use crate::support::proxy;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,7 +1,9 @@
 //! `spawn_app()`: the service on 127.0.0.1 port 0 with a temp data dir, and a JSON client.
 
-// Each test binary uses a different part of these helpers.
-#![allow(dead_code)]
+pub mod data;
+pub mod db;
+pub mod process;
+pub mod proxy;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -6,8 +6,7 @@
 //! batches); and reading the platform's `user_profiles` from MySQL. Every test runs on its own
 //! new database.
 
-#[path = "support/db.rs"]
-mod db;
+use crate::support::db;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -713,14 +712,14 @@ async fn migrations_are_idempotent(server: Server) {
     // The SQL itself is idempotent too (tables that already exist, as on the platform).
     match &h.w {
         Writer::Pg(w) => {
-            let sql = include_str!("../migrations/postgres/0001_init.sql");
+            let sql = include_str!("../../migrations/postgres/0001_init.sql");
             sqlx::raw_sql(sql)
                 .execute(w.pool())
                 .await
                 .expect("re-run SQL");
         }
         Writer::My(w) => {
-            let sql = include_str!("../migrations/mysql/0001_init.sql");
+            let sql = include_str!("../../migrations/mysql/0001_init.sql");
             sqlx::raw_sql(sql)
                 .execute(w.pool())
                 .await

@@ -3,12 +3,9 @@
 //! pool's timeout), then serves; and `migrate` applies the migrations. Also: the binary hands
 //! free memory back to the system on its timer (`AI_MEMORY_TRIM_SECS`).
 
-#[path = "support/db.rs"]
-mod db;
-#[path = "support/process.rs"]
-mod process;
-#[path = "support/proxy.rs"]
-mod proxy;
+use crate::support::db;
+use crate::support::process;
+use crate::support::proxy;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -4,9 +4,8 @@
 //! with auth on, the lexical arm of the candidate stage, and the platform's profile (MySQL
 //! `user_profiles`) merged into a profile and cached.
 
-#[path = "support/db.rs"]
-mod db;
-mod support;
+use crate::support;
+use crate::support::db;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

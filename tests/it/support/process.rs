@@ -2,9 +2,6 @@
 //! a free port, the base command (clean environment, loopback, a data dir, quiet logs), a guard
 //! that `kill -9`s the process when dropped, and the wait until `/health` answers 200.
 
-// Each test binary uses a different part of these helpers.
-#![allow(dead_code)]
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -10,10 +10,9 @@
 //!
 //! Everything runs on 127.0.0.1 with a temp dir per test; the LLM is the fake Ollama.
 
-mod fake_ollama;
-#[path = "support/process.rs"]
-mod process;
-mod support;
+use crate::fake_ollama;
+use crate::support;
+use crate::support::process;
 
 use std::collections::BTreeSet;
 use std::io::Read;

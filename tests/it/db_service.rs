@@ -4,11 +4,9 @@
 //! rebuilt from PostgreSQL with identical search results, and two instances on one PostgreSQL
 //! converge.
 
-#[path = "support/db.rs"]
-mod db;
-#[path = "support/proxy.rs"]
-mod proxy;
-mod support;
+use crate::support;
+use crate::support::db;
+use crate::support::proxy;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

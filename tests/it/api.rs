@@ -2,7 +2,7 @@
 //! of every kind (a 4xx JSON error that leaves stored data intact), re-analysis and delete
 //! semantics, and a restart on the same data dir.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::{spawn_app, spawn_app_with, TestApp};

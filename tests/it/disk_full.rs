@@ -13,10 +13,8 @@
 //!
 //! Needs root (to mount a tmpfs), as in CI: without it the tests fail, they never skip.
 
-#[path = "support/data.rs"]
-mod data;
-#[path = "support/process.rs"]
-mod process;
+use crate::support::data;
+use crate::support::process;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::OpenOptions;

@@ -5,8 +5,8 @@
 //! is a 4xx JSON error, a task is visible only to its owner (and admin/service), and
 //! `GET /api/v1/ai/features` lists the real endpoints with the LLM's state.
 
-mod fake_ollama;
-mod support;
+use crate::fake_ollama;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -7,9 +7,6 @@
 //! `JFAI_TEST_MYSQL_URL` (default `mysql://root@127.0.0.1:3306/test`). A server that cannot be
 //! reached fails the test with a message saying so: these tests never skip silently.
 
-// Each test binary uses a different part of these helpers.
-#![allow(dead_code)]
-
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 

@@ -31,8 +31,6 @@
 //! - `set_delay(d)`: every chunk is held for `d` before it is forwarded, in both directions, on
 //!   open and new connections (so a request/response round trip takes at least `2 * d`).
 
-#![allow(dead_code)]
-
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

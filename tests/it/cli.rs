@@ -123,7 +123,7 @@ fn eval_ann_names_the_bad_file_and_the_problem() {
 // eval-llm, against a fake Ollama scripted with junk, obeying, truncated, out-of-range and slow
 // answers.
 
-mod fake_ollama;
+use crate::fake_ollama;
 
 use fake_ollama::FakeOllama;
 use serde_json::{json, Value};

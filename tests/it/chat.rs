@@ -4,10 +4,9 @@
 //! persistence across a restart, sessions of other users, the 503 paths (no LLM, dead, circuit
 //! open, slow), bad input, the gateway's routes, and the rows in PostgreSQL and MySQL.
 
-#[path = "support/db.rs"]
-mod db;
-mod fake_ollama;
-mod support;
+use crate::fake_ollama;
+use crate::support;
+use crate::support::db;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
