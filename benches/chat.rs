@@ -40,7 +40,7 @@ use tower::ServiceExt;
 
 use jobfirst_ai::config::{LlmProvider, ServeArgs};
 use jobfirst_ai::service::AiService;
-use jobfirst_ai::vector::chat::NewMessage;
+use jobfirst_ai::store::chat::NewMessage;
 
 /// A sample user with a resume (the sample set's first resume).
 const USER: u64 = 900_001;
@@ -165,6 +165,7 @@ fn prefill(service: &AiService, session: &str, kind: &str) {
         };
         service
             .engine()
+            .store()
             .chat_append(USER, session, kind, msg, None)
             .expect("prefill");
     }

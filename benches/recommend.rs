@@ -34,9 +34,8 @@ use jobfirst_ai::analysis::city::Cities;
 use jobfirst_ai::analysis::lexicon::Lexicon;
 use jobfirst_ai::config::ServeArgs;
 use jobfirst_ai::service::{AiService, CandidatesRequest, Matching, RecommendRequest};
-use jobfirst_ai::vector::{
-    Collection, Engine, EngineOptions, EntityUpsert, IndexedVectors, Payload,
-};
+use jobfirst_ai::store::{Collection, Payload};
+use jobfirst_ai::vector::{Engine, EngineOptions, EntityUpsert, IndexedVectors};
 
 const DIM: usize = 384;
 const RESUMES: usize = 20_000;

@@ -30,9 +30,8 @@ use jobfirst_ai::hybrid::{
     hybrid, query_vectors, ArmWeights, Fusion, HybridRequest, SearchMode, LEXICAL,
 };
 use jobfirst_ai::lexical::Query;
-use jobfirst_ai::vector::{
-    Collection, Engine, EngineOptions, EntityUpsert, Filter, IndexedVectors, Payload,
-};
+use jobfirst_ai::store::{Collection, Payload};
+use jobfirst_ai::vector::{Engine, EngineOptions, EntityUpsert, Filter, IndexedVectors};
 
 fn jobs_n() -> usize {
     std::env::var("JF_BENCH_JOBS")

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 
+use jobfirst_ai::store::{Collection, Payload};
 use jobfirst_ai::vector::ann::AnnIndex;
 use jobfirst_ai::vector::distance::{cosine_distance, scalar_cosine_distance};
 use jobfirst_ai::vector::{
-    Collection, Engine, EngineOptions, EntityUpsert, Filter, GraphParams, Payload, PlannerParams,
-    SearchHit, SearchPath,
+    Engine, EngineOptions, EntityUpsert, Filter, GraphParams, PlannerParams, SearchHit, SearchPath,
 };
 
 fn bench_n() -> usize {

@@ -352,7 +352,8 @@ pub struct ServeArgs {
 
 /// `overall` | `all` | `collection.vector,...`.
 fn parse_indexed(s: &str) -> Result<crate::vector::IndexedVectors, String> {
-    use crate::vector::{Collection, IndexedVectors};
+    use crate::store::Collection;
+    use crate::vector::IndexedVectors;
     match s.trim() {
         "overall" => return Ok(IndexedVectors::overall_only()),
         "searched" => {

@@ -7,7 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::lexical::{Field, LexHit, Query};
-use crate::vector::{Collection, Engine, Filter, LexicalSchema, Result, SearchRequest, MAX_K};
+use crate::store::Collection;
+use crate::vector::{Engine, Filter, LexicalSchema, Result, SearchRequest, MAX_K};
 
 /// Which arms answer a text search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]

@@ -17,7 +17,8 @@ use serde::Deserialize;
 
 use crate::entity::{CompanyData, Id, JobData, ResumeData};
 use crate::service::{AiService, Analyser, ServiceError};
-use crate::vector::{Collection, EntityUpsert};
+use crate::store::Collection;
+use crate::vector::EntityUpsert;
 
 /// Entities committed per transaction.
 pub const BATCH: usize = 500;

@@ -19,3 +19,4 @@ pub mod memory;
 pub mod recommend;
 mod rng;
 pub mod service;
+pub mod store;

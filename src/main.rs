@@ -14,7 +14,7 @@ use jobfirst_ai::eval::curve::{read_reference, report as curve_report, CurvePoin
 use jobfirst_ai::eval::recommend::{self as eval_recommend, GenConfig, Mode, RecommendEvalConfig};
 use jobfirst_ai::recommend::Weights;
 use jobfirst_ai::service::Analyser;
-use jobfirst_ai::vector::Collection;
+use jobfirst_ai::store::Collection;
 
 #[derive(Parser)]
 #[command(

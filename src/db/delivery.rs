@@ -15,7 +15,8 @@ use tokio::sync::{watch, Notify};
 
 use super::error::DbError;
 use super::{mysql, pg};
-use crate::vector::{Engine, OutboxEntry};
+use crate::store::OutboxEntry;
+use crate::vector::Engine;
 
 /// Entries per transaction.
 pub const BATCH: usize = 256;
@@ -140,8 +141,8 @@ impl Delivery {
 
     pub fn status(&self) -> DeliveryStatus {
         let backlog = match (
-            self.engine.outbox_head(),
-            self.engine.outbox_cursor(self.name()),
+            self.engine.store().outbox_head(),
+            self.engine.store().outbox_cursor(self.name()),
         ) {
             (Ok(h), Ok(c)) => h.saturating_sub(c),
             _ => 0,
@@ -241,8 +242,8 @@ impl Delivery {
         let engine = self.engine.clone();
         let name = self.name();
         let batch = tokio::task::spawn_blocking(move || {
-            let cursor = engine.outbox_cursor(name)?;
-            engine.outbox_read(cursor, BATCH)
+            let cursor = engine.store().outbox_cursor(name)?;
+            engine.store().outbox_read(cursor, BATCH)
         })
         .await
         .map_err(|e| AttemptError::Local(format!("outbox read task: {e}")))?
@@ -255,7 +256,7 @@ impl Delivery {
             Err(_) => return Err(AttemptError::Timeout(APPLY_TIMEOUT)),
         }
         let engine = self.engine.clone();
-        tokio::task::spawn_blocking(move || engine.outbox_ack(name, last))
+        tokio::task::spawn_blocking(move || engine.store().outbox_ack(name, last))
             .await
             .map_err(|e| AttemptError::Local(format!("outbox ack task: {e}")))?
             .map_err(|e| AttemptError::Local(format!("outbox ack: {e}")))?;

@@ -23,7 +23,8 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use crate::config::{Config, LlmProvider};
-use crate::vector::{Collection, Engine, EngineOptions, GraphParams};
+use crate::store::Collection;
+use crate::vector::{Engine, EngineOptions, GraphParams};
 use delivery::{Delivery, Sink};
 use error::DbError;
 
@@ -82,7 +83,7 @@ impl Databases {
         }
         let e2 = engine.clone();
         let n2 = names.clone();
-        tokio::task::spawn_blocking(move || e2.outbox_register(&n2))
+        tokio::task::spawn_blocking(move || e2.store().outbox_register(&n2))
             .await
             .map_err(|e| local(e.to_string()))?
             .map_err(|e| local(e.to_string()))?;
@@ -377,16 +378,18 @@ async fn drain_to_postgres(
     config: &Config,
 ) -> Result<(), DbError> {
     let e2 = engine.clone();
-    tokio::task::spawn_blocking(move || e2.outbox_register(&["postgres"]))
+    tokio::task::spawn_blocking(move || e2.store().outbox_register(&["postgres"]))
         .await
         .map_err(|e| local(e.to_string()))?
         .map_err(|e| local(e.to_string()))?;
     let w = pg::Writer::new(pool.clone()).with_llm_provider(llm_provider_name(config));
     loop {
         let cursor = engine
+            .store()
             .outbox_cursor("postgres")
             .map_err(|e| local(e.to_string()))?;
         let batch = engine
+            .store()
             .outbox_read(cursor, delivery::BATCH)
             .map_err(|e| local(e.to_string()))?;
         let Some(last) = batch.last().map(|e| e.seq) else {
@@ -394,6 +397,7 @@ async fn drain_to_postgres(
         };
         w.apply(&batch).await?;
         engine
+            .store()
             .outbox_ack("postgres", last)
             .map_err(|e| local(e.to_string()))?;
     }

@@ -31,8 +31,8 @@ use super::rows::{
     ConversationRow, MessageRow, RecommendationRow, RecommendationTable, ResumeAnalysisRow, Rows,
     COMPANY_RECOMMENDATIONS, JOB_RECOMMENDATIONS,
 };
-use crate::vector::outbox::OutboxEntry;
-use crate::vector::Collection;
+use crate::store::outbox::OutboxEntry;
+use crate::store::Collection;
 
 /// A PostgreSQL connection pool.
 pub type Pool = sqlx::PgPool;

@@ -21,7 +21,8 @@ use sqlx::Row;
 
 use super::error::DbError;
 use super::pg::Pool;
-use crate::vector::{Collection, Engine, EntityUpsert, Payload};
+use crate::store::{Collection, Payload};
+use crate::vector::{Engine, EntityUpsert};
 
 /// Where the watermark is kept in the engine's store.
 pub const WATERMARK_KEY: &str = "postgres.watermark";
@@ -52,7 +53,7 @@ pub struct CatchUp {
 
 /// The local watermark: the highest `ai_entities.version` applied.
 pub fn watermark(engine: &Engine) -> i64 {
-    match engine.kv_get(WATERMARK_KEY) {
+    match engine.store().kv_get(WATERMARK_KEY) {
         Ok(Some(b)) if b.len() == 8 => i64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
         _ => 0,
     }
@@ -163,12 +164,12 @@ fn apply(
     check: bool,
     stats: &mut CatchUp,
 ) -> Result<(), DbError> {
-    let origin = engine.origin();
+    let origin = engine.store().origin();
     let local = |e: &Engine, f: &Fetched| -> Result<bool, DbError> {
         if !check {
             return Ok(false);
         }
-        let have = e.rev(f.c, f.id).map_err(local_err)?;
+        let have = e.store().rev(f.c, f.id).map_err(local_err)?;
         Ok(already_have(have.as_deref(), &f.rev, &origin))
     };
     // Consecutive upserts of one collection and model go in one transaction.
@@ -239,7 +240,7 @@ fn apply(
     flush(&mut pending, &key)
 }
 
-fn local_err(e: crate::vector::VectorError) -> DbError {
+fn local_err(e: impl std::fmt::Display) -> DbError {
     DbError::Local(e.to_string())
 }
 
@@ -276,6 +277,7 @@ pub async fn catch_up(
         s = tokio::task::spawn_blocking(move || {
             apply(&engine2, rows, check, &mut s)?;
             engine2
+                .store()
                 .kv_put(WATERMARK_KEY, &last.to_le_bytes())
                 .map_err(local_err)?;
             Ok::<_, DbError>(s)

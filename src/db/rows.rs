@@ -60,8 +60,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::vector::outbox::{Change, OutboxEntry};
-use crate::vector::{Collection, PayloadValue};
+use crate::store::outbox::{Change, OutboxEntry};
+use crate::store::{Collection, PayloadValue};
 
 /// `profile_type` / `analysis_type` of the rows this service writes.
 pub const COMPREHENSIVE: &str = "comprehensive";
@@ -477,7 +477,7 @@ fn db_id(id: u64) -> Option<i64> {
 }
 
 /// A payload's `user_id` (a number, or a numeric keyword), when it is a positive integer.
-fn user_id(payload: &crate::vector::Payload) -> Option<i64> {
+fn user_id(payload: &crate::store::Payload) -> Option<i64> {
     match payload.get("user_id")? {
         PayloadValue::Number(x) => {
             (x.is_finite() && x.fract() == 0.0 && *x >= 1.0 && *x < 9.0e15).then_some(*x as i64)
@@ -1038,7 +1038,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::vector::Payload;
+    use crate::store::Payload;
 
     fn upsert(c: Collection, id: u64, rev: &str, doc: Value, payload: Payload) -> OutboxEntry {
         let vectors: BTreeMap<String, Vec<f32>> = c

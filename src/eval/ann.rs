@@ -9,9 +9,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::texmex::{read_fvecs, read_ivecs, FileError, Matrix};
+use crate::store::Payload;
 use crate::vector::ann::AnnIndex;
 use crate::vector::distance::{dot, normalized};
-use crate::vector::{Filter, GraphParams, PathCounts, Payload, PlannerParams};
+use crate::vector::{Filter, GraphParams, PathCounts, PlannerParams};
 
 /// Settings of one evaluation run.
 #[derive(Debug, Clone)]

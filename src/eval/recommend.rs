@@ -36,7 +36,7 @@ use crate::recommend::Weights;
 use crate::service::{AiService, Analyser, RecommendRequest, ServiceError, StartError};
 
 use super::TempDir;
-use crate::vector::Collection;
+use crate::store::Collection;
 
 /// Jobs asked for per query (the cut-off of every metric).
 pub const K: usize = 10;

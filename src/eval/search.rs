@@ -22,7 +22,7 @@ use crate::entity::{Id, JobData};
 use crate::hybrid::{hybrid, ArmWeights, Fusion, HybridRequest, SearchMode};
 use crate::lexical::Query;
 use crate::service::{AiService, Analyser, ServiceError, StartError};
-use crate::vector::Collection;
+use crate::store::Collection;
 
 use super::TempDir;
 

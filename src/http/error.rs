@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use crate::ai::EmbedError;
 use crate::service::ServiceError;
+use crate::store::StoreError;
 use crate::vector::VectorError;
 
 #[derive(Debug)]
@@ -53,14 +54,14 @@ impl IntoResponse for ApiError {
 
 fn vector_code(e: &VectorError) -> &'static str {
     match e {
-        VectorError::DimensionMismatch { .. } | VectorError::BadDimension(_) => {
-            "dimension_mismatch"
-        }
+        VectorError::DimensionMismatch { .. }
+        | VectorError::BadDimension(_)
+        | VectorError::Store(StoreError::DimensionMismatch { .. }) => "dimension_mismatch",
         VectorError::NonFinite(_) => "non_finite_vector",
         VectorError::ZeroVector(_) => "zero_vector",
         VectorError::BadFilter(_) => "invalid_filter",
-        VectorError::BadPayload(_) => "invalid_payload",
-        VectorError::ModelMismatch { .. } => "model_mismatch",
+        VectorError::Store(StoreError::BadPayload(_)) => "invalid_payload",
+        VectorError::Store(StoreError::ModelMismatch { .. }) => "model_mismatch",
         _ => "invalid_request",
     }
 }
@@ -80,7 +81,7 @@ impl From<ServiceError> for ApiError {
                 vector_code(&v),
                 v.to_string(),
             ),
-            ServiceError::Engine(VectorError::DiskFull) => {
+            ServiceError::Engine(VectorError::Store(StoreError::DiskFull)) => {
                 tracing::warn!("write refused: disk full");
                 ApiError::new(
                     StatusCode::INSUFFICIENT_STORAGE,
@@ -89,7 +90,7 @@ impl From<ServiceError> for ApiError {
                      directory's disk is full; nothing was written, reads still work)",
                 )
             }
-            ServiceError::Engine(VectorError::StorageUnavailable(ref m)) => {
+            ServiceError::Engine(VectorError::Store(StoreError::StorageUnavailable(ref m))) => {
                 tracing::error!(error = %m, "storage i/o failure");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -390,7 +390,7 @@ pub fn render(service: &AiService, http: &HttpMetrics) -> String {
     let mut out = String::with_capacity(8 * 1024);
     http.render(&mut out);
     render_engine(&mut out, &service.engine().stats());
-    render_store_cache(&mut out, service.engine().store_cache_stats());
+    render_store_cache(&mut out, service.engine().store().cache_stats());
     render_service(&mut out, &service.metrics());
     render_process(&mut out);
     if let Some(db) = service.databases() {
@@ -399,7 +399,7 @@ pub fn render(service: &AiService, http: &HttpMetrics) -> String {
     out
 }
 
-fn render_store_cache(out: &mut String, s: crate::vector::StoreCacheStats) {
+fn render_store_cache(out: &mut String, s: crate::store::StoreCacheStats) {
     metric(
         out,
         "store_cache_bytes",

@@ -35,7 +35,7 @@ use crate::service::{
     AiService, CandidatesRequest, EntitySearch, OccupationRequest, RecommendRequest, ResumeSearch,
     ServiceError,
 };
-use crate::vector::Collection;
+use crate::store::Collection;
 use auth::{Auth, Caller, JwtKey};
 use error::ApiError;
 use extract::{ApiJson, IdPath};

@@ -21,7 +21,7 @@ use crate::entity::{Id, ResumeData};
 use crate::service::{
     AiService, Feature as GatewayFeature, NewTask, ServiceError, TaskError, TaskRecord,
 };
-use crate::vector::Collection;
+use crate::store::Collection;
 
 /// How a feature depends on the LLM.
 #[derive(Clone, Copy, PartialEq, Eq)]

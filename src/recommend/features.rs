@@ -14,7 +14,8 @@ use crate::analysis::extract::Education;
 use crate::analysis::job::{culture_signals, CULTURE_SIGNALS};
 use crate::analysis::lexicon::Lexicon;
 use crate::analysis::occupation::{Matcher, Occupation};
-use crate::vector::{prefetch, Collection, Payload, PayloadValue, SearchHit};
+use crate::store::{Collection, Payload, PayloadValue};
+use crate::vector::{prefetch, SearchHit};
 
 /// A skill name and its case-insensitive key.
 #[derive(Debug, Clone, PartialEq)]

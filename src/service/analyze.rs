@@ -21,7 +21,8 @@ use crate::analysis::job::{self, JobAnalysis, SalaryNeighbour};
 use crate::analysis::llm as prompts;
 use crate::analysis::resume::{self, ResumeAnalysis};
 use crate::entity::{CompanyData, Id, JobData, ResumeData};
-use crate::vector::{Collection, EntityUpsert, Filter, Payload, SearchRequest};
+use crate::store::{Collection, Payload};
+use crate::vector::{EntityUpsert, Filter, SearchRequest};
 
 /// Longest title of `POST /api/v1/analyze/occupation` (characters).
 pub const MAX_OCCUPATION_TITLE_CHARS: usize = crate::analysis::occupation::MAX_TITLE_CHARS;
@@ -449,7 +450,7 @@ impl AiService {
                     continue;
                 };
                 let num = |f: &str| match e.payload.get(f) {
-                    Some(crate::vector::PayloadValue::Number(x)) => Some(*x),
+                    Some(crate::store::PayloadValue::Number(x)) => Some(*x),
                     _ => None,
                 };
                 if let (Some(lo), Some(hi)) =

@@ -26,8 +26,8 @@ use crate::ai::llm::{
 };
 use crate::config::Config;
 use crate::entity::Id;
-use crate::vector::chat::{Appended, HistoryBudget, NewMessage, StoredMessage};
-use crate::vector::outbox::now_ms;
+use crate::store::chat::{Appended, HistoryBudget, NewMessage, StoredMessage};
+use crate::store::outbox::now_ms;
 
 mod context;
 mod prompts;
@@ -232,7 +232,7 @@ fn message_cost(m: &StoredMessage) -> usize {
 /// A session id: 1..=128 of `A-Z a-z 0-9 - _ . :` (what clients use: UUIDs, `test_session_001`).
 fn check_session_id(s: &str) -> Result<(), ChatError> {
     let ok = !s.is_empty()
-        && s.len() <= crate::vector::chat::MAX_SESSION_ID_CHARS
+        && s.len() <= crate::store::chat::MAX_SESSION_ID_CHARS
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
     if ok {
@@ -444,7 +444,9 @@ impl AiService {
                 model: None,
                 context_data: None,
             };
-            Ok(engine.chat_append(user.0, &session, kind, msg, Some(budget))?)
+            Ok(engine
+                .store()
+                .chat_append(user.0, &session, kind, msg, Some(budget))?)
         });
         // Context for the type the conversation has: the stored one for an existing session
         // (a second message cannot change it), which is only known after the append; the
@@ -553,7 +555,9 @@ impl AiService {
                 model: model.as_deref(),
                 context_data: Some(context_data),
             };
-            let a = engine.chat_append(user.0, &session, &kind, msg, None)?;
+            let a = engine
+                .store()
+                .chat_append(user.0, &session, &kind, msg, None)?;
             Ok((a, text))
         })
         .await?;

@@ -19,7 +19,8 @@ use crate::analysis::llm as prompts;
 use crate::entity::{Id, ResumeData, MAX_ID};
 use crate::recommend::features::resume_features;
 use crate::recommend::Profile;
-use crate::vector::{Collection, Filter};
+use crate::store::Collection;
+use crate::vector::Filter;
 
 /// Best jobs a job-matching feature answers.
 const FEATURE_MATCHES: usize = 10;

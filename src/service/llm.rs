@@ -20,7 +20,7 @@ use crate::ai::llm::{
 };
 use crate::analysis::llm::Task;
 use crate::config::{Config, LlmProvider};
-use crate::vector::Collection;
+use crate::store::Collection;
 
 /// How long a health probe result is trusted before `/health` triggers a new one.
 const PROBE_TTL: Duration = Duration::from_secs(30);

@@ -28,7 +28,8 @@ use crate::recommend::{
     education_factor, job_reasons, matched_skills, round4, CompanyFeatures, JobFeatures, JobMatch,
     Profile, Wishes,
 };
-use crate::vector::{Collection, Filter, MAX_K};
+use crate::store::Collection;
+use crate::vector::{Filter, MAX_K};
 
 /// Matches answered when the request's `limit` is absent, 0 or negative (the Go client sends
 /// its zero value when its caller set none).

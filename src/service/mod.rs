@@ -24,7 +24,8 @@ use crate::ai::llm::{BreakerConfig, GuardedEmbedder, LlmError, OllamaEmbedder, O
 use crate::ai::{EmbedError, Embedder};
 use crate::config::{Config, EmbeddingProvider};
 use crate::entity::Id;
-use crate::vector::{Collection, Engine, EntityUpsert, VectorError};
+use crate::store::{Collection, StoreError};
+use crate::vector::{Engine, EntityUpsert, VectorError};
 
 pub use analyze::{
     CompanyResponse, JobResponse, OccupationAnswer, OccupationCandidate, OccupationRequest,
@@ -96,6 +97,12 @@ impl ServiceError {
             code,
             message: message.into(),
         }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::Engine(e.into())
     }
 }
 
@@ -365,7 +372,7 @@ impl AiService {
             Some(h) => (h.postgres, h.mysql, h.outbox, !h.all_up),
         };
         // Truthful about the disk: `disk_full` while writes are refused (reads are served).
-        let storage = self.engine.storage_status();
+        let storage = self.engine.store().storage_status();
         // `healthy` whenever the service serves its core (engine, embedder, storage): the LLM
         // and the databases are optional (fallbacks, the outbox), reported in `degraded`.
         let core_down = !mismatch.is_empty() || storage.status != "up";

@@ -27,8 +27,9 @@ use crate::recommend::{
     candidate_reasons, company_reasons, job_reasons, score_company, score_job, top_ranked,
     CompanyFeatures, JobFeatures, JobMatch, JobScorer, Profile, Weights, Wishes,
 };
-use crate::vector::outbox::{now_ms, Change};
-use crate::vector::{prefetch, Collection, Engine, Filter, SearchHit, SearchRequest, MAX_K};
+use crate::store::outbox::{now_ms, Change};
+use crate::store::Collection;
+use crate::vector::{prefetch, Engine, Filter, SearchHit, SearchRequest, MAX_K};
 
 /// Name under which recommendations are registered in `ai_models`.
 pub const RECOMMENDER_MODEL: &str = "recommender-v1";
@@ -177,7 +178,8 @@ impl Recorder {
                 let batch = coalesce(std::mem::take(&mut buf));
                 let engine = engine.clone();
                 let n = batch.len();
-                let res = tokio::task::spawn_blocking(move || engine.outbox_append(&batch)).await;
+                let res =
+                    tokio::task::spawn_blocking(move || engine.store().outbox_append(&batch)).await;
                 match res {
                     Ok(Ok(_)) => wake(),
                     Ok(Err(e)) => {
@@ -944,7 +946,7 @@ impl AiService {
     pub fn resume_owner(&self, id: Id) -> Result<Option<Id>> {
         match self.engine.payload(Collection::Resumes, id.0) {
             Some((_, p)) => Ok(match p.get("user_id") {
-                Some(crate::vector::PayloadValue::Number(x)) => Some(Id(*x as u64)),
+                Some(crate::store::PayloadValue::Number(x)) => Some(Id(*x as u64)),
                 _ => None,
             }),
             None => Err(ServiceError::NotFound("简历未找到".into())),

@@ -6,7 +6,8 @@
 use super::{AiService, Analyser, Result};
 use crate::analysis::lexicon::{Lexicon, Occupation};
 use crate::entity::{CompanyData, Id, JobData, ResumeData};
-use crate::vector::{Collection, EntityUpsert};
+use crate::store::Collection;
+use crate::vector::EntityUpsert;
 
 pub const SAMPLE_COMPANIES: u64 = 300;
 pub const SAMPLE_JOBS: u64 = 3_000;

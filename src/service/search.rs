@@ -11,7 +11,8 @@ use crate::analysis::company::size_label;
 use crate::analysis::extract::Education;
 use crate::entity::Id;
 use crate::lexical::Query;
-use crate::vector::{Collection, Filter, PayloadValue, SearchRequest};
+use crate::store::{Collection, PayloadValue};
+use crate::vector::{Filter, SearchRequest};
 
 use crate::hybrid::{
     hybrid, query_vectors, ArmWeights, FusedHit, Fusion, HybridRequest, SearchMode,

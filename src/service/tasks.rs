@@ -36,6 +36,7 @@ use tokio::sync::{watch, Notify};
 use super::gateway::{Feature, FeatureInput};
 use super::{blocking, check_len, now_iso, AiService, Result, ServiceError, MAX_CONTENT_CHARS};
 use crate::entity::{Id, ResumeData};
+use crate::store::StoreError;
 use crate::vector::{Engine, VectorError};
 
 /// Keys of the task ring (`ai_task/0000` ..): the most task records ever stored.
@@ -293,9 +294,10 @@ async fn retry_later(
         };
         let engine = svc.engine.clone();
         drop(svc);
-        let up = tokio::task::spawn_blocking(move || engine.storage_status().status == "up")
-            .await
-            .unwrap_or(false);
+        let up =
+            tokio::task::spawn_blocking(move || engine.store().storage_status().status == "up")
+                .await
+                .unwrap_or(false);
         if up {
             break;
         }
@@ -324,7 +326,7 @@ impl Tasks {
         let engine = service.engine.clone();
         let (records, next_seq) = tokio::task::spawn_blocking(move || recover(&engine))
             .await
-            .map_err(|e| VectorError::Corrupt(format!("task recovery failed: {e}")))??;
+            .map_err(|e| StoreError::Corrupt(format!("task recovery failed: {e}")))??;
         let mut state = State {
             next_seq,
             ..State::default()
@@ -380,7 +382,7 @@ fn recover(engine: &Engine) -> std::result::Result<(Vec<TaskRecord>, u64), Vecto
     let mut pending = Vec::new();
     let mut last = 0;
     for slot in 0..TASK_SLOTS {
-        let Some(bytes) = engine.kv_get(&key(slot))? else {
+        let Some(bytes) = engine.store().kv_get(&key(slot))? else {
             continue;
         };
         let mut r: TaskRecord = match serde_json::from_slice(&bytes) {
@@ -411,7 +413,7 @@ fn recover(engine: &Engine) -> std::result::Result<(Vec<TaskRecord>, u64), Vecto
                 message: format!("分析任务被中断{n}次，已放弃 (interrupted {n} times)"),
             };
             finish(&mut r, Err(failure));
-            engine.kv_put(&key(slot), &encode(&r))?;
+            engine.store().kv_put(&key(slot), &encode(&r))?;
             continue;
         }
         pending.push(r);
@@ -426,7 +428,7 @@ fn encode(r: &TaskRecord) -> Vec<u8> {
 }
 
 fn read(engine: &Engine, seq: u64) -> std::result::Result<Option<TaskRecord>, VectorError> {
-    let Some(bytes) = engine.kv_get(&key(seq % TASK_SLOTS))? else {
+    let Some(bytes) = engine.store().kv_get(&key(seq % TASK_SLOTS))? else {
         return Ok(None);
     };
     Ok(serde_json::from_slice::<TaskRecord>(&bytes)
@@ -581,7 +583,7 @@ async fn store(svc: &AiService, rec: &TaskRecord) -> Result<()> {
     let engine = svc.engine.clone();
     let k = key(rec.slot());
     let bytes = encode(rec);
-    blocking(move || Ok(engine.kv_put(&k, &bytes)?)).await
+    blocking(move || Ok(engine.store().kv_put(&k, &bytes)?)).await
 }
 
 async fn execute(svc: &AiService, rec: &TaskRecord) -> Outcome {
@@ -667,11 +669,11 @@ fn failure(e: ServiceError) -> TaskFailure {
         ServiceError::Invalid { code, message } => f(code, message),
         ServiceError::NotFound(m) => f("not_found", m),
         ServiceError::NotFoundCode { code, message } => f(code, message),
-        ServiceError::Engine(VectorError::DiskFull) => {
+        ServiceError::Engine(VectorError::Store(StoreError::DiskFull)) => {
             tracing::warn!("analysis task refused: disk full");
             f("insufficient_storage", "存储空间不足，暂时无法写入".into())
         }
-        ServiceError::Engine(VectorError::StorageUnavailable(m)) => {
+        ServiceError::Engine(VectorError::Store(StoreError::StorageUnavailable(m))) => {
             tracing::error!(error = %m, "analysis task: storage i/o failure");
             f(
                 "storage_unavailable",
@@ -797,6 +799,7 @@ fn submit(
         error: None,
     };
     engine
+        .store()
         .kv_put(&key(rec.slot()), &encode(&rec))
         .map_err(ServiceError::from)?;
     let mut st = shared.state.lock();

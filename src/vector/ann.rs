@@ -8,8 +8,8 @@ use super::collection::{CollectionState, Frozen, PathCounters, PlannerParams, Se
 use super::distance;
 use super::error::{Result, VectorError};
 use super::graph::{Graph, GraphParams};
-use super::schema::{Collection, Payload};
 use super::{Filter, PathCounts, SearchHit};
+use crate::store::{Collection, Payload, StoreError};
 
 pub struct AnnIndex {
     state: CollectionState,
@@ -31,10 +31,11 @@ impl AnnIndex {
         }
         let n = vectors.len() / dim;
         if payloads.len() != n {
-            return Err(VectorError::BadPayload(format!(
+            return Err(StoreError::BadPayload(format!(
                 "{} payloads for {n} vectors",
                 payloads.len()
-            )));
+            ))
+            .into());
         }
         for (i, v) in vectors.chunks_exact_mut(dim).enumerate() {
             let u = distance::normalized(&format!("point {i}"), v, dim)?;

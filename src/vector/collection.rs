@@ -14,9 +14,9 @@ use super::distance::cosine_distance;
 use super::filter::{Compiled, PayloadIndex};
 use super::graph::{prefetch, prefetch_all, Graph, Scored};
 use super::idmap::IdMap;
-use super::schema::{Collection, Payload};
 use super::spill::SpillFile;
 use super::SearchHit;
+use crate::store::{Collection, Payload};
 
 /// Which way a search was answered (counted per collection, exposed in stats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::{Result, VectorError};
-use super::schema::{Payload, PayloadValue};
+use crate::store::{Payload, PayloadValue};
 
 const NONE: u32 = u32::MAX;
 /// Deepest nesting of and/or accepted (guards the recursive compiler against hostile input).

@@ -1,5 +1,6 @@
 //! The embedded vector engine: companies, jobs and resumes with named vectors, HNSW search
-//! with filters, persisted in redb and memory-mapped index files.
+//! with filters, and their BM25F text indexes, over the [`crate::store::Store`] (redb, the
+//! truth) and memory-mapped index files derived from it.
 //!
 //! Read path: [`Engine::search`] takes a read lock on one collection, compiles the filter,
 //! lets the planner pick exact scan or graph traversal, and returns `(id, cosine distance)`
@@ -8,7 +9,6 @@
 //! background rebuild freezes the tail and drops tombstones, swapping the new graphs in.
 
 pub mod ann;
-pub mod chat;
 mod collection;
 pub mod distance;
 mod error;
@@ -17,10 +17,7 @@ mod graph;
 pub(crate) use graph::prefetch;
 pub mod idmap;
 mod index_file;
-pub mod outbox;
-mod schema;
 mod spill;
-mod store;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -37,13 +34,10 @@ pub use error::{Result, VectorError};
 pub use filter::Filter;
 pub use graph::GraphParams;
 pub use index_file::FORMAT_VERSION;
-pub use outbox::{Change, OutboxEntry};
-pub use schema::{Collection, Payload, PayloadValue};
-pub use store::{StorageStatus, StoreCacheStats};
 
+use crate::store::{Collection, NewRecord, Payload, Store, StoreError};
 use collection::{CollectionState, Frozen, PathCounters};
 use graph::{Graph, Seed};
-use store::{NewRecord, Store};
 
 use crate::lexical::{self, DocTerms, Field, LexHit, LexicalIndex};
 
@@ -351,6 +345,7 @@ impl Engine {
             &dir.join("vectors.redb"),
             options.reserve_bytes,
             options.store_cache_bytes,
+            options.outbox,
         )?;
         let mut slots = Vec::with_capacity(3);
         let mut loaded = Vec::with_capacity(3);
@@ -415,15 +410,9 @@ impl Engine {
         }
     }
 
-    /// The state of the disk under the store: `disk_full` while writes are refused for lack
-    /// of space (checking, at most every 250 ms, whether space returned).
-    pub fn storage_status(&self) -> StorageStatus {
-        self.inner.store.storage_status()
-    }
-
-    /// The store's page cache (bounded by [`EngineOptions::store_cache_bytes`]).
-    pub fn store_cache_stats(&self) -> StoreCacheStats {
-        self.inner.store.cache_stats()
+    /// The store under the engine: entities' truth, outbox, chat log, task records.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
     }
 
     fn slot(&self, c: Collection) -> &Slot {
@@ -464,10 +453,11 @@ impl Engine {
             return Ok(());
         }
         if batch.len() > MAX_BATCH {
-            return Err(VectorError::BadPayload(format!(
+            return Err(StoreError::BadPayload(format!(
                 "batch of {} entities, at most {MAX_BATCH}",
                 batch.len()
-            )));
+            ))
+            .into());
         }
         let names = c.vector_names();
         let fields = lexical_fields(&self.inner.options, c);
@@ -486,7 +476,7 @@ impl Engine {
         let mut dim = known_dim;
         for e in &batch {
             if e.id == 0 {
-                return Err(VectorError::BadId(0));
+                return Err(StoreError::BadId(0).into());
             }
             e.payload.validate()?;
             for name in e.vectors.keys() {
@@ -569,69 +559,6 @@ impl Engine {
         Ok(removed.is_some())
     }
 
-    /// The revision of an entity's latest write — its live version, or its deletion (`None`
-    /// when it was never written here).
-    pub fn rev(&self, c: Collection, id: u64) -> Result<Option<String>> {
-        self.inner.store.rev(c, id)
-    }
-
-    /// This store's origin: the prefix of every revision it makes (`<origin>-<seq>`).
-    pub fn origin(&self) -> String {
-        self.inner.store.origin()
-    }
-
-    /// Appends records (recommendations, messages, ...) to the outbox in one transaction;
-    /// returns the last sequence number. Only [`Change::Record`]s are accepted.
-    pub fn outbox_append(&self, changes: &[Change]) -> Result<u64> {
-        if changes.iter().any(|c| !matches!(c, Change::Record { .. })) {
-            return Err(VectorError::BadPayload(
-                "only records can be appended to the outbox directly".into(),
-            ));
-        }
-        self.inner.store.outbox_append(changes)
-    }
-
-    /// Up to `limit` outbox entries after sequence number `after`, oldest first.
-    pub fn outbox_read(&self, after: u64, limit: usize) -> Result<Vec<OutboxEntry>> {
-        self.inner.store.outbox_read(after, limit)
-    }
-
-    /// The last outbox sequence number assigned (0: none yet).
-    pub fn outbox_head(&self) -> Result<u64> {
-        self.inner.store.outbox_head()
-    }
-
-    /// Entries stored in the outbox (not yet delivered to every consumer).
-    pub fn outbox_len(&self) -> Result<u64> {
-        self.inner.store.outbox_len()
-    }
-
-    /// Names the outbox's consumers (e.g. `postgres`, `mysql`); entries are kept until each
-    /// has acknowledged them. Consumers not named stop holding entries back.
-    pub fn outbox_register(&self, consumers: &[&str]) -> Result<()> {
-        self.inner.store.outbox_register(consumers)
-    }
-
-    /// Everything at or below the returned sequence number was delivered to `consumer`.
-    pub fn outbox_cursor(&self, consumer: &str) -> Result<u64> {
-        self.inner.store.outbox_cursor(consumer)
-    }
-
-    /// `consumer` delivered every entry up to `seq` (durably, before this returns).
-    pub fn outbox_ack(&self, consumer: &str, seq: u64) -> Result<()> {
-        self.inner.store.outbox_ack(consumer, seq)
-    }
-
-    /// A small value stored by the layers above (watermarks), or `None`.
-    pub fn kv_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        self.inner.store.kv_get(key)
-    }
-
-    /// Stores a small value durably.
-    pub fn kv_put(&self, key: &str, value: &[u8]) -> Result<()> {
-        self.inner.store.kv_put(key, value)
-    }
-
     /// The stored entity, or `None`.
     pub fn get(&self, c: Collection, id: u64) -> Result<Option<Entity>> {
         let st = self.slot(c).state.read();
@@ -660,7 +587,8 @@ impl Engine {
                 .inner
                 .store
                 .document(c, st.slots[pos as usize])
-                .map(Some),
+                .map(Some)
+                .map_err(Into::into),
             None => Ok(None),
         }
     }

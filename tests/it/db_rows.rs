@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use jobfirst_ai::db::rows::ModelInfo;
 use jobfirst_ai::db::{mysql, pg};
-use jobfirst_ai::vector::{Change, Collection, OutboxEntry, Payload};
+use jobfirst_ai::store::{Change, Collection, OutboxEntry, Payload};
 use serde_json::{json, Value};
 use sqlx::{Column, Executor, Row};
 

@@ -192,7 +192,7 @@ async fn analyses_reach_both_databases_and_deletes_mark_them() {
     let stored = app
         .service
         .engine()
-        .get(jobfirst_ai::vector::Collection::Jobs, 3)
+        .get(jobfirst_ai::store::Collection::Jobs, 3)
         .unwrap()
         .unwrap();
     assert_eq!(v, stored.vectors["overall"]);

@@ -24,9 +24,8 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use jobfirst_ai::vector::{
-    Change, Collection, Engine, EngineOptions, EntityUpsert, Payload, SearchRequest, VectorError,
-};
+use jobfirst_ai::store::{Change, Collection, Payload, StoreError};
+use jobfirst_ai::vector::{Engine, EngineOptions, EntityUpsert, SearchRequest, VectorError};
 use serde_json::{json, Value};
 
 // ---------------------------------------------------------------------------------------------
@@ -833,9 +832,9 @@ fn assert_consistent(engine: &Engine, live: &BTreeMap<u64, u64>) {
 /// The outbox holds one entry per acknowledged write and none for a refused one: replaying it
 /// gives exactly the live entities and their versions.
 fn assert_outbox(engine: &Engine, acked: usize, live: &BTreeMap<u64, u64>) {
-    let entries = engine.outbox_read(0, usize::MAX).unwrap();
+    let entries = engine.store().outbox_read(0, usize::MAX).unwrap();
     assert_eq!(entries.len(), acked, "outbox entries ≠ acknowledged writes");
-    assert_eq!(engine.outbox_len().unwrap() as usize, acked);
+    assert_eq!(engine.store().outbox_len().unwrap() as usize, acked);
     let mut replayed: BTreeMap<u64, u64> = BTreeMap::new();
     for e in entries {
         match e.change {
@@ -888,7 +887,7 @@ fn engine_index_file_and_compaction_on_a_full_disk() {
                     live.insert(id, 1);
                     acked += 1;
                 }
-                Err(VectorError::DiskFull) => refused += 1,
+                Err(VectorError::Store(StoreError::DiskFull)) => refused += 1,
                 Err(e) => panic!("update of {id} on a full disk: {e:?}"),
             }
         }
@@ -896,9 +895,9 @@ fn engine_index_file_and_compaction_on_a_full_disk() {
         fill(&filler);
         assert!(matches!(
             engine.delete(Collection::Jobs, 1),
-            Err(VectorError::DiskFull)
+            Err(VectorError::Store(StoreError::DiskFull))
         ));
-        let status = engine.storage_status();
+        let status = engine.store().storage_status();
         assert_eq!(status.status, "disk_full", "{status:?}");
         assert!(
             status.reopens >= 1,
@@ -907,7 +906,7 @@ fn engine_index_file_and_compaction_on_a_full_disk() {
         // A rebuild on the full disk: graphs swapped in memory, index file not written (the old
         // one intact), compaction refused.
         match engine.rebuild(Collection::Jobs) {
-            Ok(()) | Err(VectorError::DiskFull) => {}
+            Ok(()) | Err(VectorError::Store(StoreError::DiskFull)) => {}
             Err(e) => panic!("rebuild on a full disk: {e:?}"),
         }
         assert_eq!(
@@ -928,12 +927,12 @@ fn engine_index_file_and_compaction_on_a_full_disk() {
         // the open recovers the file): it opens, serves reads, refuses writes.
         drop(engine);
         let engine = Engine::open(&dir, options).expect("open on a full disk");
-        let status = engine.storage_status();
+        let status = engine.store().storage_status();
         assert_eq!(status.status, "disk_full", "{status:?}");
         assert_consistent(&engine, &live);
         assert!(matches!(
             engine.upsert(Collection::Jobs, MODEL, entity(1, 9)),
-            Err(VectorError::DiskFull)
+            Err(VectorError::Store(StoreError::DiskFull))
         ));
 
         // Space returns: writes, a rebuild with its index file and compaction work again.
@@ -954,7 +953,7 @@ fn engine_index_file_and_compaction_on_a_full_disk() {
                     );
                     break;
                 }
-                Err(VectorError::DiskFull) => {
+                Err(VectorError::Store(StoreError::DiskFull)) => {
                     assert!(t.elapsed() < Duration::from_secs(5), "never recovered");
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -970,7 +969,7 @@ fn engine_index_file_and_compaction_on_a_full_disk() {
         }
         engine.rebuild(Collection::Jobs).unwrap();
         assert_ne!(std::fs::read(&index).unwrap(), before);
-        assert_eq!(engine.storage_status().status, "up");
+        assert_eq!(engine.store().storage_status().status, "up");
         assert_consistent(&engine, &live);
     }
     // Reopen: the index file is loaded and agrees with redb.

@@ -14,11 +14,11 @@ use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use jobfirst_ai::store::{Collection, Payload, PayloadValue, StoreError as S};
 use jobfirst_ai::vector::distance::normalized;
 use jobfirst_ai::vector::{
-    Collection, Engine, EngineOptions, EntityUpsert, Filter, Payload, PayloadValue, PlannerParams,
-    SearchHit, SearchPath, SearchRequest, SearchResult, VectorError, MAX_BATCH, MAX_DIMENSION,
-    MAX_EF, MAX_K,
+    Engine, EngineOptions, EntityUpsert, Filter, PlannerParams, SearchHit, SearchPath,
+    SearchRequest, SearchResult, VectorError, MAX_BATCH, MAX_DIMENSION, MAX_EF, MAX_K,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -558,9 +558,9 @@ fn every_error_is_typed() {
     let q = query(1);
 
     // Unknown collections.
-    assert_caller_err!("foo".parse::<Collection>(), E::UnknownCollection(_));
-    assert_caller_err!("Jobs".parse::<Collection>(), E::UnknownCollection(_));
-    assert_caller_err!("".parse::<Collection>(), E::UnknownCollection(_));
+    assert_caller_err!("foo".parse::<Collection>(), S::UnknownCollection(_));
+    assert_caller_err!("Jobs".parse::<Collection>(), S::UnknownCollection(_));
+    assert_caller_err!("".parse::<Collection>(), S::UnknownCollection(_));
     for c in Collection::ALL {
         assert_eq!(c.name().parse::<Collection>().unwrap(), c);
     }
@@ -573,7 +573,7 @@ fn every_error_is_typed() {
     );
     assert_caller_err!(
         engine.search(&req("salary", &q, 10, None)),
-        E::UnknownVector { .. }
+        E::Store(S::UnknownVector { .. })
     );
     assert_caller_err!(
         engine.search(&req("overall", &[], 10, None)),
@@ -668,25 +668,34 @@ fn every_error_is_typed() {
     missing.vectors.remove("requirements");
     assert_caller_err!(engine.upsert(JOBS, MODEL, missing), E::MissingVector(ref n) if n == "requirements");
     let extra = with_vector(2, "salary", raw_vector(2, 0, 0));
-    assert_caller_err!(engine.upsert(JOBS, MODEL, extra), E::UnknownVector { ref name, .. } if name == "salary");
-    assert_caller_err!(engine.upsert(JOBS, MODEL, entity(0, 0)), E::BadId(0));
+    assert_caller_err!(engine.upsert(JOBS, MODEL, extra), E::Store(S::UnknownVector { ref name, .. }) if name == "salary");
+    assert_caller_err!(
+        engine.upsert(JOBS, MODEL, entity(0, 0)),
+        E::Store(S::BadId(0))
+    );
     assert_caller_err!(
         engine.upsert(JOBS, "another-model", entity(2, 0)),
-        E::ModelMismatch { ref expected, ref got, .. } if expected == MODEL && got == "another-model"
+        E::Store(S::ModelMismatch { ref expected, ref got, .. }) if expected == MODEL && got == "another-model"
     );
     // Payloads that cannot be stored.
     let mut long = entity(2, 0);
     long.payload = Payload::new().with("city", "x".repeat(10_000));
-    assert_caller_err!(engine.upsert(JOBS, MODEL, long), E::BadPayload(_));
+    assert_caller_err!(engine.upsert(JOBS, MODEL, long), E::Store(S::BadPayload(_)));
     let mut nan_field = entity(2, 0);
     nan_field.payload = Payload::new().with("salary_max", f64::NAN);
-    assert_caller_err!(engine.upsert(JOBS, MODEL, nan_field), E::BadPayload(_));
+    assert_caller_err!(
+        engine.upsert(JOBS, MODEL, nan_field),
+        E::Store(S::BadPayload(_))
+    );
     let mut empty_field = entity(2, 0);
     empty_field.payload = Payload::new().with("", "x");
-    assert_caller_err!(engine.upsert(JOBS, MODEL, empty_field), E::BadPayload(_));
+    assert_caller_err!(
+        engine.upsert(JOBS, MODEL, empty_field),
+        E::Store(S::BadPayload(_))
+    );
     let mut many = entity(2, 0);
     many.payload = Payload((0..100).map(|i| (format!("f{i}"), kw("x"))).collect());
-    assert_caller_err!(engine.upsert(JOBS, MODEL, many), E::BadPayload(_));
+    assert_caller_err!(engine.upsert(JOBS, MODEL, many), E::Store(S::BadPayload(_)));
 
     // Batches are all or nothing.
     assert_caller_err!(
@@ -695,7 +704,7 @@ fn every_error_is_typed() {
             MODEL,
             vec![entity(10, 0), entity(11, 0), entity(0, 0)]
         ),
-        E::BadId(0)
+        E::Store(S::BadId(0))
     );
     let mut bad_last = entity(13, 0);
     bad_last
@@ -707,7 +716,7 @@ fn every_error_is_typed() {
     );
     assert_caller_err!(
         engine.upsert_batch(JOBS, "another-model", vec![entity(14, 0), entity(15, 0)]),
-        E::ModelMismatch { .. }
+        E::Store(S::ModelMismatch { .. })
     );
     let template = entity(20, 0);
     let too_many: Vec<EntityUpsert> = (0..=MAX_BATCH as u64)
@@ -716,7 +725,10 @@ fn every_error_is_typed() {
             ..template.clone()
         })
         .collect();
-    assert_caller_err!(engine.upsert_batch(JOBS, MODEL, too_many), E::BadPayload(_));
+    assert_caller_err!(
+        engine.upsert_batch(JOBS, MODEL, too_many),
+        E::Store(S::BadPayload(_))
+    );
     for id in 2..=25 {
         assert!(
             engine.get(JOBS, id).unwrap().is_none(),
@@ -745,11 +757,11 @@ fn every_error_is_typed() {
     assert_caller_err!(engine.search(&good(10, Some(MAX_EF + 1))), E::BadEf { .. });
     assert_caller_err!(
         engine.search(&req("salary", &q, 10, None)),
-        E::UnknownVector { .. }
+        E::Store(S::UnknownVector { .. })
     );
     assert_caller_err!(
         engine.search(&req("", &q, 10, None)),
-        E::UnknownVector { .. }
+        E::Store(S::UnknownVector { .. })
     );
     assert_caller_err!(
         engine.search(&req("overall", &q[..DIM - 1], 10, None)),
@@ -816,7 +828,7 @@ fn every_error_is_typed() {
     let engine = Engine::open(dir.path(), opts(100, false)).unwrap();
     assert_caller_err!(
         engine.upsert(JOBS, "another-model", entity(2, 0)),
-        E::ModelMismatch { .. }
+        E::Store(S::ModelMismatch { .. })
     );
     assert_caller_err!(
         engine.upsert(JOBS, MODEL, with_vector(2, "title", vec![1.0; DIM + 1])),
@@ -840,7 +852,7 @@ fn every_error_is_typed() {
     // Jobs vectors are not Companies vectors.
     assert_caller_err!(
         engine.upsert(Collection::Companies, "other-model", entity(2, 0)),
-        E::UnknownVector { .. }
+        E::Store(S::UnknownVector { .. })
     );
     assert_eq!(engine.collection_stats(JOBS).live, 1);
 
@@ -2229,14 +2241,17 @@ fn vectors_without_a_graph_are_scanned_exactly_and_survive_reopen() {
 /// consumer acknowledged them; cursors and revisions survive a reopen.
 #[test]
 fn outbox_logs_writes_in_their_transaction_until_every_consumer_acked() {
-    use jobfirst_ai::vector::Change;
+    use jobfirst_ai::store::Change;
     let dir = tempdir();
     let logged = EngineOptions {
         outbox: true,
         ..opts(64, false)
     };
     let engine = Engine::open(dir.path(), logged).unwrap();
-    engine.outbox_register(&["postgres", "mysql"]).unwrap();
+    engine
+        .store()
+        .outbox_register(&["postgres", "mysql"])
+        .unwrap();
     load(&engine, 1..=3, 0);
     engine.upsert(JOBS, MODEL, entity(2, 1)).unwrap();
     assert!(engine.delete(JOBS, 3).unwrap());
@@ -2245,11 +2260,11 @@ fn outbox_logs_writes_in_their_transaction_until_every_consumer_acked() {
         "a missing id logs nothing"
     );
 
-    let entries = engine.outbox_read(0, 100).unwrap();
+    let entries = engine.store().outbox_read(0, 100).unwrap();
     let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
-    assert_eq!(engine.outbox_head().unwrap(), 5);
-    let origin = engine.origin();
+    assert_eq!(engine.store().outbox_head().unwrap(), 5);
+    let origin = engine.store().origin();
     match &entries[3].change {
         Change::Upsert {
             collection,
@@ -2268,7 +2283,10 @@ fn outbox_logs_writes_in_their_transaction_until_every_consumer_acked() {
             for (i, n) in names().iter().enumerate() {
                 assert_eq!(vectors[*n], stored_vector(2, 1, i), "{n}");
             }
-            assert_eq!(engine.rev(JOBS, 2).unwrap().as_deref(), Some(rev.as_str()));
+            assert_eq!(
+                engine.store().rev(JOBS, 2).unwrap().as_deref(),
+                Some(rev.as_str())
+            );
         }
         other => panic!("expected an upsert, got {other:?}"),
     }
@@ -2281,7 +2299,10 @@ fn outbox_logs_writes_in_their_transaction_until_every_consumer_acked() {
         } => {
             assert_eq!((*collection, *id), (JOBS, 3));
             assert_eq!(rev, &format!("{origin}-5"));
-            assert_eq!(engine.rev(JOBS, 3).unwrap().as_deref(), Some(rev.as_str()));
+            assert_eq!(
+                engine.store().rev(JOBS, 3).unwrap().as_deref(),
+                Some(rev.as_str())
+            );
         }
         other => panic!("expected a delete, got {other:?}"),
     }
@@ -2291,38 +2312,61 @@ fn outbox_logs_writes_in_their_transaction_until_every_consumer_acked() {
         .upsert_replicated(JOBS, MODEL, vec![(entity(7, 0), "feed-9".to_string())])
         .unwrap();
     assert!(engine.delete_replicated(JOBS, 1, "feed-10").unwrap());
-    assert_eq!(engine.outbox_read(5, 100).unwrap(), vec![]);
-    assert_eq!(engine.rev(JOBS, 7).unwrap().as_deref(), Some("feed-9"));
-    assert_eq!(engine.rev(JOBS, 1).unwrap().as_deref(), Some("feed-10"));
+    assert_eq!(engine.store().outbox_read(5, 100).unwrap(), vec![]);
+    assert_eq!(
+        engine.store().rev(JOBS, 7).unwrap().as_deref(),
+        Some("feed-9")
+    );
+    assert_eq!(
+        engine.store().rev(JOBS, 1).unwrap().as_deref(),
+        Some("feed-10")
+    );
     assert!(engine.get(JOBS, 1).unwrap().is_none());
 
     // Only records go in directly.
-    assert!(engine.outbox_append(&[entries[0].change.clone()]).is_err());
+    assert!(engine
+        .store()
+        .outbox_append(&[entries[0].change.clone()])
+        .is_err());
     let rec = Change::Record {
         kind: "note".into(),
         at_ms: 1,
         body: serde_json::json!({"a": 1}),
     };
-    assert_eq!(engine.outbox_append(std::slice::from_ref(&rec)).unwrap(), 8);
+    assert_eq!(
+        engine
+            .store()
+            .outbox_append(std::slice::from_ref(&rec))
+            .unwrap(),
+        8
+    );
 
     // One consumer acked everything: the other still holds every entry.
-    engine.outbox_ack("postgres", 8).unwrap();
-    assert_eq!(engine.outbox_len().unwrap(), 6);
-    engine.outbox_ack("mysql", 4).unwrap();
-    assert_eq!(engine.outbox_len().unwrap(), 2, "entries 1..=4 trimmed");
-    engine.outbox_ack("mysql", 2).unwrap();
+    engine.store().outbox_ack("postgres", 8).unwrap();
+    assert_eq!(engine.store().outbox_len().unwrap(), 6);
+    engine.store().outbox_ack("mysql", 4).unwrap();
     assert_eq!(
-        engine.outbox_cursor("mysql").unwrap(),
+        engine.store().outbox_len().unwrap(),
+        2,
+        "entries 1..=4 trimmed"
+    );
+    engine.store().outbox_ack("mysql", 2).unwrap();
+    assert_eq!(
+        engine.store().outbox_cursor("mysql").unwrap(),
         4,
         "cursors never go back"
     );
-    engine.kv_put("pg.watermark", &42u64.to_le_bytes()).unwrap();
+    engine
+        .store()
+        .kv_put("pg.watermark", &42u64.to_le_bytes())
+        .unwrap();
     drop(engine);
 
     let engine = Engine::open(dir.path(), logged).unwrap();
-    assert_eq!(engine.outbox_cursor("postgres").unwrap(), 8);
-    assert_eq!(engine.outbox_cursor("mysql").unwrap(), 4);
+    assert_eq!(engine.store().outbox_cursor("postgres").unwrap(), 8);
+    assert_eq!(engine.store().outbox_cursor("mysql").unwrap(), 4);
     let left: Vec<u64> = engine
+        .store()
         .outbox_read(4, 100)
         .unwrap()
         .iter()
@@ -2330,17 +2374,20 @@ fn outbox_logs_writes_in_their_transaction_until_every_consumer_acked() {
         .collect();
     assert_eq!(left, vec![5, 8]);
     assert_eq!(
-        engine.kv_get("pg.watermark").unwrap(),
+        engine.store().kv_get("pg.watermark").unwrap(),
         Some(42u64.to_le_bytes().to_vec())
     );
-    assert_eq!(engine.rev(JOBS, 7).unwrap().as_deref(), Some("feed-9"));
+    assert_eq!(
+        engine.store().rev(JOBS, 7).unwrap().as_deref(),
+        Some("feed-9")
+    );
     // Sequence numbers keep growing after a reopen; a consumer dropped from the set stops
     // holding entries back.
     engine.upsert(JOBS, MODEL, entity(8, 0)).unwrap();
-    assert_eq!(engine.outbox_head().unwrap(), 9);
-    engine.outbox_register(&["postgres"]).unwrap();
+    assert_eq!(engine.store().outbox_head().unwrap(), 9);
+    engine.store().outbox_register(&["postgres"]).unwrap();
     assert_eq!(
-        engine.outbox_len().unwrap(),
+        engine.store().outbox_len().unwrap(),
         1,
         "only the new entry 9 is left"
     );

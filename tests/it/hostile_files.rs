@@ -14,9 +14,8 @@ use std::path::{Path, PathBuf};
 
 use jobfirst_ai::ai::llm::{extract_json, parse_json_output};
 use jobfirst_ai::eval::texmex::{parse_fvecs, parse_ivecs};
-use jobfirst_ai::vector::{
-    Collection, Engine, EngineOptions, EntityUpsert, Payload, SearchRequest,
-};
+use jobfirst_ai::store::{Collection, Payload};
+use jobfirst_ai::vector::{Engine, EngineOptions, EntityUpsert, SearchRequest};
 
 // ---------------------------------------------------------------------------------------------
 // Index files that pass the checksums

@@ -6,7 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::json;
 
-use jobfirst_ai::vector::{Collection, Engine, EngineOptions};
+use jobfirst_ai::store::Collection;
+use jobfirst_ai::vector::{Engine, EngineOptions};
 
 fn import(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_jobfirst-ai"))

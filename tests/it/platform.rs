@@ -713,7 +713,7 @@ async fn the_gateways_features_run_on_pasted_text() {
     let before = app
         .service
         .engine()
-        .collection_stats(jobfirst_ai::vector::Collection::Resumes)
+        .collection_stats(jobfirst_ai::store::Collection::Resumes)
         .live;
     let text = "王强 本科 4年Go后端开发经验，熟悉Go、PostgreSQL、Linux。期望城市：深圳";
     let mut done = BTreeMap::new();
@@ -780,7 +780,7 @@ async fn the_gateways_features_run_on_pasted_text() {
     let after = app
         .service
         .engine()
-        .collection_stats(jobfirst_ai::vector::Collection::Resumes)
+        .collection_stats(jobfirst_ai::store::Collection::Resumes)
         .live;
     assert_eq!(before, after);
     // Another user cannot read the task; unknown features are refused.

@@ -5,10 +5,10 @@
 
 use std::collections::HashMap;
 
+use jobfirst_ai::store::{Collection, Payload};
 use jobfirst_ai::vector::distance::normalized;
 use jobfirst_ai::vector::{
-    Collection, Engine, EngineOptions, EntityUpsert, GraphParams, Payload, PlannerParams,
-    SearchRequest,
+    Engine, EngineOptions, EntityUpsert, GraphParams, PlannerParams, SearchRequest,
 };
 
 const DIM: usize = 32;

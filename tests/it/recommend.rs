@@ -13,7 +13,8 @@ use std::sync::Arc;
 use jobfirst_ai::ai::{Embedder, HashEmbedder};
 use jobfirst_ai::config::ServeArgs;
 use jobfirst_ai::service::{AiService, RecommendRequest};
-use jobfirst_ai::vector::{Collection, EntityUpsert, Payload};
+use jobfirst_ai::store::{Collection, Payload};
+use jobfirst_ai::vector::EntityUpsert;
 use serde_json::{json, Value};
 use support::{spawn_app, spawn_app_configured, Reply, TestApp};
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::prompts::{self, Context, JobFact};
 use crate::entity::Id;
 use crate::service::{AiService, EntitySearch, RecommendRequest};
-use crate::vector::Collection;
+use crate::store::Collection;
 
 /// Jobs cited per source (the resume's recommendations, the question's nearest jobs).
 const JOBS_PER_SOURCE: usize = 3;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{check_session_id, ChatError};
 use crate::entity::Id;
 use crate::service::{blocking, AiService};
-use crate::vector::chat::StoredMessage;
+use crate::store::chat::StoredMessage;
 
 /// Most messages or sessions one page returns.
 pub const MAX_PAGE: usize = 200;
@@ -106,10 +106,10 @@ impl AiService {
         let engine = self.engine.clone();
         let session = session_id.to_string();
         let (conv, page) = blocking(move || {
-            let Some(conv) = engine.chat_conversation(user.0, &session)? else {
+            let Some(conv) = engine.store().chat_conversation(user.0, &session)? else {
                 return Ok(None);
             };
-            let page = engine.chat_messages(conv.id, before, limit)?;
+            let page = engine.store().chat_messages(conv.id, before, limit)?;
             Ok(Some((conv, page)))
         })
         .await?
@@ -137,7 +137,7 @@ impl AiService {
         offset: usize,
     ) -> Result<SessionList, ChatError> {
         let engine = self.engine.clone();
-        let all = blocking(move || Ok(engine.chat_conversations(user.0)?)).await?;
+        let all = blocking(move || Ok(engine.store().chat_conversations(user.0)?)).await?;
         let total = all.len();
         let sessions = all
             .into_iter()

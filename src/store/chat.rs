@@ -1,4 +1,4 @@
-//! Chat conversations and messages, stored in the engine's redb file next to the vectors so a
+//! Chat conversations and messages, stored in the store's redb file next to the entities so a
 //! message and its outbox record commit in one transaction (the databases get exactly what was
 //! acknowledged, and nothing else).
 //!
@@ -11,7 +11,7 @@
 //!   their latest message exactly).
 //!
 //! Every append commits with immediate durability (fsync). With the outbox on
-//! ([`super::EngineOptions::outbox`]) each append also logs `ai_message` (and, when the
+//! ([`Store::logs_outbox`]) each append also logs `ai_message` (and, when the
 //! conversation is new or its model or context changes, `ai_conversation`) records in the same
 //! transaction; their bodies are the fields `crate::db::rows` reads.
 
@@ -19,10 +19,9 @@ use redb::{ReadableTable, TableDefinition, TableError};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::error::{Result, VectorError};
-use super::outbox::Change;
-use super::store::outbox_append_in;
-use super::Engine;
+use super::error::{Result, StoreError};
+use super::outbox::{outbox_append_in, Change};
+use super::Store;
 
 const CONVERSATIONS: TableDefinition<(u64, &str), &[u8]> =
     TableDefinition::new("chat.conversations");
@@ -108,7 +107,7 @@ pub struct HistoryBudget {
     pub cost: fn(&StoredMessage) -> usize,
 }
 
-/// What [`Engine::chat_append`] did.
+/// What [`Store::chat_append`] did.
 #[derive(Debug, Clone)]
 pub struct Appended {
     /// The conversation after the append.
@@ -130,8 +129,8 @@ pub struct MessagePage {
     pub has_more: bool,
 }
 
-fn bad(msg: impl Into<String>) -> VectorError {
-    VectorError::BadPayload(msg.into())
+fn bad(msg: impl Into<String>) -> StoreError {
+    StoreError::BadPayload(msg.into())
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
@@ -139,13 +138,13 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>> {
 }
 
 fn from_json<'a, T: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T> {
-    serde_json::from_slice(bytes).map_err(|e| VectorError::Corrupt(format!("{what}: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 /// A session id the databases accept: 1..=128 characters, no NUL.
 fn check_key(user_id: u64, session_id: &str) -> Result<()> {
     if user_id == 0 {
-        return Err(VectorError::BadId(0));
+        return Err(StoreError::BadId(0));
     }
     let n = session_id.chars().count();
     if n == 0 || n > MAX_SESSION_ID_CHARS || session_id.contains('\0') {
@@ -205,7 +204,7 @@ fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     }
 }
 
-impl Engine {
+impl Store {
     /// Appends a message to the conversation (user, session), creating it with
     /// `conversation_type` when new (an existing conversation keeps its type). With a budget,
     /// also returns the most recent earlier messages that fit it, read in the same
@@ -222,8 +221,8 @@ impl Engine {
         if !MESSAGE_ROLES.contains(&msg.role) {
             return Err(bad(format!("unknown message role '{}'", msg.role)));
         }
-        let store = &self.inner.store;
-        let log = self.inner.options.outbox;
+        let store = self;
+        let log = self.outbox;
         store.write(|txn| {
             let mut conversations = txn.open_table(CONVERSATIONS)?;
             let mut messages = txn.open_table(MESSAGES)?;
@@ -306,7 +305,7 @@ impl Engine {
         session_id: &str,
     ) -> Result<Option<Conversation>> {
         check_key(user_id, session_id)?;
-        let txn = self.inner.store.begin_read()?;
+        let txn = self.begin_read()?;
         let Some(t) = read_table(&txn, CONVERSATIONS)? else {
             return Ok(None);
         };
@@ -318,9 +317,9 @@ impl Engine {
     /// Every conversation of a user, the most recently active first (by commit order).
     pub fn chat_conversations(&self, user_id: u64) -> Result<Vec<Conversation>> {
         if user_id == 0 {
-            return Err(VectorError::BadId(0));
+            return Err(StoreError::BadId(0));
         }
-        let txn = self.inner.store.begin_read()?;
+        let txn = self.begin_read()?;
         let Some(t) = read_table(&txn, CONVERSATIONS)? else {
             return Ok(Vec::new());
         };
@@ -341,7 +340,7 @@ impl Engine {
         before: Option<u64>,
         limit: usize,
     ) -> Result<MessagePage> {
-        let txn = self.inner.store.begin_read()?;
+        let txn = self.begin_read()?;
         let Some(t) = read_table(&txn, MESSAGES)? else {
             return Ok(MessagePage {
                 messages: Vec::new(),
@@ -401,20 +400,15 @@ fn recent(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vector::EngineOptions;
 
-    fn engine(outbox: bool) -> (Engine, tempfile::TempDir) {
+    fn open(dir: &std::path::Path, outbox: bool) -> Store {
+        Store::open(&dir.join("vectors.redb"), 0, 16 << 20, outbox).unwrap()
+    }
+
+    fn store(outbox: bool) -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let e = Engine::open(
-            dir.path(),
-            EngineOptions {
-                outbox,
-                background_rebuild: false,
-                ..EngineOptions::default()
-            },
-        )
-        .unwrap();
-        (e, dir)
+        let s = open(dir.path(), outbox);
+        (s, dir)
     }
 
     fn msg(role: &str, content: &str, at: i64) -> NewMessage<'static> {
@@ -436,7 +430,7 @@ mod tests {
 
     #[test]
     fn appends_create_once_and_read_back_in_order() {
-        let (e, _d) = engine(false);
+        let (e, _d) = store(false);
         assert!(e.chat_conversation(7, "s").unwrap().is_none());
         assert!(e.chat_conversations(7).unwrap().is_empty());
         let a = e
@@ -472,7 +466,7 @@ mod tests {
 
     #[test]
     fn history_keeps_the_newest_messages_within_the_budget() {
-        let (e, _d) = engine(false);
+        let (e, _d) = store(false);
         for (i, t) in ["aaaa", "bbbb", "cccc", "dddd", "eeee"].iter().enumerate() {
             let role = if i % 2 == 0 { "user" } else { "assistant" };
             e.chat_append(1, "s", "general", msg(role, t, i as i64), None)
@@ -525,7 +519,7 @@ mod tests {
     fn sessions_list_newest_activity_first_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let e = Engine::open(dir.path(), EngineOptions::default()).unwrap();
+            let e = open(dir.path(), false);
             e.chat_append(3, "old", "general", msg("user", "1", 100), None)
                 .unwrap();
             e.chat_append(3, "new", "general", msg("user", "2", 200), None)
@@ -533,7 +527,7 @@ mod tests {
             e.chat_append(3, "old", "general", msg("user", "3", 300), None)
                 .unwrap();
         }
-        let e = Engine::open(dir.path(), EngineOptions::default()).unwrap();
+        let e = open(dir.path(), false);
         let list = e.chat_conversations(3).unwrap();
         let ids: Vec<&str> = list.iter().map(|c| c.session_id.as_str()).collect();
         assert_eq!(ids, ["old", "new"]);
@@ -546,7 +540,7 @@ mod tests {
 
     #[test]
     fn outbox_records_commit_with_the_message() {
-        let (e, _d) = engine(true);
+        let (e, _d) = store(true);
         let mut m = msg("assistant", "答复", 50);
         m.model = Some("gemma3:4b");
         m.tokens_used = Some(46);
@@ -585,7 +579,7 @@ mod tests {
 
     #[test]
     fn bad_keys_and_roles_are_refused() {
-        let (e, _d) = engine(false);
+        let (e, _d) = store(false);
         assert!(e
             .chat_append(0, "s", "general", msg("user", "x", 1), None)
             .is_err());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::{Result, VectorError};
+use super::error::{Result, StoreError};
 
 /// Longest keyword value kept in a payload (bytes); longer values are a caller error.
 pub const MAX_KEYWORD_LEN: usize = 512;
@@ -46,7 +46,7 @@ impl Collection {
         self.vector_names()
             .iter()
             .position(|n| *n == name)
-            .ok_or_else(|| VectorError::UnknownVector {
+            .ok_or_else(|| StoreError::UnknownVector {
                 collection: self.name(),
                 name: name.to_string(),
                 known: self.vector_names().join(", "),
@@ -60,13 +60,13 @@ impl Collection {
 }
 
 impl std::str::FromStr for Collection {
-    type Err = VectorError;
+    type Err = StoreError;
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "companies" => Ok(Collection::Companies),
             "jobs" => Ok(Collection::Jobs),
             "resumes" => Ok(Collection::Resumes),
-            other => Err(VectorError::UnknownCollection(other.to_string())),
+            other => Err(StoreError::UnknownCollection(other.to_string())),
         }
     }
 }
@@ -139,25 +139,25 @@ impl Payload {
 
     pub(crate) fn validate(&self) -> Result<()> {
         if self.0.len() > MAX_PAYLOAD_FIELDS {
-            return Err(VectorError::BadPayload(format!(
+            return Err(StoreError::BadPayload(format!(
                 "{} fields, at most {MAX_PAYLOAD_FIELDS}",
                 self.0.len()
             )));
         }
         for (k, v) in &self.0 {
             if k.is_empty() || k.len() > 64 {
-                return Err(VectorError::BadPayload(format!(
+                return Err(StoreError::BadPayload(format!(
                     "field name '{k}' must be 1..=64 bytes"
                 )));
             }
             match v {
                 PayloadValue::Keyword(s) if s.len() > MAX_KEYWORD_LEN => {
-                    return Err(VectorError::BadPayload(format!(
+                    return Err(StoreError::BadPayload(format!(
                         "value of '{k}' is longer than {MAX_KEYWORD_LEN} bytes"
                     )));
                 }
                 PayloadValue::Number(x) if !x.is_finite() => {
-                    return Err(VectorError::BadPayload(format!(
+                    return Err(StoreError::BadPayload(format!(
                         "value of '{k}' is not a finite number"
                     )));
                 }
