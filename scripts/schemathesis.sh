@@ -14,7 +14,7 @@
 # Checks: not_a_server_error, status_code_conformance, content_type_conformance,
 # response_schema_conformance, plus `chat_5xx_is_llm_unavailable` (below). The only 5xx allowed
 # anywhere is 503 `llm_unavailable` from the two chat turns (POST /api/v1/chat, /api/v1/ai/chat):
-# documented in spec/API.md ("503 ... e.g. chat without an LLM"); any other 5xx fails the run.
+# documented in docs/API.md ("503 ... e.g. chat without an LLM"); any other 5xx fails the run.
 #
 # The service binary is the debug build (`cargo build --bin jobfirst-ai`: the dev profile, our
 # crate at opt-level 1 and dependencies at 3), in the shared target dir unless CARGO_TARGET_DIR
@@ -109,7 +109,7 @@ mkdir -p "$REPORT_ROOT"
 
 # schemathesis configuration and hooks, shared by the runs.
 cat >"$REPORT_ROOT/schemathesis.toml" <<'EOF'
-# Chat turns answer 503 llm_unavailable without an LLM (spec/API.md); the hook
+# Chat turns answer 503 llm_unavailable without an LLM (docs/API.md); the hook
 # `chat_5xx_is_llm_unavailable` fails any other 5xx of theirs.
 [[operations]]
 include-name = ["POST /api/v1/chat", "POST /api/v1/ai/chat"]

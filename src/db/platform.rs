@@ -1,5 +1,5 @@
 //! Reading the platform's own tables in MySQL (`jobfirst`), which other services own and write
-//! (`spec/SCHEMA.md`, "Platform tables this service may read"). This service never creates,
+//! (`docs/SCHEMA.md`, "Platform tables this service reads"). This service never creates,
 //! migrates or writes them, and a database without them is normal (a fresh or test database):
 //! a missing table reads as "nothing there".
 

@@ -1,4 +1,4 @@
-//! Turning outbox [`Change`]s into the typed rows of the platform's tables (`spec/SCHEMA.md`),
+//! Turning outbox [`Change`]s into the typed rows of the platform's tables (`docs/SCHEMA.md`),
 //! in one place for both writers ([`super::pg`], [`super::mysql`]).
 //!
 //! Rules, per change (the last change of an entity in a batch wins, see [`build`]):

@@ -1,4 +1,4 @@
-//! The HTTP edge (axum): routes of `spec/API.md`, JSON extractors, the error type, auth
+//! The HTTP edge (axum): routes of `docs/API.md`, JSON extractors, the error type, auth
 //! ([`auth`]), metrics ([`metrics`]) and the OpenAPI document ([`openapi`]). Handlers are thin —
 //! extract, check access, call one use-case of [`crate::service`], map the result.
 //!

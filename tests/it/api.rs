@@ -1,4 +1,4 @@
-//! The HTTP contract of `spec/API.md`, end to end: every endpoint's response shape, bad input
+//! The HTTP contract of `docs/API.md`, end to end: every endpoint's response shape, bad input
 //! of every kind (a 4xx JSON error that leaves stored data intact), re-analysis and delete
 //! semantics, and a restart on the same data dir.
 
