@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
+// tokio's clock, which tests can pause and advance (the probe's TTL, the last call's age).
+use tokio::time::Instant;
 
 use crate::ai::llm::{
     parse_validated, BreakerConfig, CallOptions, CircuitState, GenerateRequest, LlmClient,

@@ -5,7 +5,10 @@
 //! before the call it admitted.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the real one in the service, one a test can pause and advance.
+use tokio::time::Instant;
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -175,8 +178,8 @@ mod tests {
         Err(LlmError::Unavailable("down".into()))
     }
 
-    #[test]
-    fn opens_after_threshold_and_probes_after_cooldown() {
+    #[tokio::test(start_paused = true)]
+    async fn opens_after_threshold_and_probes_after_cooldown() {
         let b = Arc::new(Breaker::new(BreakerConfig {
             failure_threshold: 2,
             cooldown: Duration::from_millis(30),
@@ -185,13 +188,19 @@ mod tests {
         assert_eq!(b.state(), CircuitState::Closed);
         b.admit().unwrap().settle(&fail());
         assert_eq!(b.admit().unwrap_err(), LlmError::CircuitOpen);
-        std::thread::sleep(Duration::from_millis(40));
+        tokio::time::advance(Duration::from_millis(29)).await;
+        assert_eq!(
+            b.admit().unwrap_err(),
+            LlmError::CircuitOpen,
+            "still cooling down"
+        );
+        tokio::time::advance(Duration::from_millis(1)).await;
         let probe = b.admit().unwrap();
         // Only one probe at a time.
         assert_eq!(b.admit().unwrap_err(), LlmError::CircuitOpen);
         probe.settle(&fail());
         assert_eq!(b.state(), CircuitState::Open);
-        std::thread::sleep(Duration::from_millis(40));
+        tokio::time::advance(Duration::from_millis(30)).await;
         b.admit().unwrap().settle(&Ok::<(), LlmError>(()));
         assert_eq!(b.state(), CircuitState::Closed);
     }

@@ -4,7 +4,10 @@
 //! then cost a hash and a map lookup instead of seconds of generation.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock: the real one in the service, one a test can pause and advance.
+use tokio::time::Instant;
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -148,8 +151,8 @@ mod tests {
         assert_ne!(a, cache_key("generate", "m", &("sys", "prompt!")));
     }
 
-    #[test]
-    fn bounded_oldest_first_and_expires() {
+    #[tokio::test(start_paused = true)]
+    async fn bounded_oldest_first_and_expires() {
         let cache = ResponseCache::new(Duration::from_secs(60), 2);
         let k = |i: u8| cache_key("generate", "m", &i);
         cache.insert(k(1), answer("1"));
@@ -162,7 +165,9 @@ mod tests {
         let short = ResponseCache::new(Duration::from_millis(10), 8);
         short.insert(k(1), answer("1"));
         assert!(short.get(&k(1)).is_some());
-        std::thread::sleep(Duration::from_millis(15));
+        tokio::time::advance(Duration::from_millis(9)).await;
+        assert!(short.get(&k(1)).is_some(), "kept for the whole TTL");
+        tokio::time::advance(Duration::from_millis(1)).await;
         assert!(short.get(&k(1)).is_none());
 
         let off = ResponseCache::new(Duration::ZERO, 8);
