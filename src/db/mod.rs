@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use serde_json::{json, Value};
+use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::{Config, LlmProvider};
@@ -50,10 +50,59 @@ struct FollowerState {
 
 /// [`Databases::health`]: the `/health` components of the database side.
 pub struct DbHealth {
-    pub postgres: Value,
-    pub mysql: Value,
-    pub outbox: Value,
+    pub postgres: DbComponent,
+    pub mysql: DbComponent,
+    pub outbox: OutboxHealth,
     pub all_up: bool,
+}
+
+/// One database in `/health`: `{"status": "not_configured"}`, or its delivery state (and,
+/// for PostgreSQL, its follower).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum DbComponent {
+    NotConfigured {
+        status: &'static str,
+    },
+    Configured {
+        #[serde(flatten)]
+        delivery: delivery::DeliveryStatus,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        follower: Option<FollowerHealth>,
+    },
+}
+
+impl DbComponent {
+    pub fn not_configured() -> DbComponent {
+        DbComponent::NotConfigured {
+            status: "not_configured",
+        }
+    }
+
+    /// `up`, `down`, `connecting` or `not_configured`.
+    pub fn status(&self) -> &'static str {
+        match self {
+            DbComponent::NotConfigured { status } => status,
+            DbComponent::Configured { delivery, .. } => delivery.state,
+        }
+    }
+}
+
+/// The PostgreSQL follower (changes of other instances applied here).
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowerHealth {
+    /// `up`, `connecting` or `down`.
+    pub state: &'static str,
+    pub watermark: i64,
+    pub applied: u64,
+    pub last_error: Option<String>,
+}
+
+/// The outbox: `empty`, or `delivering` with the slowest database's backlog.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxHealth {
+    pub status: &'static str,
+    pub backlog: u64,
 }
 
 /// The running database side: delivery workers and the PostgreSQL follower.
@@ -160,28 +209,39 @@ impl Databases {
         let statuses = self.statuses();
         let component = |name: &str| {
             let Some((_, st)) = statuses.iter().find(|(n, _)| *n == name) else {
-                return json!({"status": "not_configured"});
+                return DbComponent::not_configured();
             };
-            let mut v = serde_json::to_value(st).unwrap_or(Value::Null);
-            if let (Some(f), "postgres") = (&self.follower, name) {
-                let f = f.lock();
-                v["follower"] = json!({
-                    "state": if f.ok { "up" } else if f.polls == 0 { "connecting" } else { "down" },
-                    "watermark": replica::watermark(&self.engine),
-                    "applied": f.applied,
-                    "last_error": f.last_error,
-                });
+            let follower = match (&self.follower, name) {
+                (Some(f), "postgres") => {
+                    let f = f.lock();
+                    Some(FollowerHealth {
+                        state: if f.ok {
+                            "up"
+                        } else if f.polls == 0 {
+                            "connecting"
+                        } else {
+                            "down"
+                        },
+                        watermark: replica::watermark(&self.engine),
+                        applied: f.applied,
+                        last_error: f.last_error.clone(),
+                    })
+                }
+                _ => None,
+            };
+            DbComponent::Configured {
+                delivery: st.clone(),
+                follower,
             }
-            v
         };
         let backlog = statuses.iter().map(|(_, s)| s.backlog).max().unwrap_or(0);
         DbHealth {
             postgres: component("postgres"),
             mysql: component("mysql"),
-            outbox: json!({
-                "status": if backlog == 0 { "empty" } else { "delivering" },
-                "backlog": backlog,
-            }),
+            outbox: OutboxHealth {
+                status: if backlog == 0 { "empty" } else { "delivering" },
+                backlog,
+            },
             all_up: statuses.iter().all(|(_, s)| s.state == "up"),
         }
     }

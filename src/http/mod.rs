@@ -31,6 +31,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::entity::{CompanyData, Id, JobData, ResumeData};
+use crate::service::health::Health;
 use crate::service::{
     AiService, CandidatesRequest, EntitySearch, OccupationRequest, RecommendRequest, ResumeSearch,
     ServiceError,
@@ -341,7 +342,7 @@ async fn openapi_json(State(doc): State<Arc<Value>>) -> Json<Value> {
 
 /// 200 once the service is open, healthy or degraded (the 503 `starting` answer comes from
 /// the router that serves while it opens, above).
-async fn health(State(s): State<AiService>) -> Json<Value> {
+async fn health(State(s): State<AiService>) -> Json<Health> {
     Json(s.health())
 }
 

@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::extract::ApiJson;
 use super::{routes, Route};
 use crate::entity::{Id, ResumeData};
+use crate::service::health::Health;
 use crate::service::{
     AiService, Feature as GatewayFeature, NewTask, ServiceError, TaskError, TaskRecord,
 };
@@ -200,9 +201,8 @@ fn path_matches(pattern: &str, path: &str) -> bool {
 }
 
 /// Whether the LLM can answer now, and why not: from `/health`'s `llm` component.
-fn llm_state(health: &Value) -> (bool, Option<String>) {
-    let llm = &health["components"]["llm"];
-    match llm["status"].as_str().unwrap_or("unknown") {
+fn llm_state(health: &Health) -> (bool, Option<String>) {
+    match health.components.llm.status {
         "up" | "unknown" => (true, None),
         "disabled" => (
             false,
@@ -220,7 +220,7 @@ pub(super) async fn features(State(s): State<AiService>) -> Json<Value> {
 fn feature_list(s: &AiService, routes: &[Route]) -> Vec<Value> {
     let health = s.health();
     let (llm_ok, llm_why) = llm_state(&health);
-    let index_ok = health["components"]["index"]["status"] == "up";
+    let index_ok = health.index_up();
     let tasks = s.task_stats();
     let mut out = Vec::new();
     for f in FEATURES {

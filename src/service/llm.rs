@@ -11,10 +11,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Value};
 // tokio's clock, which tests can pause and advance (the probe's TTL, the last call's age).
 use tokio::time::Instant;
 
+use super::health::{LastCallView, LlmHealth, LlmState};
 use crate::ai::llm::{
     parse_validated, BreakerConfig, CallOptions, CircuitState, GenerateRequest, LlmClient,
     LlmError, LlmMetricsSnapshot, OllamaClient, OpenAiClient, OutputError, ResilienceConfig,
@@ -204,24 +204,24 @@ impl Analyst {
 
     /// The `llm` component of `/health` and whether it makes the service degraded. Never waits
     /// for the model server: it reports the last probe and starts a new one when stale.
-    pub(crate) fn health(self: &Arc<Self>) -> (Value, bool) {
+    pub(crate) fn health(self: &Arc<Self>) -> (LlmHealth, bool) {
         self.refresh_probe();
         let circuit = self.llm.circuit_state();
         let probe = self.probe.lock().clone();
         let model = self.llm.model();
         let (reachable, model_available, detail) = match &probe {
-            None => (Value::Null, Value::Null, None),
+            None => (None, None, None),
             Some(Probe {
                 outcome: Ok(models),
                 ..
             }) => {
                 let latest = format!("{model}:latest");
                 let has = models.iter().any(|m| m == model || *m == latest);
-                (json!(true), json!(has), None)
+                (Some(true), Some(has), None)
             }
             Some(Probe {
                 outcome: Err(e), ..
-            }) => (json!(false), Value::Null, Some(e.clone())),
+            }) => (Some(false), None, Some(e.clone())),
         };
         let last = self.last_call.lock().clone();
         let failing = last
@@ -229,36 +229,38 @@ impl Analyst {
             .is_some_and(|l| l.error.is_some() && l.at.elapsed() < FAILED_CALL_TTL);
         let status = if circuit == CircuitState::Open {
             "down"
-        } else if reachable == json!(false) {
+        } else if reachable == Some(false) {
             "unreachable"
-        } else if model_available == json!(false) {
+        } else if model_available == Some(false) {
             "model_missing"
         } else if failing {
             // The server lists the model, but its last generation failed.
             "failing"
-        } else if reachable == json!(true) {
+        } else if reachable == Some(true) {
             "up"
         } else {
             "unknown"
         };
         let degraded = matches!(status, "down" | "unreachable" | "model_missing" | "failing");
-        let mut v = json!({
-            "status": status,
-            "provider": provider_name(self.provider),
-            "model": model,
-            "circuit": circuit,
-            "reachable": reachable,
-            "model_available": model_available,
-            "checked_at": probe.as_ref().map(|p| p.checked_at.clone()),
-            "fallback": true,
-        });
-        if let Some(d) = detail {
-            v["detail"] = json!(d);
-        }
-        if let Some(l) = last {
-            v["last_call"] = json!({"at": l.at_iso, "ok": l.error.is_none(), "error": l.error});
-        }
-        (v, degraded)
+        let health = LlmHealth {
+            status,
+            provider: provider_name(self.provider),
+            configured: Some(LlmState {
+                model: model.to_string(),
+                circuit,
+                reachable,
+                model_available,
+                checked_at: probe.map(|p| p.checked_at),
+                detail,
+                last_call: last.map(|l| LastCallView {
+                    at: l.at_iso,
+                    ok: l.error.is_none(),
+                    error: l.error,
+                }),
+            }),
+            fallback: true,
+        };
+        (health, degraded)
     }
 }
 

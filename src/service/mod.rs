@@ -6,6 +6,7 @@
 mod analyze;
 mod chat;
 mod gateway;
+pub mod health;
 mod insights;
 pub(crate) mod llm;
 mod matching;
@@ -23,9 +24,11 @@ use serde_json::{json, Value};
 use crate::ai::llm::{BreakerConfig, GuardedEmbedder, LlmError, OllamaEmbedder, OpenAiEmbedder};
 use crate::ai::{EmbedError, Embedder};
 use crate::config::{Config, EmbeddingProvider};
+use crate::db::{DbComponent, OutboxHealth};
 use crate::entity::Id;
 use crate::store::{Collection, StoreError};
 use crate::vector::{Engine, EntityUpsert, VectorError};
+use health::{Components, EmbedderHealth, Health, IndexHealth, LlmHealth};
 
 pub use analyze::{
     CompanyResponse, JobResponse, OccupationAnswer, OccupationCandidate, OccupationRequest,
@@ -342,7 +345,7 @@ impl AiService {
     }
 
     /// `GET /health`: always answers; `degraded` when something configured does not work.
-    pub fn health(&self) -> Value {
+    pub fn health(&self) -> Health {
         let stats = self.engine.stats();
         let mismatch: Vec<&str> = stats
             .iter()
@@ -355,18 +358,25 @@ impl AiService {
             .collect();
         let (llm, llm_degraded) = match &self.llm {
             None => (
-                json!({"status": "disabled", "provider": "none", "fallback": true}),
+                LlmHealth {
+                    status: "disabled",
+                    provider: "none",
+                    configured: None,
+                    fallback: true,
+                },
                 false,
             ),
             Some(a) => a.health(),
         };
         let db = self.db.as_ref().map(|d| d.health());
-        let not_configured = || json!({"status": "not_configured"});
         let (postgres, mysql, outbox, db_down) = match db {
             None => (
-                not_configured(),
-                not_configured(),
-                json!({"status": "not_configured", "backlog": 0}),
+                DbComponent::not_configured(),
+                DbComponent::not_configured(),
+                OutboxHealth {
+                    status: "not_configured",
+                    backlog: 0,
+                },
                 false,
             ),
             Some(h) => (h.postgres, h.mysql, h.outbox, !h.all_up),
@@ -388,36 +398,40 @@ impl AiService {
         }
         if db_down {
             for (name, c) in [("postgres", &postgres), ("mysql", &mysql)] {
-                if !matches!(c["status"].as_str(), Some("up" | "not_configured")) {
+                if !matches!(c.status(), "up" | "not_configured") {
                     degraded.push(name);
                 }
             }
         }
-        json!({
-            "status": if core_down { "degraded" } else { "healthy" },
-            "degraded": degraded,
-            "service": "ai-service",
-            "version": env!("CARGO_PKG_VERSION"),
-            "timestamp": now_iso(),
-            "uptime_seconds": self.started.elapsed().as_secs(),
-            "components": {
-                "index": {
-                    "status": if mismatch.is_empty() { "up" } else { "model_mismatch" },
-                    "collections": stats,
+        Health {
+            status: if core_down { "degraded" } else { "healthy" },
+            degraded,
+            service: "ai-service",
+            version: env!("CARGO_PKG_VERSION"),
+            timestamp: now_iso(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            components: Components {
+                index: IndexHealth {
+                    status: if mismatch.is_empty() {
+                        "up"
+                    } else {
+                        "model_mismatch"
+                    },
+                    collections: stats,
                 },
-                "embedder": {
-                    "status": "up",
-                    "provider": embedding_provider_name(self.config.embedding_provider),
-                    "model": self.embedder.model_id(),
-                    "dimension": self.embedder.dimension(),
+                embedder: EmbedderHealth {
+                    status: "up",
+                    provider: embedding_provider_name(self.config.embedding_provider),
+                    model: self.embedder.model_id().to_string(),
+                    dimension: self.embedder.dimension(),
                 },
-                "llm": llm,
-                "postgres": postgres,
-                "mysql": mysql,
-                "outbox": outbox,
-                "storage": storage,
-            }
-        })
+                llm,
+                postgres,
+                mysql,
+                outbox,
+                storage,
+            },
+        }
     }
 }
 
