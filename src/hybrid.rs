@@ -77,7 +77,7 @@ pub struct ArmWeights {
 
 impl Default for ArmWeights {
     /// Every arm equal: the best of a grid on `eval-search` with the built-in static word
-    /// vectors (top-5 0.567; BM25 with the vectors at a quarter and a half: 0.557).
+    /// vectors (docs/decisions/0012-text-search-fusion.md).
     fn default() -> Self {
         ArmWeights {
             lexical: 1.0,
@@ -115,9 +115,9 @@ impl ArmWeights {
 }
 
 /// Share of the score a document holding every query term would reach that BM25F scores are
-/// at least divided by in the weighted fusion. eval-search top-5 with the built-in embedder:
-/// 0.567 without, 0.568 at 0.3, 0.565 at 0.5, 0.561 at 0.8 — level; it is there for queries
-/// whose best match is weak, which the set rarely has (an API test has one).
+/// at least divided by in the weighted fusion. Level on eval-search (0.0 to 0.8 within 0.007
+/// top-5; docs/decisions/0012-text-search-fusion.md); it is there for queries whose best match
+/// is weak, which the set rarely has (an API test has one).
 const LEXICAL_BOUND_SHARE: f32 = 0.3;
 
 /// Candidates each arm contributes at least (more when more results are asked for). On

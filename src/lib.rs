@@ -1,7 +1,11 @@
 //! jobfirst-ai: the AI service of the JobFirst recruiting platform.
 //!
-//! Modules in data-flow order: [`vector`] (the embedded vector engine), [`eval`] (ANN
-//! evaluation over TEXMEX files).
+//! Modules, from the request inward (ARCHITECTURE.md walks them in this order): [`http`] (the
+//! edge), [`service`] (use-cases), [`analysis`] (rules, occupations, prompts), [`ai`] (embedders
+//! and LLM clients), [`recommend`], [`hybrid`] and [`lexical`] (text search), [`vector`] (the
+//! embedded vector engine), [`store`] (redb: entities, outbox, chat log), [`db`] (PostgreSQL
+//! and MySQL); beside them [`eval`] (the evaluation commands), [`config`], [`entity`],
+//! [`import`] and [`memory`].
 
 pub mod eval;
 pub mod vector;

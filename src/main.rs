@@ -1,5 +1,6 @@
 //! The `jobfirst-ai` command: `serve` (the default: the HTTP service), `import` (bulk loads of
-//! JSON Lines files), `eval-ann` and `eval-recommend`.
+//! JSON Lines files), `migrate` (the databases' schema only), and the evaluations `eval-ann`,
+//! `eval-recommend`, `eval-search` and `eval-llm`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

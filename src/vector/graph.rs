@@ -1,6 +1,6 @@
 //! The frozen search graph: an HNSW graph built by hnsw_rs, refined, and laid out flat
 //! (contiguous vectors, fixed-width level-0 adjacency, small upper layers) for our own search
-//! loop with SIMD distances, an epoch-stamped visited array and prefetching.
+//! loop with SIMD distances, a per-thread visited bitset and prefetching.
 //!
 //! hnsw_rs is used only to build: its own search costs a hash-map insert, an `Arc` and a lock
 //! per visited node, and its graph keeps reverse edges by distance alone. After the build we

@@ -992,7 +992,7 @@ impl Engine {
         // The old delta graph is freed now, and the next build needs a larger block than it
         // left: glibc keeps such holes resident, so without this each delta build left its
         // predecessor's pages behind (the soak's RSS rose 7–11 MB per delta build of 2,049
-        // points, against 3.5 MB those points hold; RELIABILITY.md, 2026-12-06).
+        // points, against 3.5 MB those points hold; docs/decisions/0009).
         crate::memory::release_free();
         tracing::info!(
             collection = %c,
