@@ -8,6 +8,14 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+/// Keys of the task ring (`ai_task/0000` ..): the most task records ever stored.
+pub const TASK_SLOTS: u64 = 2048;
+/// Largest `AI_TASK_QUEUE` accepted: half the ring, so at least as many finished tasks stay
+/// readable as can be pending.
+pub const MAX_TASK_QUEUE: usize = (TASK_SLOTS / 2) as usize;
+/// Largest `AI_TASK_WORKERS` accepted.
+pub const MAX_TASK_WORKERS: usize = 16;
+
 /// Ollama's address when OLLAMA_HOST is not set.
 pub const DEFAULT_OLLAMA_HOST: &str = "http://localhost:11434";
 /// The request limit unless the LLM needs more: under the gateway's 30 s, so its callers get
@@ -475,6 +483,22 @@ pub struct Config {
     pub task_workers: usize,
 }
 
+impl Config {
+    /// What the database side needs of this configuration.
+    pub fn db(&self) -> crate::db::DbConfig {
+        crate::db::DbConfig {
+            postgres_url: self.postgres_url.as_deref().map(str::to_string),
+            mysql_url: self.mysql_url.as_deref().map(str::to_string),
+            data_dir: self.data_dir.clone(),
+            rebuild: self.rebuild,
+            llm_provider: match self.llm_provider {
+                LlmProvider::Openai => "openai",
+                _ => "ollama",
+            },
+        }
+    }
+}
+
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -805,10 +829,10 @@ impl ServeArgs {
                 "must be between 0 and 1000000",
             ));
         }
-        if self.task_queue == 0 || self.task_queue > crate::service::MAX_TASK_QUEUE {
+        if self.task_queue == 0 || self.task_queue > MAX_TASK_QUEUE {
             return Err(invalid("AI_TASK_QUEUE", "must be between 1 and 1024"));
         }
-        if self.task_workers > crate::service::MAX_TASK_WORKERS {
+        if self.task_workers > MAX_TASK_WORKERS {
             return Err(invalid("AI_TASK_WORKERS", "must be between 0 and 16"));
         }
         let admin_roles: Vec<String> = self

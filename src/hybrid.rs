@@ -356,7 +356,7 @@ type Seen = (Option<Option<LexHit>>, Vec<Option<Option<f32>>>);
 /// the arms know of it.
 struct Candidates {
     ids: Vec<u64>,
-    at: crate::vector::idmap::IdMap<usize>,
+    at: crate::idmap::IdMap<usize>,
     score: Vec<f32>,
     seen: Vec<Seen>,
     vectors: usize,

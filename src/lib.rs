@@ -17,6 +17,7 @@ pub mod db;
 pub mod entity;
 pub mod http;
 pub mod hybrid;
+pub mod idmap;
 pub mod import;
 pub mod lexical;
 pub mod memory;

@@ -457,6 +457,13 @@ pub fn analyze(content: &str, now: f32) -> (ResumeAnalysis, ResumeFacts) {
     )
 }
 
+/// The current date as a fractional year (for "2019.03-至今").
+pub fn now_year() -> f32 {
+    use chrono::Datelike;
+    let d = chrono::Utc::now();
+    d.year() as f32 + d.ordinal0() as f32 / 366.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ pub mod platform;
 pub mod replica;
 pub mod rows;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,14 +22,42 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use crate::config::{Config, LlmProvider};
 use crate::store::Collection;
 use crate::vector::{Engine, EngineOptions, GraphParams};
 use delivery::{Delivery, Sink};
 use error::DbError;
 
+/// What the database side takes from the service's configuration. Its `Debug` hides the URLs
+/// (they carry passwords).
+#[derive(Clone)]
+pub struct DbConfig {
+    /// PostgreSQL, the system of record (`POSTGRES_URL`), if configured.
+    pub postgres_url: Option<String>,
+    /// MySQL (`MYSQL_URL`), if configured.
+    pub mysql_url: Option<String>,
+    /// The data dir (a rebuild from PostgreSQL replaces the engine there).
+    pub data_dir: PathBuf,
+    /// `--rebuild`: rebuild the engine from PostgreSQL at start.
+    pub rebuild: bool,
+    /// The LLM provider recorded with analyses (`ollama` or `openai`).
+    pub llm_provider: &'static str,
+}
+
+impl std::fmt::Debug for DbConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |u: &Option<String>| u.as_ref().map(|_| "<set>");
+        f.debug_struct("DbConfig")
+            .field("postgres_url", &hidden(&self.postgres_url))
+            .field("mysql_url", &hidden(&self.mysql_url))
+            .field("data_dir", &self.data_dir)
+            .field("rebuild", &self.rebuild)
+            .field("llm_provider", &self.llm_provider)
+            .finish()
+    }
+}
+
 /// The consumers of the outbox for a configuration.
-pub fn consumers(config: &Config) -> Vec<&'static str> {
+pub fn consumers(config: &DbConfig) -> Vec<&'static str> {
     let mut out = Vec::new();
     if config.postgres_url.is_some() {
         out.push("postgres");
@@ -115,17 +143,10 @@ pub struct Databases {
     shutdown: watch::Sender<bool>,
 }
 
-fn llm_provider_name(config: &Config) -> &'static str {
-    match config.llm_provider {
-        LlmProvider::Openai => "openai",
-        _ => "ollama",
-    }
-}
-
 impl Databases {
     /// Starts the workers for the configured databases (`None` when there are none). Never
     /// fails because a database is down: the workers retry.
-    pub async fn start(engine: Engine, config: &Config) -> Result<Option<Databases>, DbError> {
+    pub async fn start(engine: Engine, config: &DbConfig) -> Result<Option<Databases>, DbError> {
         let names = consumers(config);
         if names.is_empty() {
             return Ok(None);
@@ -142,7 +163,7 @@ impl Databases {
         let mut mysql_pool = None;
         if let Some(url) = &config.postgres_url {
             let pool = pg::connect(url).await?;
-            let w = pg::Writer::new(pool.clone()).with_llm_provider(llm_provider_name(config));
+            let w = pg::Writer::new(pool.clone()).with_llm_provider(config.llm_provider);
             deliveries.push(Delivery::new(engine.clone(), Sink::Postgres(w)));
             let state = Arc::new(Mutex::new(FollowerState::default()));
             let s2 = state.clone();
@@ -174,7 +195,7 @@ impl Databases {
         if let Some(url) = &config.mysql_url {
             let pool = mysql::connect(url).await?;
             mysql_pool = Some(pool.clone());
-            let w = mysql::Writer::new(pool).with_llm_provider(llm_provider_name(config));
+            let w = mysql::Writer::new(pool).with_llm_provider(config.llm_provider);
             deliveries.push(Delivery::new(engine.clone(), Sink::Mysql(w)));
         }
         for d in &deliveries {
@@ -286,7 +307,7 @@ fn local(msg: String) -> DbError {
 /// rebuild: its engine serves as built, background rebuilds turned on, index files still
 /// being written in the background), so the service does not open it twice.
 pub async fn prepare(
-    config: &Config,
+    config: &DbConfig,
     options: &EngineOptions,
     fresh: bool,
 ) -> Result<Option<Engine>, DbError> {
@@ -435,14 +456,14 @@ async fn open_engine(dir: &Path, options: EngineOptions) -> Result<Engine, DbErr
 async fn drain_to_postgres(
     engine: &Engine,
     pool: &pg::Pool,
-    config: &Config,
+    config: &DbConfig,
 ) -> Result<(), DbError> {
     let e2 = engine.clone();
     tokio::task::spawn_blocking(move || e2.store().outbox_register(&["postgres"]))
         .await
         .map_err(|e| local(e.to_string()))?
         .map_err(|e| local(e.to_string()))?;
-    let w = pg::Writer::new(pool.clone()).with_llm_provider(llm_provider_name(config));
+    let w = pg::Writer::new(pool.clone()).with_llm_provider(config.llm_provider);
     loop {
         let cursor = engine
             .store()

@@ -16,11 +16,11 @@ use serde_json::Value;
 use crate::ai::llm::{parse_validated, LlmClient, LlmError, OutputError};
 use crate::analysis::grounding::{self, FieldSource, Provenance};
 use crate::analysis::llm as prompts;
+use crate::analysis::resume::now_year;
 use crate::analysis::{company, extract, job, resume};
 use crate::config::Config;
 use crate::entity::{CompanyData, JobData};
 use crate::service::llm::{analysis_request, call_options, resilient_llm};
-use crate::service::now_year;
 
 const BUNDLED: &str = include_str!("../../data/eval/llm_cases.json");
 

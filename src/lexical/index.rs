@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 
 use super::tokenize::tokens;
-use crate::vector::idmap::IdMap;
+use crate::idmap::IdMap;
 
 /// BM25's term-frequency saturation.
 const K1: f32 = 1.2;

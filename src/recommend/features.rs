@@ -401,7 +401,7 @@ pub fn resume_features(payload: &Payload, doc: &Value) -> Profile {
     let lo = num(payload, "expected_salary_min");
     let hi = num(payload, "expected_salary_max");
     let skills = strings(doc, &["analysis", "skills"]);
-    let now = crate::service::now_year();
+    let now = crate::analysis::resume::now_year();
     let occupation = stored_occupation(doc, || {
         crate::analysis::resume::occupation(content, &skills, now)
     });
@@ -439,7 +439,7 @@ pub struct Cached {
 }
 
 /// Entity id → its cached version.
-type VersionedMap = crate::vector::idmap::IdMap<Cached>;
+type VersionedMap = crate::idmap::IdMap<Cached>;
 
 /// Extracted features per (collection, entity), each tagged with the engine version it was
 /// read from.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::llm::{Analyser, Fallback};
 use super::{
-    blocking, check_len, now_iso, now_year, AiService, Result, ServiceError, FALLBACK_MODEL,
+    blocking, check_len, now_iso, AiService, Result, ServiceError, FALLBACK_MODEL,
     MAX_CONTENT_CHARS, MAX_FIELD_CHARS,
 };
 use crate::ai::llm::{LlmError, Validate};
@@ -211,7 +211,7 @@ impl AiService {
         if data.content.trim().is_empty() {
             return Err(ServiceError::invalid("empty_content", "content is empty"));
         }
-        let (rules, facts) = resume::analyze(&data.content, now_year());
+        let (rules, facts) = resume::analyze(&data.content, resume::now_year());
         let answer = self
             .ask(
                 Collection::Resumes,

@@ -136,13 +136,6 @@ pub fn now_iso() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The current date as a fractional year (for "2019.03-至今").
-pub(crate) fn now_year() -> f32 {
-    use chrono::Datelike;
-    let d = chrono::Utc::now();
-    d.year() as f32 + d.ordinal0() as f32 / 366.0
-}
-
 /// Runs engine work on the blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
@@ -510,14 +503,14 @@ impl AiService {
     pub async fn open(config: Config) -> Result<AiService, StartError> {
         let fresh = !config.data_dir.join("vectors.redb").exists();
         let options = crate::vector::EngineOptions {
-            outbox: !crate::db::consumers(&config).is_empty(),
+            outbox: !crate::db::consumers(&config.db()).is_empty(),
             indexed: config.indexed_vectors,
             rebuild_nice: config.rebuild_nice,
             store_cache_bytes: config.store_cache_bytes,
             lexical: Some(crate::hybrid::LEXICAL),
             ..crate::vector::EngineOptions::default()
         };
-        let prepared = crate::db::prepare(&config, &options, fresh)
+        let prepared = crate::db::prepare(&config.db(), &options, fresh)
             .await
             .map_err(StartError::Database)?;
         let engine = match prepared {
@@ -531,7 +524,7 @@ impl AiService {
                 .map_err(|e| StartError::Task(e.to_string()))??
             }
         };
-        let db = crate::db::Databases::start(engine.clone(), &config)
+        let db = crate::db::Databases::start(engine.clone(), &config.db())
             .await
             .map_err(StartError::Database)?
             .map(Arc::new);

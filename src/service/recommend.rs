@@ -380,7 +380,7 @@ impl AiService {
             ));
         }
         self.check_model(Collection::Jobs)?;
-        let (analysis, facts) = resume::analyze(text, super::now_year());
+        let (analysis, facts) = resume::analyze(text, resume::now_year());
         let overall = format!(
             "{}\n{}\n{}",
             analysis.summary,
@@ -400,7 +400,7 @@ impl AiService {
                 .occupation
                 .as_ref()
                 .and_then(crate::recommend::features::occupation_num),
-            position: resume::position(text, super::now_year()),
+            position: resume::position(text, resume::now_year()),
             ..Profile::default()
         };
         p.add_skills(&analysis.skills);

@@ -39,13 +39,7 @@ use crate::entity::{Id, ResumeData};
 use crate::store::StoreError;
 use crate::vector::{Engine, VectorError};
 
-/// Keys of the task ring (`ai_task/0000` ..): the most task records ever stored.
-pub const TASK_SLOTS: u64 = 2048;
-/// Largest `AI_TASK_QUEUE` accepted: half the ring, so at least as many finished tasks stay
-/// readable as can be pending.
-pub const MAX_TASK_QUEUE: usize = (TASK_SLOTS / 2) as usize;
-/// Largest `AI_TASK_WORKERS` accepted.
-pub const MAX_TASK_WORKERS: usize = 16;
+pub use crate::config::{MAX_TASK_QUEUE, MAX_TASK_WORKERS, TASK_SLOTS};
 /// How long a finished task's result can be read.
 pub const TASK_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Runs of one task at most: a task found running at start this many times is failed.

@@ -13,9 +13,9 @@ use std::sync::Arc;
 use super::distance::cosine_distance;
 use super::filter::{Compiled, PayloadIndex};
 use super::graph::{prefetch, prefetch_all, Graph, Scored};
-use super::idmap::IdMap;
 use super::spill::SpillFile;
 use super::SearchHit;
+use crate::idmap::IdMap;
 use crate::store::{Collection, Payload};
 
 /// Which way a search was answered (counted per collection, exposed in stats).

@@ -15,7 +15,6 @@ mod error;
 pub mod filter;
 mod graph;
 pub(crate) use graph::prefetch;
-pub mod idmap;
 mod index_file;
 mod spill;
 

@@ -2341,7 +2341,7 @@ async fn mysql_platform_user_profiles_are_read() {
         jobfirst_ai::vector::EngineOptions::default(),
     )
     .unwrap();
-    let dbs = jobfirst_ai::db::Databases::start(engine, &config)
+    let dbs = jobfirst_ai::db::Databases::start(engine, &config.db())
         .await
         .unwrap()
         .expect("MySQL configured");
