@@ -11,7 +11,7 @@ impl Engine {
 
     /// Writes a batch of entities in one transaction: all or none.
     pub fn upsert_batch(&self, c: Collection, model: &str, batch: Vec<EntityUpsert>) -> Result<()> {
-        self.write_batch(c, model, batch, None, self.inner.options.outbox)
+        self.write_batch(c, model, batch, None, self.inner.store.logs_outbox())
     }
 
     /// Writes entities replicated from elsewhere, each with the revision it had there, in one
@@ -121,7 +121,7 @@ impl Engine {
 
     /// Deletes an entity. Returns whether it existed. It is never returned by a search again.
     pub fn delete(&self, c: Collection, id: u64) -> Result<bool> {
-        self.delete_with(c, id, self.inner.options.outbox, None)
+        self.delete_with(c, id, self.inner.store.logs_outbox(), None)
     }
 
     /// Deletes an entity replicated from elsewhere (not logged to the outbox).
